@@ -1,0 +1,96 @@
+# fcgi_sse build. `make` builds build/fcgi_sse; `make test` runs the unit
+# tests under ASan+UBSan and then the integration tests behind a real
+# lighttpd; `make run` serves the whole stack on http://127.0.0.1:8080/.
+
+VERSION  := 0.1.0
+CC       ?= cc
+COMMIT   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+EPOCH    := $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+
+WARNINGS := -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wvla \
+            -Wformat=2 -Wformat-security -Wshadow -Wpointer-arith -fno-common
+WERROR   ?= -Werror
+OPT      ?= -O2 -g
+CPPFLAGS += -D_GNU_SOURCE -DFCGI_SSE_VERSION='"$(VERSION)"' \
+            -DBUILD_COMMIT='"$(COMMIT)"' -DBUILD_EPOCH=$(EPOCH)
+CFLAGS   += -std=c11 $(OPT) $(WARNINGS) $(WERROR) -pthread
+LDLIBS   += -lfcgi -ljson-c -lcrypto -pthread
+
+# SANITIZE=address,undefined builds everything into build/san/ instead.
+ifneq ($(SANITIZE),)
+  BUILD  := build/san
+  CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+  LDFLAGS += -fsanitize=$(SANITIZE)
+else
+  BUILD  := build
+endif
+
+# Modules: one folder each; leaf modules first.
+CORE_SRC := core/buf.c core/errors.c core/timefmt.c core/config.c core/log.c \
+            core/reqid.c core/http.c core/router.c core/listen.c core/lifecycle.c \
+            core/server.c
+MOD_SRC  := versioning/versioning.c sse/sse.c auth/auth.c session/session.c \
+            cache/cache.c
+API_SRC  := api/dispatch.c api/health.c api/version.c
+LIB_SRC  := $(CORE_SRC) $(MOD_SRC) $(API_SRC)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+
+UNIT_SRC := $(wildcard tests/unit/*.c)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
+
+.PHONY: all test unit integration run clean docs check-docs valgrind deps
+
+all: $(BUILD)/fcgi_sse
+
+$(BUILD)/fcgi_sse: $(BUILD)/obj/fcgi_sse.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/unit_tests: $(UNIT_OBJ) $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcunit
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC    $<"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# Installs what building and testing need (Debian packages), when missing.
+deps:
+	@deploy/deps.sh build test
+
+unit:
+	$(MAKE) SANITIZE=address,undefined build/san/unit_tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  build/san/unit_tests
+
+integration: all
+	python3 tests/integration/run.py --binary $(BUILD)/fcgi_sse
+
+test: deps
+	$(MAKE) unit
+	$(MAKE) integration
+	$(MAKE) check-docs
+
+# Runs the unit tests under valgrind; any error it reports fails.
+valgrind: $(BUILD)/unit_tests
+	valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+	  $(BUILD)/unit_tests
+
+run: all
+	deploy/run.sh
+
+docs: all
+	{ sed -n '1,/<!-- generated below -->/p' docs/CONFIG.md; $(BUILD)/fcgi_sse --describe-config; } \
+	  > docs/CONFIG.md.new && mv docs/CONFIG.md.new docs/CONFIG.md
+
+# The configuration reference must be what the binary says it is.
+check-docs: all
+	@$(BUILD)/fcgi_sse --describe-config > $(BUILD)/config-table.md
+	@sed -n '/<!-- generated below -->/,$$p' docs/CONFIG.md | tail -n +2 > $(BUILD)/config-doc.md
+	@diff -u $(BUILD)/config-doc.md $(BUILD)/config-table.md \
+	  || { echo "docs/CONFIG.md is stale: run 'make docs'"; exit 1; }
+	@echo "docs/CONFIG.md matches the binary"
+
+clean:
+	rm -rf build

@@ -1,0 +1,148 @@
+/* Dispatch: version → sunset → route → method → limits → handler. */
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "api.h"
+
+#define V1 (1u << 1)
+#define V2 (1u << 2)
+#define GET HTTP_METHOD_BIT(HTTP_GET)
+
+static const struct route routes[] = {
+	{ V1 | V2, GET, "/health", api_health },
+	{ V1 | V2, GET, "/version", api_version },
+	{ V2, GET, "/version/stream", api_version_stream },
+};
+
+void api_env_init(struct api_env *env, const struct config *cfg,
+		  const struct logger *log, struct lifecycle *lc,
+		  const struct build_info *build)
+{
+	memset(env, 0, sizeof(*env));
+	env->cfg = cfg;
+	env->log = log;
+	env->lc = lc;
+	env->build = *build;
+	env->policy.v1_deprecation = cfg->v1_deprecation;
+	env->policy.v1_sunset = cfg->v1_sunset;
+	env->policy.v1_successor_url = cfg->v1_successor_url;
+	env->policy.v1_deprecation_url = cfg->v1_deprecation_url;
+	atomic_init(&env->streams_open, 0);
+}
+
+void api_error(struct api_call *call, enum api_error err, const char *detail)
+{
+	struct http_response *resp = call->resp;
+
+	resp->status = api_error_status(err);
+	buf_reset(&resp->body);
+	if (api_error_render(err, detail, call->req->request_id, &resp->body) < 0) {
+		buf_reset(&resp->body);
+		buf_puts(&resp->body, "{\"code\":\"internal.error\",\"status\":500}");
+		resp->status = 500;
+	}
+	http_response_header(resp, "Content-Type", "application/problem+json");
+	http_response_header(resp, "Cache-Control", "no-store");
+}
+
+void api_json(struct api_call *call, int status, struct json_object *body)
+{
+	const char *text = json_object_to_json_string_ext(
+		body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+
+	if (text == NULL || http_response_json(call->resp, status, text) < 0 ||
+	    call->resp->body.oom)
+		api_error(call, API_ERR_INTERNAL_ERROR, NULL);
+	else
+		http_response_header(call->resp, "Cache-Control", "no-store");
+	json_object_put(body);
+}
+
+static void allow_header(struct http_response *resp, unsigned allow)
+{
+	struct buf v = BUF_INIT;
+
+	router_allow_header(allow, &v);
+	http_response_header(resp, "Allow", buf_str(&v));
+	buf_release(&v);
+}
+
+static void route_request(struct api_call *call, const char *rest)
+{
+	struct http_request *req = call->req;
+	struct route_match m;
+	enum router_result r;
+	char detail[160];
+
+	r = router_match(routes, sizeof(routes) / sizeof(routes[0]), call->version,
+			 req->method, rest, &m);
+	call->match = &m;
+	switch (r) {
+	case ROUTER_NOT_FOUND:
+		api_error(call, API_ERR_ROUTE_NOT_FOUND, "No such route in this API version.");
+		return;
+	case ROUTER_INVALID_ID:
+		api_error(call, API_ERR_REQUEST_INVALID_ID,
+			  "Identifiers are 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'.");
+		return;
+	case ROUTER_METHOD_NOT_ALLOWED:
+		allow_header(call->resp, m.allow);
+		snprintf(detail, sizeof(detail), "%s is not allowed on this route.",
+			 req->method == HTTP_OTHER ? "This method" : http_method_name(req->method));
+		api_error(call, API_ERR_ROUTE_METHOD_NOT_ALLOWED, detail);
+		return;
+	case ROUTER_MATCH:
+		break;
+	}
+	req->route = m.route->pattern;
+	if (req->method == HTTP_OPTIONS) {
+		allow_header(call->resp, m.allow);
+		call->resp->status = 204;
+		return;
+	}
+	if (req->content_length > call->env->cfg->max_body_bytes) {
+		snprintf(detail, sizeof(detail), "The body may be at most %lld bytes.",
+			 call->env->cfg->max_body_bytes);
+		api_error(call, API_ERR_REQUEST_TOO_LARGE, detail);
+		return;
+	}
+	call->resp->head_only = req->method == HTTP_HEAD;
+	m.route->handler(call);
+}
+
+void api_handle(void *envp, struct http_request *req, struct http_response *resp)
+{
+	struct api_env *env = envp;
+	struct api_call call = { env, req, resp, 0, NULL };
+	struct version_resolution vr;
+	int sunset;
+
+	http_response_header(resp, "X-Request-Id", req->request_id);
+	switch (versioning_resolve(req->path, http_request_param(req, "HTTP_API_VERSION"), &vr)) {
+	case VERSION_NOT_API:
+		api_error(&call, API_ERR_ROUTE_NOT_FOUND, "Only /api/... is served here.");
+		return;
+	case VERSION_UNKNOWN:
+		api_error(&call, API_ERR_API_UNKNOWN_VERSION,
+			  "Supported API versions are 1 (deprecated) and 2.");
+		return;
+	case VERSION_OK:
+		break;
+	}
+	call.version = req->api_version = vr.version;
+	if (!vr.from_path)
+		http_response_header(resp, "Vary", "API-Version");
+	sunset = versioning_apply(&env->policy, vr.version, time(NULL), resp);
+	if (sunset < 0) {
+		api_error(&call, API_ERR_INTERNAL_ERROR, NULL);
+		return;
+	}
+	if (sunset > 0) {
+		api_error(&call, API_ERR_API_VERSION_SUNSET,
+			  "API v1 has been retired; use v2 (see the Link header).");
+		return;
+	}
+	route_request(&call, vr.rest);
+}

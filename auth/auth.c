@@ -1,0 +1,48 @@
+#include "auth.h"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <string.h>
+#include <strings.h>
+
+static int token68_char(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	       (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+	       c == '~' || c == '+' || c == '/';
+}
+
+enum auth_bearer auth_bearer_parse(const char *header, const char **tok, size_t *len)
+{
+	const char *p;
+	size_t n = 0;
+
+	if (header == NULL || *header == '\0')
+		return AUTH_BEARER_MISSING;
+	if (strncasecmp(header, "Bearer", 6) != 0 || header[6] != ' ')
+		return AUTH_BEARER_MALFORMED;
+	p = header + 7;
+	while (*p == ' ')
+		p++;
+	while (token68_char((unsigned char)p[n]))
+		n++;
+	while (p[n] == '=') /* token68 padding, only at the end */
+		n++;
+	if (n == 0 || n > AUTH_TOKEN_MAX || p[n] != '\0')
+		return AUTH_BEARER_MALFORMED;
+	*tok = p;
+	*len = n;
+	return AUTH_BEARER_OK;
+}
+
+int auth_secret_equal(const char *given, const char *expected)
+{
+	unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
+	int empty = expected == NULL || *expected == '\0';
+
+	if (given == NULL)
+		given = "";
+	SHA256((const unsigned char *)given, strlen(given), a);
+	SHA256((const unsigned char *)(empty ? "" : expected), empty ? 0 : strlen(expected), b);
+	return (CRYPTO_memcmp(a, b, sizeof(a)) == 0) & !empty;
+}

@@ -1,0 +1,545 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "listen.h"
+#include "timefmt.h"
+
+#define CONFIG_FILE_MAX (1024 * 1024)
+#define ENV_PREFIX "FCGI_SSE_"
+
+enum config_type { CFG_INT, CFG_STRING, CFG_TIME, CFG_ENUM };
+
+struct config_entry {
+	const char *name; /* section.key */
+	enum config_type type;
+	size_t offset;
+	long long min, max; /* CFG_INT bounds; CFG_STRING maximum length */
+	const char *def;    /* default, in the environment-variable syntax */
+	const char *const *choices; /* CFG_ENUM, NULL-terminated */
+	int secret;
+	/* extra check of a string value; returns 0 or -1 with a reason */
+	int (*check)(const char *value, const char **why);
+	const char *help;
+};
+
+static const char *const log_levels[] = { "debug", "info", "warn", "error", NULL };
+
+static int check_listen(const char *v, const char **why)
+{
+	struct listen_addr a;
+
+	if (*v == '\0')
+		return 0;
+	if (listen_parse(v, &a) < 0) {
+		*why = "expected \"unix:/path\", \"HOST:PORT\" or \"[IPv6]:PORT\"";
+		return -1;
+	}
+	return 0;
+}
+
+/* URLs go into a Link header between < and >: no controls, spaces or angle
+ * brackets, and not empty. */
+static int check_url(const char *v, const char **why)
+{
+	if (*v == '\0') {
+		*why = "must not be empty";
+		return -1;
+	}
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+		if (*p <= 0x20 || *p == 0x7f || *p == '<' || *p == '>' || *p == '"') {
+			*why = "must be a URL without spaces, quotes or angle brackets";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+#define OFF(f) offsetof(struct config, f)
+
+static const struct config_entry entries[] = {
+	{ "server.listen", CFG_STRING, OFF(listen), 0, 512, "", NULL, 0, check_listen,
+	  "Where to listen: \"\" (default) uses the socket a FastCGI process manager passes on fd 0 (mod_fcgid, lighttpd bin-path, spawn-fcgi); \"unix:/path\" or \"127.0.0.1:9000\" runs standalone. The --listen option overrides it." },
+	{ "server.workers", CFG_INT, OFF(workers), 1, 256, "8", NULL, 0, NULL,
+	  "Worker threads accepting and serving requests concurrently." },
+	{ "server.backlog", CFG_INT, OFF(backlog), 1, 65535, "128", NULL, 0, NULL,
+	  "listen() backlog of a standalone socket." },
+	{ "server.shutdown_timeout_ms", CFG_INT, OFF(shutdown_timeout_ms), 100, 300000, "10000", NULL, 0, NULL,
+	  "After SIGTERM, how long in-flight requests may take to finish before the process exits anyway." },
+	{ "http.max_body_bytes", CFG_INT, OFF(max_body_bytes), 0, 67108864, "1048576", NULL, 0, NULL,
+	  "Largest request body accepted; larger bodies get 413 request.too_large." },
+	{ "log.level", CFG_ENUM, OFF(log_level), 0, 0, "info", log_levels, 0, NULL,
+	  "Least severe level written to stderr: debug, info, warn or error." },
+	{ "api.v1_deprecation", CFG_TIME, OFF(v1_deprecation), 0, 0, "2026-09-01T00:00:00Z", NULL, 0, NULL,
+	  "When v1 was deprecated (RFC 3339); sent as `Deprecation: @<unix>`." },
+	{ "api.v1_sunset", CFG_TIME, OFF(v1_sunset), 0, 0, "2027-06-30T00:00:00Z", NULL, 0, NULL,
+	  "When v1 stops being served (RFC 3339); sent as `Sunset`; afterwards v1 answers 410 api.version_sunset." },
+	{ "api.v1_successor_url", CFG_STRING, OFF(v1_successor_url), 0, 512, "/api/v2/", NULL, 0, check_url,
+	  "Link target with rel=\"successor-version\" on v1 responses." },
+	{ "api.v1_deprecation_url", CFG_STRING, OFF(v1_deprecation_url), 0, 512, "https://fcgi-sse.dev/docs/api/v1-deprecation", NULL, 0, check_url,
+	  "Link target with rel=\"deprecation\" on v1 responses: the migration notes." },
+	{ "sse.heartbeat_interval_ms", CFG_INT, OFF(heartbeat_interval_ms), 100, 3600000, "15000", NULL, 0, NULL,
+	  "Interval between `event: ping` heartbeats on open streams." },
+	{ "sse.retry_ms", CFG_INT, OFF(retry_ms), 0, 600000, "3000", NULL, 0, NULL,
+	  "Reconnection delay sent to clients in the stream's `retry:` field." },
+	{ "sse.max_streams", CFG_INT, OFF(max_streams), 0, 255, "4", NULL, 0, NULL,
+	  "Streams served at once by this process; each holds a worker thread for now, so it must stay below server.workers. Further streams get 503 server.busy." },
+	{ "security.internal_secret", CFG_STRING, OFF(internal_secret), 0, 1024, "", NULL, 1, NULL,
+	  "Shared secret for internal callers (X-Internal-Secret); reserved for /metrics and internal publish. Never printed." },
+};
+
+#define N_ENTRIES (sizeof(entries) / sizeof(entries[0]))
+
+static void *field(struct config *cfg, const struct config_entry *e)
+{
+	return (char *)cfg + e->offset;
+}
+
+static const void *cfield(const struct config *cfg, const struct config_entry *e)
+{
+	return (const char *)cfg + e->offset;
+}
+
+static const struct config_entry *entry_by_name(const char *name)
+{
+	for (size_t i = 0; i < N_ENTRIES; i++)
+		if (strcmp(entries[i].name, name) == 0)
+			return &entries[i];
+	return NULL;
+}
+
+static int set_string(struct config *cfg, const struct config_entry *e,
+		      const char *v, const char *src, struct buf *err)
+{
+	const char *why = NULL;
+	char **slot = field(cfg, e);
+	char *copy;
+
+	if ((long long)strlen(v) > e->max) {
+		buf_printf(err, "%s%s: longer than %lld characters", src, e->name, e->max);
+		return -1;
+	}
+	if (e->check != NULL && e->check(v, &why) < 0) {
+		if (e->secret)
+			buf_printf(err, "%s%s: %s", src, e->name, why);
+		else
+			buf_printf(err, "%s%s: \"%s\" %s", src, e->name, v, why);
+		return -1;
+	}
+	if ((copy = strdup(v)) == NULL) {
+		buf_puts(err, "out of memory");
+		return -1;
+	}
+	free(*slot);
+	*slot = copy;
+	return 0;
+}
+
+static int set_int(struct config *cfg, const struct config_entry *e,
+		   long long v, const char *src, struct buf *err)
+{
+	if (v < e->min || v > e->max) {
+		buf_printf(err, "%s%s: %lld is out of range (%lld..%lld)", src,
+			   e->name, v, e->min, e->max);
+		return -1;
+	}
+	*(long long *)field(cfg, e) = v;
+	return 0;
+}
+
+static int set_time(struct config *cfg, const struct config_entry *e,
+		    const char *v, const char *src, struct buf *err)
+{
+	time_t t;
+
+	if (timefmt_parse_rfc3339(v, &t) < 0) {
+		buf_printf(err, "%s%s: \"%s\" is not an RFC 3339 date-time "
+			   "(like 2027-06-30T00:00:00Z)", src, e->name, v);
+		return -1;
+	}
+	*(time_t *)field(cfg, e) = t;
+	return 0;
+}
+
+static int set_enum(struct config *cfg, const struct config_entry *e,
+		    const char *v, const char *src, struct buf *err)
+{
+	for (int i = 0; e->choices[i] != NULL; i++) {
+		if (strcmp(e->choices[i], v) == 0) {
+			*(int *)field(cfg, e) = i;
+			return 0;
+		}
+	}
+	buf_printf(err, "%s%s: \"%s\" is not one of", src, e->name, v);
+	for (int i = 0; e->choices[i] != NULL; i++)
+		buf_printf(err, "%s %s", i ? "," : "", e->choices[i]);
+	return -1;
+}
+
+/* Sets an entry from its textual form (defaults and environment). */
+static int set_from_text(struct config *cfg, const struct config_entry *e,
+			 const char *v, const char *src, struct buf *err)
+{
+	char *end;
+	long long n;
+
+	switch (e->type) {
+	case CFG_INT:
+		errno = 0;
+		n = strtoll(v, &end, 10);
+		if (*v == '\0' || *end != '\0' || errno == ERANGE || isspace((unsigned char)*v)) {
+			buf_printf(err, "%s%s: expected an integer, got \"%s\"", src, e->name, v);
+			return -1;
+		}
+		return set_int(cfg, e, n, src, err);
+	case CFG_STRING:
+		return set_string(cfg, e, v, src, err);
+	case CFG_TIME:
+		return set_time(cfg, e, v, src, err);
+	case CFG_ENUM:
+		return set_enum(cfg, e, v, src, err);
+	}
+	return -1;
+}
+
+int config_init_defaults(struct config *cfg)
+{
+	struct buf err = BUF_INIT;
+	int rc = 0;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < N_ENTRIES && rc == 0; i++)
+		rc = set_from_text(cfg, &entries[i], entries[i].def, "default ", &err);
+	buf_release(&err);
+	return rc;
+}
+
+static const char *json_type_label(struct json_object *v)
+{
+	switch (json_object_get_type(v)) {
+	case json_type_null: return "null";
+	case json_type_boolean: return "a boolean";
+	case json_type_double: return "a number with a fraction";
+	case json_type_int: return "an integer";
+	case json_type_object: return "an object";
+	case json_type_array: return "an array";
+	case json_type_string: return "a string";
+	}
+	return "something else";
+}
+
+static const char *type_label(enum config_type t)
+{
+	switch (t) {
+	case CFG_INT: return "an integer";
+	case CFG_STRING: return "a string";
+	case CFG_TIME: return "an RFC 3339 date-time string";
+	case CFG_ENUM: return "a string";
+	}
+	return "?";
+}
+
+static int apply_json_value(struct config *cfg, const struct config_entry *e,
+			    struct json_object *v, const char *src, struct buf *err)
+{
+	enum json_type want = e->type == CFG_INT ? json_type_int : json_type_string;
+
+	if (json_object_get_type(v) != want) {
+		buf_printf(err, "%s%s: expected %s, got %s", src, e->name,
+			   type_label(e->type), json_type_label(v));
+		return -1;
+	}
+	if (e->type == CFG_INT) {
+		errno = 0;
+		long long n = json_object_get_int64(v);
+		if (errno == ERANGE || n == INT64_MAX || n == INT64_MIN) {
+			buf_printf(err, "%s%s: integer out of range (%lld..%lld)",
+				   src, e->name, e->min, e->max);
+			return -1;
+		}
+		return set_int(cfg, e, n, src, err);
+	}
+	return set_from_text(cfg, e, json_object_get_string(v), src, err);
+}
+
+static int apply_section(struct config *cfg, const char *section,
+			 struct json_object *obj, const char *src, struct buf *err)
+{
+	char name[128];
+
+	json_object_object_foreach(obj, key, val) {
+		const struct config_entry *e;
+
+		snprintf(name, sizeof(name), "%s.%s", section, key);
+		if ((e = entry_by_name(name)) == NULL) {
+			buf_printf(err, "%sunknown key \"%s\"", src, name);
+			return -1;
+		}
+		if (apply_json_value(cfg, e, val, src, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int section_exists(const char *section)
+{
+	size_t n = strlen(section);
+
+	for (size_t i = 0; i < N_ENTRIES; i++)
+		if (strncmp(entries[i].name, section, n) == 0 && entries[i].name[n] == '.')
+			return 1;
+	return 0;
+}
+
+static int apply_json(struct config *cfg, struct json_object *root,
+		      const char *src, struct buf *err)
+{
+	if (!json_object_is_type(root, json_type_object)) {
+		buf_printf(err, "%sexpected a JSON object at the top level", src);
+		return -1;
+	}
+	json_object_object_foreach(root, section, obj) {
+		if (!section_exists(section)) {
+			buf_printf(err, "%sunknown section \"%s\"", src, section);
+			return -1;
+		}
+		if (!json_object_is_type(obj, json_type_object)) {
+			buf_printf(err, "%s%s: expected an object of keys, got %s",
+				   src, section, json_type_label(obj));
+			return -1;
+		}
+		if (apply_section(cfg, section, obj, src, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int read_file(const char *path, struct buf *out, struct buf *err)
+{
+	FILE *f = fopen(path, "rb");
+	char chunk[8192];
+	size_t n;
+	int rc = 0;
+
+	if (f == NULL) {
+		buf_printf(err, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (out->len + n > CONFIG_FILE_MAX) {
+			buf_printf(err, "%s: larger than %d bytes", path, CONFIG_FILE_MAX);
+			rc = -1;
+			break;
+		}
+		buf_append(out, chunk, n);
+	}
+	if (rc == 0 && ferror(f)) {
+		buf_printf(err, "%s: read error: %s", path, strerror(errno));
+		rc = -1;
+	}
+	fclose(f);
+	if (rc == 0 && out->oom) {
+		buf_puts(err, "out of memory");
+		rc = -1;
+	}
+	return rc;
+}
+
+int config_load_file(struct config *cfg, const char *path, struct buf *err)
+{
+	struct buf text = BUF_INIT, src = BUF_INIT;
+	struct json_tokener *tok = NULL;
+	struct json_object *root = NULL;
+	int rc = -1;
+
+	if (read_file(path, &text, err) < 0)
+		goto out;
+	buf_printf(&src, "%s: ", path);
+	if ((tok = json_tokener_new()) == NULL) {
+		buf_puts(err, "out of memory");
+		goto out;
+	}
+	root = json_tokener_parse_ex(tok, buf_str(&text), (int)text.len);
+	if (root == NULL || tok->char_offset < (int)text.len) {
+		enum json_tokener_error jerr = json_tokener_get_error(tok);
+		if (root != NULL || jerr == json_tokener_continue)
+			buf_printf(err, "%sinvalid JSON: %s near byte %d", buf_str(&src),
+				   root != NULL ? "trailing data" : "unexpected end of input",
+				   (int)tok->char_offset);
+		else
+			buf_printf(err, "%sinvalid JSON: %s near byte %d", buf_str(&src),
+				   json_tokener_error_desc(jerr), (int)tok->char_offset);
+		goto out;
+	}
+	rc = apply_json(cfg, root, buf_str(&src), err);
+out:
+	if (root != NULL)
+		json_object_put(root);
+	if (tok != NULL)
+		json_tokener_free(tok);
+	buf_release(&text);
+	buf_release(&src);
+	return rc;
+}
+
+/* Writes the variable name of e ("FCGI_SSE_SERVER_WORKERS") into out. */
+static void env_name(const struct config_entry *e, char *out, size_t n)
+{
+	size_t i = snprintf(out, n, "%s", ENV_PREFIX);
+
+	for (const char *p = e->name; *p && i + 1 < n; p++)
+		out[i++] = *p == '.' ? '_' : (char)toupper((unsigned char)*p);
+	out[i] = '\0';
+}
+
+static const struct config_entry *entry_by_env(const char *var, size_t len)
+{
+	char name[128];
+
+	for (size_t i = 0; i < N_ENTRIES; i++) {
+		env_name(&entries[i], name, sizeof(name));
+		if (strlen(name) == len && strncmp(name, var, len) == 0)
+			return &entries[i];
+	}
+	return NULL;
+}
+
+int config_load_env(struct config *cfg, char *const *envp, struct buf *err)
+{
+	const size_t plen = strlen(ENV_PREFIX);
+
+	for (; envp != NULL && *envp != NULL; envp++) {
+		const char *kv = *envp, *eq = strchr(kv, '=');
+		const struct config_entry *e;
+		char src[160];
+		size_t klen;
+
+		if (eq == NULL || strncmp(kv, ENV_PREFIX, plen) != 0)
+			continue;
+		klen = (size_t)(eq - kv);
+		if (klen == strlen(CONFIG_FILE_ENV) && strncmp(kv, CONFIG_FILE_ENV, klen) == 0)
+			continue;
+		if ((e = entry_by_env(kv, klen)) == NULL) {
+			buf_printf(err, "environment: unknown variable %.*s", (int)klen, kv);
+			return -1;
+		}
+		snprintf(src, sizeof(src), "environment %.*s: ", (int)klen, kv);
+		if (set_from_text(cfg, e, eq + 1, src, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int config_validate(const struct config *cfg, struct buf *err)
+{
+	if (cfg->max_streams >= cfg->workers) {
+		buf_printf(err, "sse.max_streams (%lld) must be less than server.workers "
+			   "(%lld) so that API requests always find a free worker",
+			   cfg->max_streams, cfg->workers);
+		return -1;
+	}
+	if (cfg->v1_sunset <= cfg->v1_deprecation) {
+		buf_puts(err, "api.v1_sunset must be later than api.v1_deprecation");
+		return -1;
+	}
+	return 0;
+}
+
+static struct json_object *value_json(const struct config *cfg,
+				      const struct config_entry *e)
+{
+	char when[TIMEFMT_RFC3339_LEN + 1];
+	const char *s;
+
+	switch (e->type) {
+	case CFG_INT:
+		return json_object_new_int64(*(const long long *)cfield(cfg, e));
+	case CFG_STRING:
+		s = *(char *const *)cfield(cfg, e);
+		if (e->secret && s != NULL && *s != '\0')
+			s = "<redacted>";
+		return json_object_new_string(s ? s : "");
+	case CFG_TIME:
+		return json_object_new_string(
+			timefmt_rfc3339(*(const time_t *)cfield(cfg, e), when));
+	case CFG_ENUM:
+		return json_object_new_string(e->choices[*(const int *)cfield(cfg, e)]);
+	}
+	return NULL;
+}
+
+int config_dump(const struct config *cfg, struct buf *out)
+{
+	struct json_object *root = json_object_new_object();
+	int rc;
+
+	if (root == NULL)
+		return -1;
+	for (size_t i = 0; i < N_ENTRIES; i++) {
+		const struct config_entry *e = &entries[i];
+		const char *dot = strchr(e->name, '.');
+		char section[64];
+		struct json_object *sec;
+
+		snprintf(section, sizeof(section), "%.*s", (int)(dot - e->name), e->name);
+		if (!json_object_object_get_ex(root, section, &sec)) {
+			sec = json_object_new_object();
+			json_object_object_add(root, section, sec);
+		}
+		json_object_object_add(sec, dot + 1, value_json(cfg, e));
+	}
+	rc = buf_puts(out, json_object_to_json_string_ext(
+				   root, JSON_C_TO_STRING_PRETTY |
+						 JSON_C_TO_STRING_SPACED |
+						 JSON_C_TO_STRING_NOSLASHESCAPE));
+	buf_puts(out, "\n");
+	json_object_put(root);
+	return rc < 0 || out->oom ? -1 : 0;
+}
+
+int config_describe(struct buf *out)
+{
+	char env[128];
+
+	buf_puts(out, "| key | environment | type | default | range | meaning |\n"
+		      "|---|---|---|---|---|---|\n");
+	for (size_t i = 0; i < N_ENTRIES; i++) {
+		const struct config_entry *e = &entries[i];
+		env_name(e, env, sizeof(env));
+		buf_printf(out, "| `%s` | `%s` | %s | `%s` | ", e->name, env,
+			   e->type == CFG_INT ? "integer" :
+			   e->type == CFG_TIME ? "RFC 3339 time" :
+			   e->type == CFG_ENUM ? "enum" : "string",
+			   *e->def ? e->def : "\"\"");
+		if (e->type == CFG_INT)
+			buf_printf(out, "%lld..%lld", e->min, e->max);
+		else if (e->type == CFG_STRING)
+			buf_printf(out, "≤ %lld chars", e->max);
+		buf_printf(out, " | %s%s |\n", e->help, e->secret ? " (secret)" : "");
+	}
+	return out->oom ? -1 : 0;
+}
+
+void config_release(struct config *cfg)
+{
+	for (size_t i = 0; i < N_ENTRIES; i++) {
+		if (entries[i].type == CFG_STRING) {
+			char **slot = field(cfg, &entries[i]);
+			free(*slot);
+			*slot = NULL;
+		}
+	}
+}
+
+const char *config_log_level_name(int level)
+{
+	if (level < 0 || level > LOG_ERROR)
+		return "info";
+	return log_levels[level];
+}

@@ -1,0 +1,73 @@
+/* config: the process configuration, one table of typed entries.
+ *
+ * Values come from, in order: built-in defaults, one JSON file (sections of
+ * keys: {"server": {"workers": 8}}), then FCGI_SSE_<SECTION>_<KEY>
+ * environment variables (FCGI_SSE_SERVER_WORKERS=8). Unknown keys, wrong
+ * types and out-of-range values are errors with a precise message; nothing is
+ * silently ignored. Library code: returns codes, never prints or exits. */
+#ifndef FCGI_SSE_CONFIG_H
+#define FCGI_SSE_CONFIG_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "buf.h"
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+struct config {
+	/* server */
+	char *listen;                  /* "" = socket on fd 0 from a process manager */
+	long long workers;
+	long long backlog;
+	long long shutdown_timeout_ms;
+	/* http */
+	long long max_body_bytes;
+	/* log */
+	int log_level;                 /* enum log_level */
+	/* api */
+	time_t v1_deprecation;
+	time_t v1_sunset;
+	char *v1_successor_url;
+	char *v1_deprecation_url;
+	/* sse */
+	long long heartbeat_interval_ms;
+	long long retry_ms;
+	long long max_streams;
+	/* security */
+	char *internal_secret;
+};
+
+/* Environment variable naming the config file when --config is not given. */
+#define CONFIG_FILE_ENV "FCGI_SSE_CONFIG"
+
+/* Fills cfg with the built-in defaults. Returns 0, or -1 when memory ran
+ * out. Release with config_release. */
+int config_init_defaults(struct config *cfg);
+
+/* Applies the JSON file at path over cfg. Returns 0, or -1 with a
+ * one-line message in err (it never contains a secret value). */
+int config_load_file(struct config *cfg, const char *path, struct buf *err);
+
+/* Applies the FCGI_SSE_* variables of envp (NULL-terminated "K=V" strings)
+ * over cfg; CONFIG_FILE_ENV is skipped. Returns 0, or -1 with a message. */
+int config_load_env(struct config *cfg, char *const *envp, struct buf *err);
+
+/* Checks rules that span several entries. Returns 0, or -1 with a message. */
+int config_validate(const struct config *cfg, struct buf *err);
+
+/* Appends the effective configuration as pretty JSON to out, with every
+ * secret replaced by "<redacted>" (or "" when unset). Returns 0 or -1. */
+int config_dump(const struct config *cfg, struct buf *out);
+
+/* Appends a Markdown table of every entry (name, env, type, default,
+ * bounds, meaning) to out; docs/CONFIG.md is generated from it. */
+int config_describe(struct buf *out);
+
+/* Frees what cfg owns; cfg may be reused after config_init_defaults. */
+void config_release(struct config *cfg);
+
+/* Returns the name of a log level ("info"), static storage. */
+const char *config_log_level_name(int level);
+
+#endif
