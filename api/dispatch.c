@@ -102,12 +102,6 @@ static void route_request(struct api_call *call, const char *rest)
 		call->resp->status = 204;
 		return;
 	}
-	if (req->content_length > call->env->cfg->max_body_bytes) {
-		snprintf(detail, sizeof(detail), "The body may be at most %lld bytes.",
-			 call->env->cfg->max_body_bytes);
-		api_error(call, API_ERR_REQUEST_TOO_LARGE, detail);
-		return;
-	}
 	call->resp->head_only = req->method == HTTP_HEAD;
 	m.route->handler(call);
 }
@@ -142,6 +136,13 @@ void api_handle(void *envp, struct http_request *req, struct http_response *resp
 	if (sunset > 0) {
 		api_error(&call, API_ERR_API_VERSION_SUNSET,
 			  "API v1 has been retired; use v2 (see the Link header).");
+		return;
+	}
+	if (req->content_length > env->cfg->max_body_bytes) {
+		char detail[96];
+		snprintf(detail, sizeof(detail), "The body may be at most %lld bytes.",
+			 env->cfg->max_body_bytes);
+		api_error(&call, API_ERR_REQUEST_TOO_LARGE, detail);
 		return;
 	}
 	route_request(&call, vr.rest);

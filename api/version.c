@@ -83,11 +83,18 @@ static void stream_loop(struct api_call *call)
 							     JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
 		goto out;
 	for (;;) {
-		int stopping = lifecycle_wait(env->lc, env->cfg->heartbeat_interval_ms);
-		struct json_object *d = json_object_new_object();
+		enum lifecycle_wake w = lifecycle_wait(env->lc, http_response_peer_fd(call->resp),
+						       env->cfg->heartbeat_interval_ms);
+		int stopping = w == LIFECYCLE_STOPPING;
+		struct json_object *d;
 		const char *name = stopping ? "shutdown" : "ping";
 		int rc;
 
+		if (w == LIFECYCLE_PEER_GONE) {
+			call->resp->failed = 1;
+			break;
+		}
+		d = json_object_new_object();
 		json_object_object_add(d, "time", rfc3339(time(NULL)));
 		if (stopping)
 			json_object_object_add(d, "reason", json_object_new_string("server stopping; reconnect"));

@@ -213,6 +213,11 @@ int http_stream_write(struct http_response *resp, const char *p, size_t n)
 	return 0;
 }
 
+int http_response_peer_fd(const struct http_response *resp)
+{
+	return resp->_sink != NULL ? resp->_sink->fd : -1;
+}
+
 const char *http_reason(int status)
 {
 	switch (status) {

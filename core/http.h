@@ -41,6 +41,7 @@ struct http_sink {
 	int (*write)(void *ctx, const char *p, size_t n); /* 0 or -1 */
 	int (*flush)(void *ctx);                          /* 0 or -1 */
 	void *ctx;
+	int fd; /* the connection, for waiting on its close; -1 when none */
 };
 
 struct http_response {
@@ -104,6 +105,10 @@ int http_stream_begin(struct http_response *resp);
 /* Writes n bytes of a streamed body and flushes them to the client at once.
  * Returns 0, or -1 when the client is gone (resp->failed is then set). */
 int http_stream_write(struct http_response *resp, const char *p, size_t n);
+
+/* Returns the connection fd behind resp (to poll for the peer closing it),
+ * or -1. */
+int http_response_peer_fd(const struct http_response *resp);
 
 /* Returns the reason phrase of status ("Not Found"); static storage. */
 const char *http_reason(int status);

@@ -1,71 +1,72 @@
 #include "lifecycle.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <time.h>
+#include <unistd.h>
 
 int lifecycle_init(struct lifecycle *lc)
 {
-	pthread_condattr_t attr;
-
-	lc->_stopping = 0;
-	if (pthread_mutex_init(&lc->_mu, NULL) != 0)
-		return -1;
-	if (pthread_condattr_init(&attr) != 0)
-		goto err;
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	if (pthread_cond_init(&lc->_cv, &attr) != 0) {
-		pthread_condattr_destroy(&attr);
-		goto err;
-	}
-	pthread_condattr_destroy(&attr);
-	return 0;
-err:
-	pthread_mutex_destroy(&lc->_mu);
-	return -1;
+	atomic_init(&lc->_stopping, 0);
+	return pipe2(lc->_pipe, O_CLOEXEC | O_NONBLOCK);
 }
 
 void lifecycle_free(struct lifecycle *lc)
 {
-	pthread_cond_destroy(&lc->_cv);
-	pthread_mutex_destroy(&lc->_mu);
+	for (int i = 0; i < 2; i++) {
+		if (lc->_pipe[i] >= 0)
+			close(lc->_pipe[i]);
+		lc->_pipe[i] = -1;
+	}
 }
 
 void lifecycle_stop(struct lifecycle *lc)
 {
-	pthread_mutex_lock(&lc->_mu);
-	lc->_stopping = 1;
-	pthread_cond_broadcast(&lc->_cv);
-	pthread_mutex_unlock(&lc->_mu);
+	if (atomic_exchange(&lc->_stopping, 1) == 0) {
+		/* never read: the pipe stays readable for every later poll */
+		ssize_t n = write(lc->_pipe[1], "x", 1);
+		(void)n;
+	}
 }
 
 int lifecycle_stopping(struct lifecycle *lc)
 {
-	int s;
-
-	pthread_mutex_lock(&lc->_mu);
-	s = lc->_stopping;
-	pthread_mutex_unlock(&lc->_mu);
-	return s;
+	return atomic_load(&lc->_stopping);
 }
 
-int lifecycle_wait(struct lifecycle *lc, long long ms)
+static long long now_ms(void)
 {
-	struct timespec deadline;
-	int s;
+	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += ms / 1000;
-	deadline.tv_nsec += (ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+enum lifecycle_wake lifecycle_wait(struct lifecycle *lc, int peer_fd, long long ms)
+{
+	long long deadline = now_ms() + ms;
+	struct pollfd p[2] = {
+		{ lc->_pipe[0], POLLIN, 0 },
+		/* POLLRDHUP only: the request body belongs to libfcgi, and a
+		 * closed connection reports POLLHUP/POLLRDHUP without reading */
+		{ peer_fd, POLLRDHUP, 0 },
+	};
+
+	for (;;) {
+		long long left = deadline - now_ms();
+		int n;
+
+		if (lifecycle_stopping(lc))
+			return LIFECYCLE_STOPPING;
+		if (left <= 0)
+			return LIFECYCLE_TIMEOUT;
+		n = poll(p, peer_fd >= 0 ? 2 : 1, left > 60000 ? 60000 : (int)left);
+		if (n < 0 && errno != EINTR)
+			return LIFECYCLE_TIMEOUT;
+		if (n > 0 && lifecycle_stopping(lc))
+			return LIFECYCLE_STOPPING;
+		if (n > 0 && peer_fd >= 0 && (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+			return LIFECYCLE_PEER_GONE;
 	}
-	pthread_mutex_lock(&lc->_mu);
-	while (!lc->_stopping) {
-		if (pthread_cond_timedwait(&lc->_cv, &lc->_mu, &deadline) == ETIMEDOUT)
-			break;
-	}
-	s = lc->_stopping;
-	pthread_mutex_unlock(&lc->_mu);
-	return s;
 }

@@ -102,7 +102,7 @@ static void log_access(const struct logger *lg, const struct http_request *req,
 
 static void serve(struct server *s, FCGX_Request *fr)
 {
-	const struct http_sink sink = { fcgi_write, fcgi_flush, fr };
+	const struct http_sink sink = { fcgi_write, fcgi_flush, fr, fr->ipcFd };
 	struct http_request req;
 	struct http_response resp;
 

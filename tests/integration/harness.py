@@ -1,0 +1,295 @@
+"""Integration harness: starts real lighttpd + fcgi_sse stacks on free
+loopback ports in a temp dir, speaks HTTP (and raw FastCGI) to them, and
+stops everything it started."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+LIGHTTPD_DIR = os.path.join(ROOT, "deploy", "lighttpd")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout=5.0, step=0.02):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # list of (name, value)
+        self.body = body
+
+    def header(self, name):
+        vals = self.all(name)
+        return vals[0] if vals else None
+
+    def all(self, name):
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+
+def _read_head(sock_file):
+    status_line = sock_file.readline().decode("latin-1").rstrip("\r\n")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2:
+        raise IOError("bad status line %r" % status_line)
+    headers = []
+    while True:
+        line = sock_file.readline().decode("latin-1")
+        if line in ("\r\n", "\n", ""):
+            break
+        k, _, v = line.partition(":")
+        headers.append((k.strip(), v.strip()))
+    return int(parts[1]), headers
+
+
+def request(port, method, path, headers=None, body=None, timeout=10):
+    """One HTTP/1.0 request (close-delimited, no chunking to undo)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        lines = ["%s %s HTTP/1.0" % (method, path), "Host: 127.0.0.1"]
+        for k, v in (headers or {}).items():
+            lines.append("%s: %s" % (k, v))
+        if body is not None:
+            lines.append("Content-Length: %d" % len(body))
+        raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+        s.sendall(raw)
+        f = s.makefile("rb")
+        status, hdrs = _read_head(f)
+        data = f.read() if method != "HEAD" else b""
+        f.close()
+        return Response(status, hdrs, data)
+    finally:
+        s.close()
+
+
+class EventStream:
+    """An open SSE stream read line by line with arrival times, parsed per
+    the WHATWG event-stream rules."""
+
+    def __init__(self, port, path, headers=None, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        lines = ["GET %s HTTP/1.0" % path, "Host: 127.0.0.1", "Accept: text/event-stream"]
+        for k, v in (headers or {}).items():
+            lines.append("%s: %s" % (k, v))
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        self.f = self.sock.makefile("rb")
+        self.status, self.headers = _read_head(self.f)
+        self.retry = None
+        self.closed = False
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def next_event(self):
+        """Returns (arrival_time, {'id','event','data'}) or None at EOF."""
+        ev = {"id": None, "event": "message", "data": []}
+        seen = False
+        while True:
+            raw = self.f.readline()
+            if not raw:
+                self.closed = True
+                return None
+            line = raw.decode("utf-8").rstrip("\n").rstrip("\r")
+            if line == "":
+                if seen and ev["data"]:
+                    ev["data"] = "\n".join(ev["data"])
+                    return time.monotonic(), ev
+                ev = {"id": None, "event": "message", "data": []}
+                seen = False
+                continue
+            if line.startswith(":"):
+                continue
+            field, sep, value = line.partition(":")
+            if sep and value.startswith(" "):
+                value = value[1:]
+            if field == "data":
+                ev["data"].append(value)
+                seen = True
+            elif field == "event":
+                ev["event"] = value
+                seen = True
+            elif field == "id":
+                ev["id"] = value
+                seen = True
+            elif field == "retry" and value.isdigit():
+                self.retry = int(value)
+
+    def close(self):
+        # the file object holds the fd open too: close both
+        for obj in (self.f, self.sock):
+            try:
+                obj.close()
+            except OSError:
+                pass
+
+
+def fcgi_request(addr, params, stdin=b"", timeout=10):
+    """Minimal FastCGI client (responder role) over TCP: returns the STDOUT
+    bytes and the app status of END_REQUEST."""
+    def record(rtype, content, req_id=1):
+        return struct.pack(">BBHHBx", 1, rtype, req_id, len(content), 0) + content
+
+    def nv(k, v):
+        k, v = k.encode(), v.encode()
+        def ln(n):
+            return struct.pack(">B", n) if n < 128 else struct.pack(">I", n | 0x80000000)
+        return ln(len(k)) + ln(len(v)) + k + v
+
+    s = socket.create_connection(addr, timeout=timeout)
+    try:
+        out = record(1, struct.pack(">HB5x", 1, 0))  # BEGIN_REQUEST, responder
+        body = b"".join(nv(k, v) for k, v in params.items())
+        out += record(4, body) + record(4, b"")
+        out += (record(5, stdin) if stdin else b"") + record(5, b"")
+        s.sendall(out)
+        stdout, app_status = b"", None
+        buf = b""
+        while app_status is None:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+            while len(buf) >= 8:
+                ver, rtype, rid, clen, plen = struct.unpack(">BBHHB", buf[:7])
+                if len(buf) < 8 + clen + plen:
+                    break
+                content = buf[8:8 + clen]
+                buf = buf[8 + clen + plen:]
+                if rtype == 6:
+                    stdout += content
+                elif rtype == 3:
+                    app_status = struct.unpack(">I", content[:4])[0]
+        return stdout, app_status
+    finally:
+        s.close()
+
+
+class Stack:
+    """fcgi_sse (standalone on a unix socket, or spawned by lighttpd) behind
+    a real lighttpd on a free loopback port."""
+
+    def __init__(self, binary, config=None, env=None, spawn=False, name="stack"):
+        self.binary = binary
+        self.dir = tempfile.mkdtemp(prefix="fcgi_sse_it_%s_" % name)
+        os.makedirs(os.path.join(self.dir, "www"))
+        self.port = free_port()
+        self.config_path = os.path.join(self.dir, "config.json")
+        with open(self.config_path, "w") as f:
+            json.dump(config or {}, f)
+        self.env = env or {}
+        self.spawn = spawn
+        self.backend = None
+        self.lighttpd = None
+        self.backend_log = os.path.join(self.dir, "fcgi_sse.log")
+
+    @property
+    def socket_path(self):
+        return os.path.join(self.dir, "fcgi_sse.sock")
+
+    def start(self):
+        if not self.spawn:
+            self.start_backend()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FCGI_SSE_")}
+        env.update(PORT=str(self.port), RUN_DIR=self.dir)
+        conf = "lighttpd.conf"
+        if self.spawn:
+            conf = "lighttpd-spawn.conf"
+            env.update(BACKEND_BIN=os.path.abspath(self.binary),
+                       BACKEND_CONFIG=self.config_path)
+        self.lighttpd = subprocess.Popen(
+            ["lighttpd", "-D", "-f", os.path.join(LIGHTTPD_DIR, conf)],
+            env=env, stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(self.dir, "lighttpd.stderr"), "wb"))
+        if not wait_until(lambda: port_open(self.port), 10):
+            raise RuntimeError("lighttpd did not start: " + self.read(
+                "lighttpd.stderr") + self.read("lighttpd.error.log"))
+        if self.spawn:
+            wait_until(lambda: os.path.exists(self.socket_path + "-0") or
+                       os.path.exists(self.socket_path), 5)
+        return self
+
+    def start_backend(self, extra_args=()):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FCGI_SSE_")}
+        env.update(self.env)
+        self.backend = subprocess.Popen(
+            [self.binary, "--config", self.config_path,
+             "--listen", "unix:" + self.socket_path] + list(extra_args),
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=open(self.backend_log, "ab"))
+        if not wait_until(lambda: os.path.exists(self.socket_path), 5):
+            raise RuntimeError("fcgi_sse did not start: " + self.read("fcgi_sse.log"))
+
+    def read(self, name):
+        try:
+            with open(os.path.join(self.dir, name), errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def log_lines(self):
+        """fcgi_sse's log lines (standalone: its stderr; spawned: lighttpd's
+        stderr, which the child inherits)."""
+        text = self.read("fcgi_sse.log") if not self.spawn else self.read("lighttpd.stderr")
+        return [l for l in text.splitlines() if l.strip()]
+
+    def get(self, path, headers=None):
+        return request(self.port, "GET", path, headers)
+
+    def stop_backend(self, sig=signal.SIGTERM, timeout=15):
+        if self.backend is None:
+            return None
+        if self.backend.poll() is None:
+            self.backend.send_signal(sig)
+        try:
+            rc = self.backend.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.backend.kill()
+            rc = self.backend.wait()
+        return rc
+
+    def stop(self):
+        self.stop_backend()
+        if self.lighttpd is not None and self.lighttpd.poll() is None:
+            self.lighttpd.terminate()
+            try:
+                self.lighttpd.wait(10)
+            except subprocess.TimeoutExpired:
+                self.lighttpd.kill()
+                self.lighttpd.wait()
+
+    def cleanup(self):
+        self.stop()
+        if os.environ.get("KEEP_TEST_DIRS") != "1":
+            shutil.rmtree(self.dir, ignore_errors=True)
