@@ -12,7 +12,7 @@ pkgs=()
 for g in "${groups[@]}"; do
 	case "$g" in
 	build) pkgs+=(gcc make pkg-config libc6-dev libfcgi-dev libjson-c-dev libssl-dev git) ;;
-	test)  pkgs+=(libcunit1-dev lighttpd spawn-fcgi python3 procps) ;;
+	test)  pkgs+=(libcunit1-dev lighttpd spawn-fcgi apache2 libapache2-mod-fcgid python3 procps) ;;
 	run)   pkgs+=(lighttpd curl) ;;
 	*) echo "deps.sh: unknown group '$g' (build, test, run)" >&2; exit 2 ;;
 	esac

@@ -218,8 +218,10 @@ class Stack:
     def socket_path(self):
         return os.path.join(self.dir, "fcgi_sse.sock")
 
-    def start(self):
-        if not self.spawn:
+    def start(self, backend=True):
+        """Starts lighttpd, and first a standalone fcgi_sse unless spawn
+        (lighttpd starts it) or backend=False (the caller did)."""
+        if backend and not self.spawn:
             self.start_backend()
         env = {k: v for k, v in os.environ.items() if not k.startswith("FCGI_SSE_")}
         env.update(PORT=str(self.port), RUN_DIR=self.dir)
@@ -288,6 +290,124 @@ class Stack:
             except subprocess.TimeoutExpired:
                 self.lighttpd.kill()
                 self.lighttpd.wait()
+
+    def cleanup(self):
+        self.stop()
+        if os.environ.get("KEEP_TEST_DIRS") != "1":
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+APACHE_DIR = os.path.join(ROOT, "deploy", "apache")
+APACHE_MODULES = "/usr/lib/apache2/modules"
+
+
+class ApacheStack:
+    """Apache httpd 2.4 in front of fcgi_sse, with the configuration from
+    deploy/apache/: mode "proxy" (mod_proxy_fcgi to a standalone fcgi_sse)
+    or "fcgid" (mod_fcgid starts fcgi_sse with the socket on fd 0)."""
+
+    def __init__(self, binary, config, mode, env=None):
+        self.mode = mode
+        self.dir = tempfile.mkdtemp(prefix="fcgi_sse_it_apache_%s_" % mode)
+        os.chmod(self.dir, 0o755)  # Apache's children run as www-data
+        self.port = free_port()
+        self.binary = os.path.join(self.dir, "fcgi_sse")
+        shutil.copy(binary, self.binary)
+        self.config_path = os.path.join(self.dir, "config.json")
+        with open(self.config_path, "w") as f:
+            json.dump(config, f)
+        os.chmod(self.config_path, 0o644)
+        self.env = env or {}
+        self.backend = None
+        self.httpd = None
+
+    @property
+    def socket_path(self):
+        return os.path.join(self.dir, "fcgi_sse.sock")
+
+    def _conf(self):
+        lines = [
+            "ServerRoot /usr/lib/apache2",
+            "ServerName 127.0.0.1",
+            "Listen 127.0.0.1:%d" % self.port,
+            "PidFile %s/httpd.pid" % self.dir,
+            "ErrorLog %s/error.log" % self.dir,
+            "LogLevel warn",
+            "LoadModule mpm_event_module %s/mod_mpm_event.so" % APACHE_MODULES,
+            "LoadModule authz_core_module %s/mod_authz_core.so" % APACHE_MODULES,
+            "LoadModule alias_module %s/mod_alias.so" % APACHE_MODULES,
+            "LoadModule setenvif_module %s/mod_setenvif.so" % APACHE_MODULES,
+            "User www-data",
+            "Group www-data",
+            "DocumentRoot %s" % self.dir,
+        ]
+        if self.mode == "proxy":
+            lines += ["Define FCGI_SSE_SOCKET %s" % self.socket_path,
+                      "Include %s/fcgi_sse-proxy-fcgi.conf" % APACHE_DIR]
+        else:
+            os.makedirs(os.path.join(self.dir, "fcgid"))
+            shutil.chown(os.path.join(self.dir, "fcgid"), "www-data")
+            lines += ["FcgidIPCDir %s/fcgid" % self.dir,
+                      "FcgidProcessTableFile %s/fcgid_shm" % self.dir,
+                      "Define FCGI_SSE_BIN %s" % self.binary,
+                      "Define FCGI_SSE_CONFIG_FILE %s" % self.config_path,
+                      "Include %s/fcgi_sse-fcgid.conf" % APACHE_DIR]
+            for k, v in self.env.items():
+                lines.append("FcgidInitialEnv %s %s" % (k, v))
+        path = os.path.join(self.dir, "httpd.conf")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return path
+
+    def start(self):
+        if self.mode == "proxy":
+            env = {k: v for k, v in os.environ.items() if not k.startswith("FCGI_SSE_")}
+            env.update(self.env)
+            self.backend = subprocess.Popen(
+                [self.binary, "--config", self.config_path, "--listen", "unix:" + self.socket_path],
+                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=open(os.path.join(self.dir, "fcgi_sse.log"), "ab"))
+            if not wait_until(lambda: os.path.exists(self.socket_path), 5):
+                raise RuntimeError("fcgi_sse did not start")
+            os.chmod(self.socket_path, 0o666)
+        conf = self._conf()
+        self.httpd = subprocess.Popen(
+            ["apache2", "-f", conf, "-DFOREGROUND"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(self.dir, "httpd.stderr"), "wb"))
+        if not wait_until(lambda: port_open(self.port), 10):
+            raise RuntimeError("apache did not start: " + self.read("httpd.stderr") + self.read("error.log"))
+        return self
+
+    def read(self, name):
+        try:
+            with open(os.path.join(self.dir, name), errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def log_lines(self):
+        text = self.read("fcgi_sse.log") if self.mode == "proxy" else self.read("error.log")
+        return [l for l in text.splitlines() if l.startswith("{")]
+
+    def get(self, path, headers=None):
+        return request(self.port, "GET", path, headers)
+
+    def stop(self):
+        if self.httpd is not None and self.httpd.poll() is None:
+            self.httpd.send_signal(signal.SIGTERM)
+            try:
+                self.httpd.wait(15)
+            except subprocess.TimeoutExpired:
+                self.httpd.kill()
+                self.httpd.wait()
+        if self.backend is not None and self.backend.poll() is None:
+            self.backend.send_signal(signal.SIGTERM)
+            try:
+                self.backend.wait(15)
+            except subprocess.TimeoutExpired:
+                self.backend.kill()
+                self.backend.wait()
 
     def cleanup(self):
         self.stop()

@@ -21,7 +21,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (EventStream, Stack, fcgi_request, free_port, request,  # noqa: E402
+from harness import (ApacheStack, EventStream, Stack, fcgi_request, free_port, request,  # noqa: E402
                      wait_until)
 
 SECRET = "it-internal-secret-4f1c9a"
@@ -436,8 +436,10 @@ def spawn_fcgi_mode(s, binary):
             ["spawn-fcgi", "-n", "-s", st.socket_path, "--", os.path.abspath(binary)],
             env=env, stdout=subprocess.DEVNULL, stderr=open(st.backend_log, "ab"))
         check(wait_until(lambda: os.path.exists(st.socket_path), 5), "socket created")
-        st.start()
+        st.start(backend=False)
         check(st.get("/api/v2/health").status == 200, "health via spawn-fcgi")
+        starts = [json.loads(l) for l in st.log_lines() if '"startup"' in l]
+        check(len(starts) == 1 and starts[0]["listen"] == "fd:0", "the spawn-fcgi child served: %r" % starts)
         check(st.stop_backend() == 0, "exit 0 on SIGTERM")
     finally:
         st.cleanup()
@@ -479,6 +481,54 @@ def _connectable(port):
         return True
     except OSError:
         return False
+
+
+# ---------------------------------------------------------------- Apache
+
+def _apache_checks(st):
+    check(wait_until(lambda: st.get("/api/v2/health").status == 200, 10), "health through Apache")
+    r = st.get("/api/v1/health")
+    check(r.header("Deprecation") == "@%d" % unix(DEPRECATION), "v1 headers through Apache")
+    check('rel="successor-version"' in (r.header("Link") or ""), "Link through Apache")
+    problem(st.get("/api/v9/health"), 404, "api.unknown_version")
+    problem(request(st.port, "DELETE", "/api/v2/health"), 405, "route.method_not_allowed")
+    es = EventStream(st.port, "/api/v2/version/stream")
+    try:
+        check(es.status == 200 and es.header("Content-Type") == "text/event-stream", "stream through Apache")
+        t0, ev = es.next_event()
+        check(ev["event"] == "version_info", "first event")
+        t1, ev1 = es.next_event()
+        t2, ev2 = es.next_event()
+        check(ev1["event"] == ev2["event"] == "ping", "heartbeats")
+        check(0.6 < t1 - t0 < 1.6 and 0.6 < t2 - t1 < 1.6,
+              "unbuffered through Apache: gaps %.2f %.2f" % (t1 - t0, t2 - t1))
+    finally:
+        es.close()
+
+
+@test
+def apache_mod_proxy_fcgi(s, binary):
+    st = ApacheStack(binary, BASE_CONFIG, "proxy").start()
+    try:
+        _apache_checks(st)
+    finally:
+        st.cleanup()
+
+
+@test
+def apache_mod_fcgid(s, binary):
+    st = ApacheStack(binary, BASE_CONFIG, "fcgid").start()
+    try:
+        _apache_checks(st)
+        starts = [json.loads(l) for l in st.log_lines() if '"startup"' in l]
+        check(starts and all(x["listen"] == "fd:0" for x in starts), "mod_fcgid passed the socket on fd 0")
+        check(all(x["workers"] == 2 for x in starts), "FcgidInitialEnv reached the process")
+        st.stop()
+        ends = [json.loads(l) for l in st.log_lines() if '"msg":"shutdown"' in l]
+        check(len(ends) == len(starts) and all(e["clean"] for e in ends),
+              "every mod_fcgid process shut down cleanly: %d started, %r" % (len(starts), ends))
+    finally:
+        st.cleanup()
 
 
 # ---------------------------------------------------------------- config
