@@ -521,6 +521,9 @@ int config_describe(struct buf *out)
 			buf_printf(out, "%lld..%lld", e->min, e->max);
 		else if (e->type == CFG_STRING)
 			buf_printf(out, "≤ %lld chars", e->max);
+		else if (e->type == CFG_ENUM)
+			for (int c = 0; e->choices[c] != NULL; c++)
+				buf_printf(out, "%s`%s`", c ? ", " : "", e->choices[c]);
 		buf_printf(out, " | %s%s |\n", e->help, e->secret ? " (secret)" : "");
 	}
 	return out->oom ? -1 : 0;
