@@ -26,9 +26,11 @@ enum auth_bearer auth_bearer_parse(const char *header, const char **tok, size_t 
 		p++;
 	while (token68_char((unsigned char)p[n]))
 		n++;
+	if (n == 0)
+		return AUTH_BEARER_MALFORMED;
 	while (p[n] == '=') /* token68 padding, only at the end */
 		n++;
-	if (n == 0 || n > AUTH_TOKEN_MAX || p[n] != '\0')
+	if (n > AUTH_TOKEN_MAX || p[n] != '\0')
 		return AUTH_BEARER_MALFORMED;
 	*tok = p;
 	*len = n;

@@ -1,8 +1,10 @@
 #include "cache.h"
 
+#include <limits.h>
+
 long long cache_ttl_jitter(long long ttl, int pct, uint32_t rnd)
 {
-	long long span, off;
+	uint64_t span, width, pick;
 
 	if (ttl <= 0)
 		return 1;
@@ -10,12 +12,17 @@ long long cache_ttl_jitter(long long ttl, int pct, uint32_t rnd)
 		return ttl;
 	if (pct > 100)
 		pct = 100;
-	span = ttl * pct / 100; /* offsets in [-span, +span] */
+	/* ttl * pct / 100 without overflowing */
+	span = (uint64_t)(ttl / 100 * pct + ttl % 100 * pct / 100);
 	if (span == 0)
 		return ttl;
-	off = (long long)(rnd % (uint32_t)(2 * span + 1 > 0xffffffffLL ? 0xffffffffu
-									: (uint32_t)(2 * span + 1))) - span;
-	return ttl + off < 1 ? 1 : ttl + off;
+	/* scale rnd onto [0, 2*span]: uniform for any span, unlike rnd % width */
+	width = 2 * span + 1;
+	pick = (uint64_t)(((unsigned __int128)rnd * width) >> 32);
+	if (pick >= span)
+		return pick - span > (uint64_t)(LLONG_MAX - ttl) ? LLONG_MAX
+								  : ttl + (long long)(pick - span);
+	return ttl - (long long)(span - pick) < 1 ? 1 : ttl - (long long)(span - pick);
 }
 
 long long cache_session_ttl(long long remaining, long long cap)

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,8 +31,12 @@ int log_format(struct buf *out, int level, const char *msg,
 			       json_object_new_string(config_log_level_name(level)));
 	json_object_object_add(line, "msg", json_object_new_string(msg));
 	if (fields != NULL) {
-		json_object_object_foreach(fields, k, v)
+		json_object_object_foreach(fields, k, v) {
+			/* the line's own keys cannot be overridden (no spoofed level) */
+			if (strcmp(k, "ts") == 0 || strcmp(k, "level") == 0 || strcmp(k, "msg") == 0)
+				continue;
 			json_object_object_add(line, k, json_object_get(v));
+		}
 	}
 	buf_puts(out, json_object_to_json_string_ext(
 			      line, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));

@@ -73,20 +73,21 @@ enum version_result versioning_resolve(const char *path, const char *header,
 int versioning_apply(const struct version_policy *p, int version, time_t now,
 		     struct http_response *resp)
 {
-	char text[600], date[TIMEFMT_IMF_LEN + 1];
+	char num[32], date[TIMEFMT_IMF_LEN + 1];
+	struct buf link = BUF_INIT;
 	int rc = 0;
 
-	snprintf(text, sizeof(text), "%d", version);
-	rc |= http_response_header(resp, "API-Version", text);
+	snprintf(num, sizeof(num), "%d", version);
+	rc |= http_response_header(resp, "API-Version", num);
 	if (version != 1)
 		return rc < 0 ? -1 : 0;
-	snprintf(text, sizeof(text), "@%lld", (long long)p->v1_deprecation);
-	rc |= http_response_header(resp, "Deprecation", text);
+	snprintf(num, sizeof(num), "@%lld", (long long)p->v1_deprecation);
+	rc |= http_response_header(resp, "Deprecation", num);
 	rc |= http_response_header(resp, "Sunset", timefmt_imf_fixdate(p->v1_sunset, date));
-	snprintf(text, sizeof(text),
-		 "<%s>; rel=\"successor-version\", <%s>; rel=\"deprecation\"",
-		 p->v1_successor_url, p->v1_deprecation_url);
-	rc |= http_response_header(resp, "Link", text);
+	buf_printf(&link, "<%s>; rel=\"successor-version\", <%s>; rel=\"deprecation\"",
+		   p->v1_successor_url, p->v1_deprecation_url);
+	rc |= link.oom ? -1 : http_response_header(resp, "Link", buf_str(&link));
+	buf_release(&link);
 	if (rc < 0)
 		return -1;
 	return now >= p->v1_sunset ? 1 : 0;

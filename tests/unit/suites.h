@@ -1,0 +1,24 @@
+/* suites: one registration function per unit-test file.
+ *
+ * Each adds its suite and tests to the CUnit registry, which the caller has
+ * initialised. Returns 0, or -1 when the registry refused (see
+ * CU_get_error_msg()). */
+#ifndef FCGI_SSE_TEST_SUITES_H
+#define FCGI_SSE_TEST_SUITES_H
+
+int register_buf_tests(void);
+int register_errors_tests(void);
+int register_timefmt_tests(void);
+int register_config_tests(void);
+int register_log_tests(void);
+int register_reqid_tests(void);
+int register_http_tests(void);
+int register_router_tests(void);
+int register_versioning_tests(void);
+int register_sse_tests(void);
+int register_auth_tests(void);
+int register_session_tests(void);
+int register_cache_tests(void);
+int register_lifecycle_tests(void);
+
+#endif

@@ -1,0 +1,43 @@
+/* The unit-test runner: registers every suite, runs them verbosely and
+ * takes the exit status from the number of failed assertions. */
+#include <CUnit/Basic.h>
+#include <stdio.h>
+
+#include "suites.h"
+
+static int (*const registrars[])(void) = {
+	register_buf_tests,     register_errors_tests,  register_timefmt_tests,
+	register_config_tests,  register_log_tests,     register_reqid_tests,
+	register_http_tests,    register_router_tests,  register_versioning_tests,
+	register_sse_tests,     register_auth_tests,    register_session_tests,
+	register_cache_tests,
+	register_lifecycle_tests,
+};
+
+int main(void)
+{
+	unsigned failures, suites_failed;
+	int run_error;
+
+	if (CU_initialize_registry() != CUE_SUCCESS) {
+		fprintf(stderr, "unit tests: cannot initialise CUnit: %s\n", CU_get_error_msg());
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof(registrars) / sizeof(registrars[0]); i++) {
+		if (registrars[i]() < 0) {
+			fprintf(stderr, "unit tests: registration failed: %s\n",
+				CU_get_error_msg());
+			CU_cleanup_registry();
+			return 1;
+		}
+	}
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	run_error = CU_basic_run_tests() != CUE_SUCCESS;
+	/* The run's result, not CU_basic_run_tests(), decides the exit status. */
+	failures = CU_get_number_of_failures();
+	suites_failed = CU_get_number_of_suites_failed();
+	if (run_error)
+		fprintf(stderr, "unit tests: CUnit error: %s\n", CU_get_error_msg());
+	CU_cleanup_registry();
+	return failures != 0 || suites_failed != 0 || run_error ? 1 : 0;
+}
