@@ -39,6 +39,36 @@ def port_open(port):
         return False
 
 
+def stop_process(proc, timeout=15):
+    """SIGTERM, wait, SIGKILL if it hangs. Returns the exit status (None when
+    there was no process)."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+class RunDir:
+    """A temp dir that holds one stack's files; kept when KEEP_TEST_DIRS=1."""
+
+    def read(self, name):
+        try:
+            with open(os.path.join(self.dir, name), errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def cleanup(self):
+        self.stop()
+        if os.environ.get("KEEP_TEST_DIRS") != "1":
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status = status
@@ -196,7 +226,7 @@ def fcgi_request(addr, params, stdin=b"", timeout=10):
         s.close()
 
 
-class Stack:
+class Stack(RunDir):
     """fcgi_sse (standalone on a unix socket, or spawned by lighttpd) behind
     a real lighttpd on a free loopback port."""
 
@@ -253,13 +283,6 @@ class Stack:
         if not wait_until(lambda: os.path.exists(self.socket_path), 5):
             raise RuntimeError("fcgi_sse did not start: " + self.read("fcgi_sse.log"))
 
-    def read(self, name):
-        try:
-            with open(os.path.join(self.dir, name), errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
     def log_lines(self):
         """fcgi_sse's log lines (standalone: its stderr; spawned: lighttpd's
         stderr, which the child inherits)."""
@@ -269,39 +292,19 @@ class Stack:
     def get(self, path, headers=None):
         return request(self.port, "GET", path, headers)
 
-    def stop_backend(self, sig=signal.SIGTERM, timeout=15):
-        if self.backend is None:
-            return None
-        if self.backend.poll() is None:
-            self.backend.send_signal(sig)
-        try:
-            rc = self.backend.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.backend.kill()
-            rc = self.backend.wait()
-        return rc
+    def stop_backend(self):
+        return stop_process(self.backend)
 
     def stop(self):
         self.stop_backend()
-        if self.lighttpd is not None and self.lighttpd.poll() is None:
-            self.lighttpd.terminate()
-            try:
-                self.lighttpd.wait(10)
-            except subprocess.TimeoutExpired:
-                self.lighttpd.kill()
-                self.lighttpd.wait()
-
-    def cleanup(self):
-        self.stop()
-        if os.environ.get("KEEP_TEST_DIRS") != "1":
-            shutil.rmtree(self.dir, ignore_errors=True)
+        stop_process(self.lighttpd)
 
 
 APACHE_DIR = os.path.join(ROOT, "deploy", "apache")
 APACHE_MODULES = "/usr/lib/apache2/modules"
 
 
-class ApacheStack:
+class ApacheStack(RunDir):
     """Apache httpd 2.4 in front of fcgi_sse, with the configuration from
     deploy/apache/: mode "proxy" (mod_proxy_fcgi to a standalone fcgi_sse)
     or "fcgid" (mod_fcgid starts fcgi_sse with the socket on fd 0)."""
@@ -379,13 +382,6 @@ class ApacheStack:
             raise RuntimeError("apache did not start: " + self.read("httpd.stderr") + self.read("error.log"))
         return self
 
-    def read(self, name):
-        try:
-            with open(os.path.join(self.dir, name), errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
     def log_lines(self):
         text = self.read("fcgi_sse.log") if self.mode == "proxy" else self.read("error.log")
         return [l for l in text.splitlines() if l.startswith("{")]
@@ -394,22 +390,5 @@ class ApacheStack:
         return request(self.port, "GET", path, headers)
 
     def stop(self):
-        if self.httpd is not None and self.httpd.poll() is None:
-            self.httpd.send_signal(signal.SIGTERM)
-            try:
-                self.httpd.wait(15)
-            except subprocess.TimeoutExpired:
-                self.httpd.kill()
-                self.httpd.wait()
-        if self.backend is not None and self.backend.poll() is None:
-            self.backend.send_signal(signal.SIGTERM)
-            try:
-                self.backend.wait(15)
-            except subprocess.TimeoutExpired:
-                self.backend.kill()
-                self.backend.wait()
-
-    def cleanup(self):
-        self.stop()
-        if os.environ.get("KEEP_TEST_DIRS") != "1":
-            shutil.rmtree(self.dir, ignore_errors=True)
+        stop_process(self.httpd)
+        stop_process(self.backend)
