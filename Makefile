@@ -14,7 +14,7 @@ OPT      ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -DFCGI_SSE_VERSION='"$(VERSION)"' \
             -DBUILD_COMMIT='"$(COMMIT)"' -DBUILD_EPOCH=$(EPOCH)
 CFLAGS   += -std=c11 $(OPT) $(WARNINGS) $(WERROR) -pthread
-LDLIBS   += -lfcgi -ljson-c -lcrypto -pthread
+LDLIBS   += -lfcgi -ljson-c -lhiredis -lsqlite3 -lcrypto -pthread
 
 # SANITIZE=address,undefined builds everything into build/san/ instead.
 ifneq ($(SANITIZE),)
@@ -26,12 +26,10 @@ else
 endif
 
 # Modules: one folder each; leaf modules first.
-CORE_SRC := core/buf.c core/errors.c core/timefmt.c core/config.c core/log.c \
-            core/reqid.c core/http.c core/router.c core/listen.c core/lifecycle.c \
-            core/server.c
-MOD_SRC  := versioning/versioning.c sse/sse.c auth/auth.c session/session.c \
-            cache/cache.c
-API_SRC  := api/dispatch.c api/health.c api/version.c
+CORE_SRC := $(wildcard core/*.c)
+MOD_SRC  := $(wildcard versioning/*.c sse/*.c auth/*.c session/*.c cache/*.c \
+                       store/*.c redis/*.c)
+API_SRC  := $(wildcard api/*.c)
 LIB_SRC  := $(CORE_SRC) $(MOD_SRC) $(API_SRC)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 

@@ -11,9 +11,9 @@ groups=("$@")
 pkgs=()
 for g in "${groups[@]}"; do
 	case "$g" in
-	build) pkgs+=(gcc make pkg-config libc6-dev libfcgi-dev libjson-c-dev libssl-dev git) ;;
-	test)  pkgs+=(libcunit1-dev lighttpd spawn-fcgi apache2 libapache2-mod-fcgid python3 procps) ;;
-	run)   pkgs+=(lighttpd curl) ;;
+	build) pkgs+=(gcc make pkg-config libc6-dev libfcgi-dev libjson-c-dev libssl-dev libhiredis-dev libsqlite3-dev git) ;;
+	test)  pkgs+=(libcunit1-dev redis-server lighttpd spawn-fcgi apache2 libapache2-mod-fcgid python3 procps) ;;
+	run)   pkgs+=(lighttpd redis-server curl) ;;
 	*) echo "deps.sh: unknown group '$g' (build, test, run)" >&2; exit 2 ;;
 	esac
 done

@@ -20,5 +20,9 @@ int register_auth_tests(void);
 int register_session_tests(void);
 int register_cache_tests(void);
 int register_lifecycle_tests(void);
+int register_b64_tests(void);
+int register_jwt_tests(void);
+int register_password_tests(void);
+int register_store_tests(void);
 
 #endif

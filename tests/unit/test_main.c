@@ -12,6 +12,8 @@ static int (*const registrars[])(void) = {
 	register_sse_tests,     register_auth_tests,    register_session_tests,
 	register_cache_tests,
 	register_lifecycle_tests,
+	register_b64_tests,     register_jwt_tests,     register_password_tests,
+	register_store_tests,
 };
 
 int main(void)

@@ -1,0 +1,119 @@
+/* store: the durable source of truth (tenants, users, auth sessions,
+ * devices, telemetry, audit). A narrow interface over backends: SQLite
+ * (store/sqlite.c) now, PostgreSQL later, without touching handlers.
+ *
+ * Every call is thread-safe. Results are copied into caller structs; the
+ * store keeps no pointer into them. Ids are 22-character base64url strings
+ * from session_id_new unless the caller passes its own. Times are Unix
+ * seconds. Return codes: one convention for every call. */
+#ifndef FCGI_SSE_STORE_H
+#define FCGI_SSE_STORE_H
+
+#include "../core/buf.h"
+
+#define STORE_ID_MAX 64
+#define STORE_NAME_MAX 64       /* tenant names, usernames: [A-Za-z0-9_.-]{1,64} */
+#define STORE_ROLE_MAX 16
+#define STORE_HASH_MAX 160      /* = PASSWORD_HASH_MAX */
+
+enum store_rc {
+	STORE_OK = 0,
+	STORE_NOT_FOUND = 1,
+	STORE_CONFLICT = 2,   /* unique constraint (tenant name, username in tenant, id) */
+	STORE_ERROR = -1,     /* I/O, corruption, busy beyond the timeout: see store_errstr */
+};
+
+struct store_tenant {
+	char id[STORE_ID_MAX + 1];
+	char name[STORE_NAME_MAX + 1];
+	long long created_at;
+};
+
+struct store_user {
+	char id[STORE_ID_MAX + 1];
+	char tenant_id[STORE_ID_MAX + 1];
+	char username[STORE_NAME_MAX + 1];
+	char role[STORE_ROLE_MAX + 1];          /* viewer, operator, admin */
+	char password_hash[STORE_HASH_MAX + 1];
+	long long created_at;
+};
+
+struct store_session {
+	char id[STORE_ID_MAX + 1];
+	char user_id[STORE_ID_MAX + 1];
+	char tenant_id[STORE_ID_MAX + 1];
+	char role[STORE_ROLE_MAX + 1];          /* the user's role when the session began */
+	long long created_at;
+	long long expires_at;
+	long long revoked_at;                   /* 0 while not revoked */
+};
+
+struct store_audit {
+	char tenant_id[STORE_ID_MAX + 1];
+	char actor_id[STORE_ID_MAX + 1];        /* "" for the system / admin command */
+	char action[64];                        /* "user.create", "session.revoke_all", ... */
+	char target[STORE_ID_MAX + 1];          /* what it was done to ("" when none) */
+	char detail[256];                       /* short JSON or text, never secrets */
+	long long at;
+};
+
+/* Called once per row by listing calls; return non-zero to stop early. */
+typedef int store_user_fn(void *ctx, const struct store_user *u);
+typedef int store_id_fn(void *ctx, const char *id);
+
+struct store;
+
+/* Opens (creating when absent) the SQLite database at path, sets WAL and
+ * the busy timeout, and runs pending schema migrations. Each thread gets its
+ * own connection with prepared statements, on first use. Returns the store,
+ * or NULL with a message in err. */
+struct store *store_open_sqlite(const char *path, int busy_timeout_ms, struct buf *err);
+
+/* Closes every connection and frees the store. No call may be running. */
+void store_close(struct store *s);
+
+/* The schema version after migrations (for logs and tests). */
+int store_schema_version(struct store *s);
+
+/* A description of the calling thread's last STORE_ERROR; never NULL. */
+const char *store_errstr(struct store *s);
+
+/* Tenants. create fills *out (id generated); CONFLICT when the name exists. */
+int store_tenant_create(struct store *s, const char *name, long long now, struct store_tenant *out);
+int store_tenant_by_name(struct store *s, const char *name, struct store_tenant *out);
+int store_tenant_by_id(struct store *s, const char *id, struct store_tenant *out);
+
+/* Users. u->id is generated when empty and written back; CONFLICT when the
+ * username exists in the tenant. Lookups are scoped by tenant: a user of
+ * another tenant is NOT_FOUND. */
+int store_user_create(struct store *s, struct store_user *u);
+int store_user_by_name(struct store *s, const char *tenant_id, const char *username,
+		       struct store_user *out);
+int store_user_by_id(struct store *s, const char *tenant_id, const char *user_id,
+		     struct store_user *out);
+/* Lists a tenant's users ordered by username. */
+int store_user_list(struct store *s, const char *tenant_id, store_user_fn *fn, void *ctx);
+
+/* Auth sessions. create stores *sess as given (id set by the caller). */
+int store_session_create(struct store *s, const struct store_session *sess);
+int store_session_get(struct store *s, const char *id, struct store_session *out);
+/* Marks one session revoked at now (NOT_FOUND when absent; OK when it was
+ * already revoked, keeping the first time). */
+int store_session_revoke(struct store *s, const char *id, long long now);
+/* Revokes every live session of a user in a tenant; calls fn with each id
+ * revoked, so caches can be invalidated. */
+int store_session_revoke_user(struct store *s, const char *tenant_id, const char *user_id,
+			      long long now, store_id_fn *fn, void *ctx);
+/* Deletes sessions that expired before now (and revoked ones older than
+ * now - keep_revoked_s); calls fn with each id deleted. */
+int store_session_purge(struct store *s, long long now, long long keep_revoked_s,
+			store_id_fn *fn, void *ctx);
+
+/* Audit: appends one record. */
+int store_audit_append(struct store *s, const struct store_audit *a);
+/* Calls fn for a tenant's audit records, newest first, at most limit. */
+typedef int store_audit_fn(void *ctx, const struct store_audit *a);
+int store_audit_list(struct store *s, const char *tenant_id, int limit, store_audit_fn *fn,
+		     void *ctx);
+
+#endif
