@@ -1,9 +1,858 @@
-/* store: placeholder suite, replaced by the real tests. */
+/* store: the SQLite backend on a real file in a fresh temporary directory
+ * per test: schema and migrations, tenants, users, auth sessions, audit,
+ * argument checks, per-thread connections and their cleanup. */
 #include <CUnit/CUnit.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "../../core/buf.h"
+#include "../../session/session.h"
+#include "../../store/store.h"
 #include "suites.h"
 
+#define NOW 1800000000LL
+
+struct fixture {
+	char dir[64];
+	char path[96];
+};
+
+static int fx_init(struct fixture *f)
+{
+	snprintf(f->dir, sizeof(f->dir), "/tmp/fcgi_sse_store_XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/store.db", f->dir);
+	return 0;
+}
+
+/* Removes the database and its WAL files; the directory must then be empty. */
+static void fx_cleanup(struct fixture *f)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
+	char p[128];
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", f->path, suffixes[i]);
+		unlink(p);
+	}
+	CU_ASSERT_EQUAL(rmdir(f->dir), 0);
+}
+
+static struct store *fx_open(struct fixture *f)
+{
+	struct buf err = BUF_INIT;
+	struct store *s = store_open_sqlite(f->path, 5000, &err);
+
+	if (s == NULL)
+		fprintf(stderr, "store_open_sqlite: %s\n", buf_str(&err));
+	buf_release(&err);
+	return s;
+}
+
+/* Opens a fresh store in a fresh directory; NULL (and no directory) on failure. */
+static struct store *fx_start(struct fixture *f)
+{
+	struct store *s;
+
+	if (fx_init(f) != 0)
+		return NULL;
+	if ((s = fx_open(f)) == NULL)
+		fx_cleanup(f);
+	return s;
+}
+
+static void fx_stop(struct fixture *f, struct store *s)
+{
+	store_close(s);
+	fx_cleanup(f);
+}
+
+static int errstr_is_invalid(struct store *s)
+{
+	return strncmp(store_errstr(s), "invalid argument: ", 18) == 0;
+}
+
+static struct store_user user_of(const char *tenant_id, const char *username, const char *role)
+{
+	struct store_user u;
+
+	memset(&u, 0, sizeof(u));
+	snprintf(u.tenant_id, sizeof(u.tenant_id), "%s", tenant_id);
+	snprintf(u.username, sizeof(u.username), "%s", username);
+	snprintf(u.role, sizeof(u.role), "%s", role);
+	snprintf(u.password_hash, sizeof(u.password_hash), "$argon2id$v=19$fake$%s", username);
+	u.created_at = NOW;
+	return u;
+}
+
+static struct store_session session_of(const char *id, const struct store_user *u,
+				       long long expires_at, long long revoked_at)
+{
+	struct store_session x;
+
+	memset(&x, 0, sizeof(x));
+	snprintf(x.id, sizeof(x.id), "%s", id);
+	memcpy(x.user_id, u->id, sizeof(x.user_id));
+	memcpy(x.tenant_id, u->tenant_id, sizeof(x.tenant_id));
+	memcpy(x.role, u->role, sizeof(x.role));
+	x.created_at = NOW - 1000;
+	x.expires_at = expires_at;
+	x.revoked_at = revoked_at;
+	return x;
+}
+
+/* Runs one SQL query on the file directly and returns its first column as
+ * text in out; -1 when it failed or gave no row. */
+static int peek(const char *path, const char *sql, char *out, size_t size)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(out, size, "%s", (const char *)sqlite3_column_text(st, 0));
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}
+
+static int poke(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	int rc;
+
+	rc = sqlite3_open(path, &db) == SQLITE_OK &&
+	     sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+	sqlite3_close(db);
+	return rc;
+}
+
+static void test_open_creates_schema_and_reopens(void)
+{
+	struct fixture f;
+	struct store *s = fx_start(&f);
+	struct store_tenant t, got;
+	char v[64];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(store_schema_version(s), 1);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "acme", NOW, &t), STORE_OK);
+	store_close(s);
+
+	CU_ASSERT_EQUAL(peek(f.path, "PRAGMA user_version", v, sizeof(v)), 0);
+	CU_ASSERT_STRING_EQUAL(v, "1");
+	CU_ASSERT_EQUAL(peek(f.path, "PRAGMA journal_mode", v, sizeof(v)), 0);
+	CU_ASSERT_STRING_EQUAL(v, "wal");
+	CU_ASSERT_EQUAL(peek(f.path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
+				     " AND name IN ('tenants', 'users', 'sessions', 'devices',"
+				     " 'telemetry', 'audit')", v, sizeof(v)), 0);
+	CU_ASSERT_STRING_EQUAL(v, "6");
+	CU_ASSERT_EQUAL(peek(f.path, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
+				     " AND name IN ('sessions_user', 'sessions_expires',"
+				     " 'telemetry_device_ts', 'audit_tenant')", v, sizeof(v)), 0);
+	CU_ASSERT_STRING_EQUAL(v, "4");
+
+	/* a second open migrates nothing and finds the data */
+	s = fx_open(&f);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(store_schema_version(s), 1);
+	CU_ASSERT_EQUAL(store_tenant_by_name(s, "acme", &got), STORE_OK);
+	CU_ASSERT_STRING_EQUAL(got.id, t.id);
+	fx_stop(&f, s);
+	CU_ASSERT_EQUAL(peek(f.path, "PRAGMA user_version", v, sizeof(v)), -1); /* removed */
+}
+
+static void test_newer_schema_is_refused(void)
+{
+	struct fixture f;
+	struct buf err = BUF_INIT;
+	struct store *s;
+	char v[64];
+
+	CU_ASSERT_EQUAL_FATAL(fx_init(&f), 0);
+	CU_ASSERT_EQUAL(poke(f.path, "PRAGMA user_version = 2"), 0);
+	s = store_open_sqlite(f.path, 1000, &err);
+	CU_ASSERT_PTR_NULL(s);
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf_str(&err), "schema version 2, but this build knows versions 0 to 1"));
+	store_close(s);
+	/* refused before touching anything */
+	CU_ASSERT_EQUAL(peek(f.path, "PRAGMA user_version", v, sizeof(v)), 0);
+	CU_ASSERT_STRING_EQUAL(v, "2");
+	CU_ASSERT_EQUAL(peek(f.path, "SELECT count(*) FROM sqlite_schema", v, sizeof(v)), 0);
+	CU_ASSERT_STRING_EQUAL(v, "0");
+	buf_release(&err);
+	fx_cleanup(&f);
+}
+
+static void test_open_failures_give_messages(void)
+{
+	struct buf err = BUF_INIT;
+
+	CU_ASSERT_PTR_NULL(store_open_sqlite("/nonexistent-dir/x/store.db", 100, &err));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf_str(&err), "/nonexistent-dir/x/store.db"));
+	buf_reset(&err);
+	/* every thread has its own connection: a private memory database
+	 * cannot work, and it has no WAL */
+	CU_ASSERT_PTR_NULL(store_open_sqlite(":memory:", 100, &err));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf_str(&err), "wal"));
+	buf_reset(&err);
+	CU_ASSERT_PTR_NULL(store_open_sqlite("", 100, &err));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf_str(&err), "invalid argument"));
+	CU_ASSERT_PTR_NULL(store_open_sqlite(NULL, 100, NULL));
+	CU_ASSERT_PTR_NULL(store_open_sqlite("/tmp/x.db", -1, NULL));
+	buf_release(&err);
+}
+
+static void test_tenants(void)
+{
+	struct fixture f;
+	struct store *s = fx_start(&f);
+	struct store_tenant t, got, other;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "acme", NOW, &t), STORE_OK);
+	CU_ASSERT_TRUE(session_id_valid(t.id));
+	CU_ASSERT_STRING_EQUAL(t.name, "acme");
+	CU_ASSERT_EQUAL(t.created_at, NOW);
+
+	memset(&got, 0, sizeof(got));
+	CU_ASSERT_EQUAL(store_tenant_by_name(s, "acme", &got), STORE_OK);
+	CU_ASSERT_EQUAL(memcmp(&got, &t, sizeof(t)), 0);
+	memset(&got, 0, sizeof(got));
+	CU_ASSERT_EQUAL(store_tenant_by_id(s, t.id, &got), STORE_OK);
+	CU_ASSERT_EQUAL(memcmp(&got, &t, sizeof(t)), 0);
+
+	CU_ASSERT_EQUAL(store_tenant_create(s, "acme", NOW + 1, &other), STORE_CONFLICT);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "ACME", NOW + 1, &other), STORE_OK);
+	CU_ASSERT_STRING_NOT_EQUAL(other.id, t.id);
+	CU_ASSERT_EQUAL(store_tenant_by_name(s, "nobody", &got), STORE_NOT_FOUND);
+	CU_ASSERT_EQUAL(store_tenant_by_id(s, "AAAAAAAAAAAAAAAAAAAAAA", &got), STORE_NOT_FOUND);
+	fx_stop(&f, s);
+}
+
+static void test_users_create_lookup_and_tenant_scope(void)
+{
+	struct fixture f;
+	struct store *s = fx_start(&f);
+	struct store_tenant a, b;
+	struct store_user ana, dup, ana_b, fixed, got;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "a", NOW, &a), STORE_OK);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "b", NOW, &b), STORE_OK);
+
+	ana = user_of(a.id, "ana", "admin");
+	CU_ASSERT_EQUAL(store_user_create(s, &ana), STORE_OK);
+	CU_ASSERT_TRUE(session_id_valid(ana.id));
+
+	memset(&got, 0, sizeof(got));
+	CU_ASSERT_EQUAL(store_user_by_name(s, a.id, "ana", &got), STORE_OK);
+	CU_ASSERT_EQUAL(memcmp(&got, &ana, sizeof(ana)), 0);
+	memset(&got, 0, sizeof(got));
+	CU_ASSERT_EQUAL(store_user_by_id(s, a.id, ana.id, &got), STORE_OK);
+	CU_ASSERT_EQUAL(memcmp(&got, &ana, sizeof(ana)), 0);
+
+	/* another tenant never sees her */
+	CU_ASSERT_EQUAL(store_user_by_name(s, b.id, "ana", &got), STORE_NOT_FOUND);
+	CU_ASSERT_EQUAL(store_user_by_id(s, b.id, ana.id, &got), STORE_NOT_FOUND);
+
+	/* usernames are unique per tenant; a failed create leaves the id empty */
+	dup = user_of(a.id, "ana", "viewer");
+	CU_ASSERT_EQUAL(store_user_create(s, &dup), STORE_CONFLICT);
+	CU_ASSERT_STRING_EQUAL(dup.id, "");
+	ana_b = user_of(b.id, "ana", "viewer");
+	CU_ASSERT_EQUAL(store_user_create(s, &ana_b), STORE_OK);
+	CU_ASSERT_STRING_NOT_EQUAL(ana_b.id, ana.id);
+	CU_ASSERT_EQUAL(store_user_by_name(s, b.id, "ana", &got), STORE_OK);
+	CU_ASSERT_STRING_EQUAL(got.id, ana_b.id);
+	CU_ASSERT_STRING_EQUAL(got.role, "viewer");
+
+	/* a caller's id is kept; ids are unique too */
+	fixed = user_of(a.id, "bob", "operator");
+	snprintf(fixed.id, sizeof(fixed.id), "user-fixed_1");
+	CU_ASSERT_EQUAL(store_user_create(s, &fixed), STORE_OK);
+	CU_ASSERT_STRING_EQUAL(fixed.id, "user-fixed_1");
+	fixed = user_of(a.id, "carl", "operator");
+	snprintf(fixed.id, sizeof(fixed.id), "user-fixed_1");
+	CU_ASSERT_EQUAL(store_user_create(s, &fixed), STORE_CONFLICT);
+
+	/* a tenant that does not exist */
+	fixed = user_of("AAAAAAAAAAAAAAAAAAAAAA", "dan", "viewer");
+	CU_ASSERT_EQUAL(store_user_create(s, &fixed), STORE_NOT_FOUND);
+	fx_stop(&f, s);
+}
+
+struct names {
+	char v[8][STORE_NAME_MAX + 1];
+	int n, stop_after;
+	int inner_rc;
+	struct store *s;
+};
+
+static int collect_name(void *ctx, const struct store_user *u)
+{
+	struct names *nm = ctx;
+
+	if (nm->n < 8)
+		memcpy(nm->v[nm->n], u->username, sizeof(nm->v[0]));
+	nm->n++;
+	return nm->stop_after > 0 && nm->n >= nm->stop_after;
+}
+
+static int nested_list(void *ctx, const struct store_user *u)
+{
+	struct names *nm = ctx;
+	struct store_user other;
+
+	nm->inner_rc = store_user_list(nm->s, u->tenant_id, collect_name, nm);
+	/* a different query from inside a callback works */
+	CU_ASSERT_EQUAL(store_user_by_id(nm->s, u->tenant_id, u->id, &other), STORE_OK);
+	return 1;
+}
+
+static void test_user_list_order_and_early_stop(void)
+{
+	static const char *const names[] = { "carol", "alice", "dave", "bob" };
+	struct fixture f;
+	struct store *s = fx_start(&f);
+	struct store_tenant a, b;
+	struct store_user u;
+	struct names nm;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "a", NOW, &a), STORE_OK);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "b", NOW, &b), STORE_OK);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		u = user_of(a.id, names[i], "viewer");
+		CU_ASSERT_EQUAL(store_user_create(s, &u), STORE_OK);
+	}
+	u = user_of(b.id, "aaron", "viewer");
+	CU_ASSERT_EQUAL(store_user_create(s, &u), STORE_OK);
+
+	memset(&nm, 0, sizeof(nm));
+	CU_ASSERT_EQUAL(store_user_list(s, a.id, collect_name, &nm), STORE_OK);
+	CU_ASSERT_EQUAL_FATAL(nm.n, 4);
+	CU_ASSERT_STRING_EQUAL(nm.v[0], "alice");
+	CU_ASSERT_STRING_EQUAL(nm.v[1], "bob");
+	CU_ASSERT_STRING_EQUAL(nm.v[2], "carol");
+	CU_ASSERT_STRING_EQUAL(nm.v[3], "dave");
+
+	memset(&nm, 0, sizeof(nm));
+	nm.stop_after = 2;
+	CU_ASSERT_EQUAL(store_user_list(s, a.id, collect_name, &nm), STORE_OK);
+	CU_ASSERT_EQUAL(nm.n, 2);
+	CU_ASSERT_STRING_EQUAL(nm.v[1], "bob");
+
+	memset(&nm, 0, sizeof(nm));
+	CU_ASSERT_EQUAL(store_user_list(s, "AAAAAAAAAAAAAAAAAAAAAA", collect_name, &nm), STORE_OK);
+	CU_ASSERT_EQUAL(nm.n, 0);
+
+	/* the same listing from inside its own callback is refused, not corrupted */
+	memset(&nm, 0, sizeof(nm));
+	nm.s = s;
+	CU_ASSERT_EQUAL(store_user_list(s, a.id, nested_list, &nm), STORE_OK);
+	CU_ASSERT_EQUAL(nm.inner_rc, STORE_ERROR);
+	CU_ASSERT_EQUAL(nm.n, 0);
+	memset(&nm, 0, sizeof(nm));
+	CU_ASSERT_EQUAL(store_user_list(s, a.id, collect_name, &nm), STORE_OK);
+	CU_ASSERT_EQUAL(nm.n, 4);
+	fx_stop(&f, s);
+}
+
+static void test_invalid_arguments_are_rejected(void)
+{
+	static const char *const bad_names[] = {
+		"", "a b", "a/b", "caf\xc3\xa9", "tab\t", "semi;colon", "quote'", "pct%",
+	};
+	static const char *const bad_roles[] = { "", "root", "Admin", "viewer ", "operators" };
+	struct fixture f;
+	struct store *s = fx_start(&f);
+	struct store_tenant t;
+	struct store_user u, eve;
+	struct store_session x;
+	struct store_audit a;
+	char longest[STORE_NAME_MAX + 2];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "ok.name-1_A", NOW, &t), STORE_OK);
+	memset(longest, 'n', sizeof(longest) - 1);
+	longest[STORE_NAME_MAX] = '\0';
+	CU_ASSERT_EQUAL(store_tenant_create(s, longest, NOW, &t), STORE_OK);
+	longest[STORE_NAME_MAX] = 'n';
+	longest[STORE_NAME_MAX + 1] = '\0';
+	CU_ASSERT_EQUAL(store_tenant_create(s, longest, NOW, &t), STORE_ERROR);
+	CU_ASSERT_TRUE(errstr_is_invalid(s));
+	CU_ASSERT_EQUAL(store_tenant_by_name(s, "ok.name-1_A", &t), STORE_OK);
+	for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+		CU_ASSERT_EQUAL(store_tenant_create(s, bad_names[i], NOW, &t), STORE_ERROR);
+		CU_ASSERT_TRUE(errstr_is_invalid(s));
+		CU_ASSERT_EQUAL(store_tenant_by_name(s, bad_names[i], &t), STORE_ERROR);
+		u = user_of(t.id, "x", "viewer");
+		snprintf(u.username, sizeof(u.username), "%s", bad_names[i]);
+		CU_ASSERT_EQUAL(store_user_create(s, &u), STORE_ERROR);
+		CU_ASSERT_PTR_NOT_NULL(strstr(store_errstr(s), "username"));
+	}
+	CU_ASSERT_EQUAL(store_tenant_create(s, NULL, NOW, &t), STORE_ERROR);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "fine", NOW, NULL), STORE_ERROR);
+	CU_ASSERT_EQUAL(store_tenant_by_name(s, "fine", &t), STORE_NOT_FOUND);
+
+	CU_ASSERT_EQUAL(store_tenant_by_name(s, "ok.name-1_A", &t), STORE_OK);
+	eve = user_of(t.id, "eve", "viewer");
+	CU_ASSERT_EQUAL(store_user_create(s, &eve), STORE_OK);
+	for (size_t i = 0; i < sizeof(bad_roles) / sizeof(bad_roles[0]); i++) {
+		u = user_of(t.id, "mallory", bad_roles[i]);
+		CU_ASSERT_EQUAL(store_user_create(s, &u), STORE_ERROR);
+		CU_ASSERT_PTR_NOT_NULL(strstr(store_errstr(s), "role"));
+		x = session_of("sess-1", &eve, NOW + 60, 0);
+		snprintf(x.role, sizeof(x.role), "%s", bad_roles[i]);
+		CU_ASSERT_EQUAL(store_session_create(s, &x), STORE_ERROR);
+		CU_ASSERT_TRUE(errstr_is_invalid(s));
+	}
+	CU_ASSERT_EQUAL(store_user_by_name(s, t.id, "mallory", &u), STORE_NOT_FOUND);
+	u = user_of(t.id, "frank", "viewer");
+	u.password_hash[0] = '\0';
+	CU_ASSERT_EQUAL(store_user_create(s, &u), STORE_ERROR);
+	u = user_of(t.id, "frank", "viewer");
+	snprintf(u.id, sizeof(u.id), "has space");
+	CU_ASSERT_EQUAL(store_user_create(s, &u), STORE_ERROR);
+	CU_ASSERT_EQUAL(store_user_create(s, NULL), STORE_ERROR);
+
+	/* ids */
+	CU_ASSERT_EQUAL(store_tenant_by_id(s, "", &t), STORE_ERROR);
+	CU_ASSERT_EQUAL(store_tenant_by_id(s, NULL, &t), STORE_ERROR);
+	CU_ASSERT_EQUAL(store_user_by_id(s, "a b", "x", &u), STORE_ERROR);
+	CU_ASSERT_EQUAL(store_user_by_name(s, "", "eve", &u), STORE_ERROR);
+	CU_ASSERT_EQUAL(store_session_get(s, "", &x), STORE_ERROR);
+	CU_ASSERT_EQUAL(store_session_revoke(s, "../x", NOW), STORE_ERROR);
+	CU_ASSERT_EQUAL(store_session_revoke(s, "x", 0), STORE_ERROR);
+	CU_ASSERT_EQUAL(store_session_revoke_user(s, t.id, "", NOW, NULL, NULL), STORE_ERROR);
+	CU_ASSERT_EQUAL(store_session_purge(s, NOW, -1, NULL, NULL), STORE_ERROR);
+	CU_ASSERT_EQUAL(store_user_list(s, t.id, NULL, NULL), STORE_ERROR);
+	CU_ASSERT_TRUE(errstr_is_invalid(s));
+
+	/* sessions that end before they begin, audit without an action */
+	x = session_of("sess-2", &eve, NOW - 2000, 0);
+	CU_ASSERT_EQUAL(store_session_create(s, &x), STORE_ERROR);
+	memset(&a, 0, sizeof(a));
+	memcpy(a.tenant_id, t.id, sizeof(a.tenant_id));
+	CU_ASSERT_EQUAL(store_audit_append(s, &a), STORE_ERROR);
+	CU_ASSERT_EQUAL(store_audit_list(s, t.id, 0, NULL, NULL), STORE_ERROR);
+	CU_ASSERT_TRUE(errstr_is_invalid(s));
+	fx_stop(&f, s);
+}
+
+static void test_session_create_get_revoke(void)
+{
+	struct fixture f;
+	struct store *s = fx_start(&f);
+	struct store_tenant a, b;
+	struct store_user ana, bob;
+	struct store_session x, got;
+	char id[SESSION_ID_LEN + 1];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "a", NOW, &a), STORE_OK);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "b", NOW, &b), STORE_OK);
+	ana = user_of(a.id, "ana", "operator");
+	bob = user_of(b.id, "bob", "admin");
+	CU_ASSERT_EQUAL(store_user_create(s, &ana), STORE_OK);
+	CU_ASSERT_EQUAL(store_user_create(s, &bob), STORE_OK);
+
+	CU_ASSERT_EQUAL(session_id_new(id), 0);
+	x = session_of(id, &ana, NOW + 900, 0);
+	CU_ASSERT_EQUAL(store_session_create(s, &x), STORE_OK);
+	memset(&got, 0, sizeof(got));
+	CU_ASSERT_EQUAL(store_session_get(s, x.id, &got), STORE_OK);
+	CU_ASSERT_EQUAL(memcmp(&got, &x, sizeof(x)), 0);
+	CU_ASSERT_EQUAL(store_session_create(s, &x), STORE_CONFLICT);
+
+	CU_ASSERT_EQUAL(store_session_revoke(s, x.id, NOW + 10), STORE_OK);
+	CU_ASSERT_EQUAL(store_session_get(s, x.id, &got), STORE_OK);
+	CU_ASSERT_EQUAL(got.revoked_at, NOW + 10);
+	/* idempotent, and the first time stays */
+	CU_ASSERT_EQUAL(store_session_revoke(s, x.id, NOW + 20), STORE_OK);
+	CU_ASSERT_EQUAL(store_session_get(s, x.id, &got), STORE_OK);
+	CU_ASSERT_EQUAL(got.revoked_at, NOW + 10);
+
+	CU_ASSERT_EQUAL(store_session_revoke(s, "AAAAAAAAAAAAAAAAAAAAAA", NOW), STORE_NOT_FOUND);
+	CU_ASSERT_EQUAL(store_session_get(s, "AAAAAAAAAAAAAAAAAAAAAA", &got), STORE_NOT_FOUND);
+
+	/* a session needs its user, in its tenant */
+	x = session_of("s-ghost", &ana, NOW + 900, 0);
+	snprintf(x.user_id, sizeof(x.user_id), "AAAAAAAAAAAAAAAAAAAAAA");
+	CU_ASSERT_EQUAL(store_session_create(s, &x), STORE_NOT_FOUND);
+	x = session_of("s-cross", &ana, NOW + 900, 0);
+	memcpy(x.tenant_id, b.id, sizeof(x.tenant_id));
+	CU_ASSERT_EQUAL(store_session_create(s, &x), STORE_NOT_FOUND);
+	fx_stop(&f, s);
+}
+
+struct seen {
+	char v[16][STORE_ID_MAX + 1];
+	int n;
+};
+
+static int record_id(void *ctx, const char *id)
+{
+	struct seen *sn = ctx;
+
+	if (sn->n < 16)
+		snprintf(sn->v[sn->n], sizeof(sn->v[0]), "%s", id);
+	sn->n++;
+	return 1; /* asking to stop must not skip any id */
+}
+
+static int seen_count(const struct seen *sn, const char *id)
+{
+	int k = 0;
+
+	for (int i = 0; i < sn->n && i < 16; i++)
+		k += strcmp(sn->v[i], id) == 0;
+	return k;
+}
+
+static long long revoked_at(struct store *s, const char *id)
+{
+	struct store_session x;
+
+	return store_session_get(s, id, &x) == STORE_OK ? x.revoked_at : -1;
+}
+
+static void test_revoke_user_reports_each_live_session(void)
+{
+	static const char *const live[] = { "ana-1", "ana-2", "ana-3" };
+	struct fixture f;
+	struct store *s = fx_start(&f);
+	struct store_tenant a, b;
+	struct store_user ana, bob;
+	struct store_session x;
+	struct seen sn;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "a", NOW, &a), STORE_OK);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "b", NOW, &b), STORE_OK);
+	ana = user_of(a.id, "ana", "viewer");
+	bob = user_of(a.id, "bob", "viewer");
+	CU_ASSERT_EQUAL(store_user_create(s, &ana), STORE_OK);
+	CU_ASSERT_EQUAL(store_user_create(s, &bob), STORE_OK);
+	for (int i = 0; i < 3; i++) {
+		x = session_of(live[i], &ana, NOW + 900, 0);
+		CU_ASSERT_EQUAL(store_session_create(s, &x), STORE_OK);
+	}
+	x = session_of("ana-revoked", &ana, NOW + 900, NOW - 5);
+	CU_ASSERT_EQUAL(store_session_create(s, &x), STORE_OK);
+	x = session_of("ana-expired", &ana, NOW - 1, 0);
+	CU_ASSERT_EQUAL(store_session_create(s, &x), STORE_OK);
+	x = session_of("bob-1", &bob, NOW + 900, 0);
+	CU_ASSERT_EQUAL(store_session_create(s, &x), STORE_OK);
+
+	/* the wrong tenant reaches nothing */
+	memset(&sn, 0, sizeof(sn));
+	CU_ASSERT_EQUAL(store_session_revoke_user(s, b.id, ana.id, NOW, record_id, &sn), STORE_OK);
+	CU_ASSERT_EQUAL(sn.n, 0);
+
+	memset(&sn, 0, sizeof(sn));
+	CU_ASSERT_EQUAL(store_session_revoke_user(s, a.id, ana.id, NOW, record_id, &sn), STORE_OK);
+	CU_ASSERT_EQUAL(sn.n, 3);
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(seen_count(&sn, live[i]), 1);
+		CU_ASSERT_EQUAL(revoked_at(s, live[i]), NOW);
+	}
+	CU_ASSERT_EQUAL(revoked_at(s, "ana-revoked"), NOW - 5);
+	CU_ASSERT_EQUAL(revoked_at(s, "ana-expired"), 0);
+	CU_ASSERT_EQUAL(revoked_at(s, "bob-1"), 0);
+
+	/* nothing live is left; a NULL callback is allowed */
+	memset(&sn, 0, sizeof(sn));
+	CU_ASSERT_EQUAL(store_session_revoke_user(s, a.id, ana.id, NOW + 1, record_id, &sn),
+			STORE_OK);
+	CU_ASSERT_EQUAL(sn.n, 0);
+	CU_ASSERT_EQUAL(store_session_revoke_user(s, a.id, bob.id, NOW, NULL, NULL), STORE_OK);
+	CU_ASSERT_EQUAL(revoked_at(s, "bob-1"), NOW);
+	fx_stop(&f, s);
+}
+
+static void test_purge_deletes_expired_and_old_revoked(void)
+{
+	struct fixture f;
+	struct store *s = fx_start(&f);
+	struct store_tenant a;
+	struct store_user ana;
+	struct store_session x;
+	struct seen sn;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "a", NOW, &a), STORE_OK);
+	ana = user_of(a.id, "ana", "viewer");
+	CU_ASSERT_EQUAL(store_user_create(s, &ana), STORE_OK);
+	x = session_of("expired", &ana, NOW - 10, 0);
+	CU_ASSERT_EQUAL(store_session_create(s, &x), STORE_OK);
+	x = session_of("revoked-old", &ana, NOW + 900, NOW - 200);
+	CU_ASSERT_EQUAL(store_session_create(s, &x), STORE_OK);
+	x = session_of("revoked-new", &ana, NOW + 900, NOW - 50);
+	CU_ASSERT_EQUAL(store_session_create(s, &x), STORE_OK);
+	x = session_of("live", &ana, NOW + 900, 0);
+	CU_ASSERT_EQUAL(store_session_create(s, &x), STORE_OK);
+
+	memset(&sn, 0, sizeof(sn));
+	CU_ASSERT_EQUAL(store_session_purge(s, NOW, 100, record_id, &sn), STORE_OK);
+	CU_ASSERT_EQUAL(sn.n, 2);
+	CU_ASSERT_EQUAL(seen_count(&sn, "expired"), 1);
+	CU_ASSERT_EQUAL(seen_count(&sn, "revoked-old"), 1);
+	CU_ASSERT_EQUAL(revoked_at(s, "expired"), -1);
+	CU_ASSERT_EQUAL(revoked_at(s, "revoked-old"), -1);
+	CU_ASSERT_EQUAL(revoked_at(s, "revoked-new"), NOW - 50);
+	CU_ASSERT_EQUAL(revoked_at(s, "live"), 0);
+
+	memset(&sn, 0, sizeof(sn));
+	CU_ASSERT_EQUAL(store_session_purge(s, NOW, 100, record_id, &sn), STORE_OK);
+	CU_ASSERT_EQUAL(sn.n, 0);
+	CU_ASSERT_EQUAL(store_session_purge(s, NOW + 1000, 0, NULL, NULL), STORE_OK);
+	CU_ASSERT_EQUAL(revoked_at(s, "live"), -1);
+	fx_stop(&f, s);
+}
+
+struct audits {
+	struct store_audit v[8];
+	int n, stop_after;
+};
+
+static int collect_audit(void *ctx, const struct store_audit *a)
+{
+	struct audits *au = ctx;
+
+	if (au->n < 8)
+		au->v[au->n] = *a;
+	au->n++;
+	return au->stop_after > 0 && au->n >= au->stop_after;
+}
+
+static int append(struct store *s, const char *tenant_id, const char *action, long long at)
+{
+	struct store_audit a;
+
+	memset(&a, 0, sizeof(a));
+	snprintf(a.tenant_id, sizeof(a.tenant_id), "%s", tenant_id);
+	snprintf(a.actor_id, sizeof(a.actor_id), "actor-1");
+	snprintf(a.action, sizeof(a.action), "%s", action);
+	snprintf(a.target, sizeof(a.target), "dev-42");
+	snprintf(a.detail, sizeof(a.detail), "{\"n\":%lld}", at);
+	a.at = at;
+	return store_audit_append(s, &a);
+}
+
+static void test_audit_append_and_list(void)
+{
+	struct fixture f;
+	struct store *s = fx_start(&f);
+	struct store_tenant a, b;
+	struct store_audit rec;
+	struct audits au;
+	char action[16];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "a", NOW, &a), STORE_OK);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "b", NOW, &b), STORE_OK);
+	for (int i = 1; i <= 5; i++) {
+		snprintf(action, sizeof(action), "a.%d", i);
+		CU_ASSERT_EQUAL(append(s, a.id, action, NOW + i), STORE_OK);
+		if (i <= 2)
+			CU_ASSERT_EQUAL(append(s, b.id, "b.x", NOW + i), STORE_OK);
+	}
+	/* the system acts with an empty actor */
+	memset(&rec, 0, sizeof(rec));
+	memcpy(rec.tenant_id, b.id, sizeof(rec.tenant_id));
+	snprintf(rec.action, sizeof(rec.action), "tenant.create");
+	rec.at = NOW + 9;
+	CU_ASSERT_EQUAL(store_audit_append(s, &rec), STORE_OK);
+	CU_ASSERT_EQUAL(append(s, "AAAAAAAAAAAAAAAAAAAAAA", "x", NOW), STORE_NOT_FOUND);
+
+	memset(&au, 0, sizeof(au));
+	CU_ASSERT_EQUAL(store_audit_list(s, a.id, 3, collect_audit, &au), STORE_OK);
+	CU_ASSERT_EQUAL_FATAL(au.n, 3);
+	CU_ASSERT_STRING_EQUAL(au.v[0].action, "a.5");
+	CU_ASSERT_STRING_EQUAL(au.v[1].action, "a.4");
+	CU_ASSERT_STRING_EQUAL(au.v[2].action, "a.3");
+	CU_ASSERT_STRING_EQUAL(au.v[0].tenant_id, a.id);
+	CU_ASSERT_STRING_EQUAL(au.v[0].actor_id, "actor-1");
+	CU_ASSERT_STRING_EQUAL(au.v[0].target, "dev-42");
+	CU_ASSERT_STRING_EQUAL(au.v[0].detail, "{\"n\":1800000005}");
+	CU_ASSERT_EQUAL(au.v[0].at, NOW + 5);
+
+	memset(&au, 0, sizeof(au));
+	CU_ASSERT_EQUAL(store_audit_list(s, a.id, 100, collect_audit, &au), STORE_OK);
+	CU_ASSERT_EQUAL(au.n, 5);
+	memset(&au, 0, sizeof(au));
+	au.stop_after = 2;
+	CU_ASSERT_EQUAL(store_audit_list(s, a.id, 100, collect_audit, &au), STORE_OK);
+	CU_ASSERT_EQUAL(au.n, 2);
+
+	memset(&au, 0, sizeof(au));
+	CU_ASSERT_EQUAL(store_audit_list(s, b.id, 100, collect_audit, &au), STORE_OK);
+	CU_ASSERT_EQUAL_FATAL(au.n, 3);
+	CU_ASSERT_STRING_EQUAL(au.v[0].action, "tenant.create");
+	CU_ASSERT_STRING_EQUAL(au.v[0].actor_id, "");
+	CU_ASSERT_STRING_EQUAL(au.v[1].action, "b.x");
+	CU_ASSERT_STRING_EQUAL(au.v[2].tenant_id, b.id);
+	fx_stop(&f, s);
+}
+
+#define N_THREADS 4
+#define N_USERS 200
+
+struct worker {
+	struct store *s;
+	const char *tenant_id;
+	int index;
+	int failures;
+	char errstr[256];
+};
+
+static void *create_users(void *p)
+{
+	struct worker *w = p;
+	struct store_user u;
+	char name[32];
+	int rc;
+
+	for (int i = 0; i < N_USERS; i++) {
+		snprintf(name, sizeof(name), "t%d-u%03d", w->index, i);
+		u = user_of(w->tenant_id, name, "viewer");
+		if ((rc = store_user_create(w->s, &u)) != STORE_OK && w->failures++ == 0)
+			snprintf(w->errstr, sizeof(w->errstr), "rc %d: %s", rc,
+				 store_errstr(w->s));
+	}
+	return NULL;
+}
+
+static int count_user(void *ctx, const struct store_user *u)
+{
+	(void)u;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void test_concurrent_creates_use_own_connections(void)
+{
+	struct fixture f;
+	struct store *s = fx_start(&f);
+	struct worker w[N_THREADS];
+	pthread_t th[N_THREADS];
+	struct store_tenant t;
+	int count = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "busy", NOW, &t), STORE_OK);
+	for (int i = 0; i < N_THREADS; i++) {
+		w[i] = (struct worker){ .s = s, .tenant_id = t.id, .index = i };
+		CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, create_users, &w[i]), 0);
+	}
+	for (int i = 0; i < N_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		if (w[i].failures != 0)
+			fprintf(stderr, "thread %d: %d failures, first %s\n", i, w[i].failures,
+				w[i].errstr);
+		CU_ASSERT_EQUAL(w[i].failures, 0);
+	}
+	CU_ASSERT_EQUAL(store_user_list(s, t.id, count_user, &count), STORE_OK);
+	CU_ASSERT_EQUAL(count, N_THREADS * N_USERS);
+	fx_stop(&f, s);
+}
+
+struct closer {
+	struct store *s;
+	pthread_barrier_t *used, *closed; /* NULL: exit right after use */
+	int rc;
+	char errstr[256];
+};
+
+static void *use_then_wait(void *p)
+{
+	struct closer *c = p;
+	struct store_tenant t;
+
+	c->rc = store_tenant_by_name(c->s, "acme", &t);
+	/* an argument error is this thread's own */
+	store_tenant_by_name(c->s, "bad name", &t);
+	snprintf(c->errstr, sizeof(c->errstr), "%s", store_errstr(c->s));
+	if (c->used != NULL) {
+		pthread_barrier_wait(c->used);
+		pthread_barrier_wait(c->closed); /* exits after store_close */
+	}
+	return NULL;
+}
+
+/* Connections of exited threads are closed by their destructor; those of
+ * live threads and of this one by store_close. LeakSanitizer checks both. */
+static void test_close_frees_every_thread_connection(void)
+{
+	struct fixture f;
+	struct store *s = fx_start(&f);
+	struct store_tenant t;
+	pthread_barrier_t used, closed;
+	struct closer gone[3], alive[2];
+	pthread_t th_gone[3], th_alive[2];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "acme", NOW, &t), STORE_OK);
+	CU_ASSERT_EQUAL(store_tenant_by_name(s, "-", NULL), STORE_ERROR);
+	for (int i = 0; i < 3; i++) {
+		gone[i] = (struct closer){ .s = s };
+		CU_ASSERT_EQUAL_FATAL(pthread_create(&th_gone[i], NULL, use_then_wait, &gone[i]), 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		pthread_join(th_gone[i], NULL);
+		CU_ASSERT_EQUAL(gone[i].rc, STORE_OK);
+		CU_ASSERT_PTR_NOT_NULL(strstr(gone[i].errstr, "tenant name"));
+	}
+	/* this thread's error was not overwritten by the others */
+	CU_ASSERT_PTR_NOT_NULL(strstr(store_errstr(s), "out is NULL"));
+
+	pthread_barrier_init(&used, NULL, 3);
+	pthread_barrier_init(&closed, NULL, 3);
+	for (int i = 0; i < 2; i++) {
+		alive[i] = (struct closer){ .s = s, .used = &used, .closed = &closed };
+		CU_ASSERT_EQUAL_FATAL(pthread_create(&th_alive[i], NULL, use_then_wait, &alive[i]),
+				      0);
+	}
+	pthread_barrier_wait(&used);
+	fx_stop(&f, s);
+	pthread_barrier_wait(&closed);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th_alive[i], NULL);
+		CU_ASSERT_EQUAL(alive[i].rc, STORE_OK);
+	}
+	pthread_barrier_destroy(&used);
+	pthread_barrier_destroy(&closed);
+}
+
 static CU_TestInfo tests[] = {
+	{ "open creates the schema; reopen is idempotent", test_open_creates_schema_and_reopens },
+	{ "a newer schema version is refused", test_newer_schema_is_refused },
+	{ "open failures come with a message", test_open_failures_give_messages },
+	{ "tenants: create, lookups, conflict", test_tenants },
+	{ "users: create, lookups, tenant scope, conflicts",
+	  test_users_create_lookup_and_tenant_scope },
+	{ "users: list ordered by username, early stop", test_user_list_order_and_early_stop },
+	{ "invalid arguments are rejected", test_invalid_arguments_are_rejected },
+	{ "sessions: create, get, idempotent revoke", test_session_create_get_revoke },
+	{ "sessions: revoke_user reports each live session once",
+	  test_revoke_user_reports_each_live_session },
+	{ "sessions: purge deletes expired and old revoked",
+	  test_purge_deletes_expired_and_old_revoked },
+	{ "audit: append, newest first, limit, tenant scope", test_audit_append_and_list },
+	{ "4 threads x 200 users, one connection each",
+	  test_concurrent_creates_use_own_connections },
+	{ "close frees the connections of every thread", test_close_frees_every_thread_connection },
 	CU_TEST_INFO_NULL,
 };
 

@@ -1,0 +1,68 @@
+/* store backend interface: private to store/. What a backend (sqlite.c now,
+ * a PostgreSQL one later) provides behind the narrow API of store.h.
+ *
+ * store.c owns everything common: argument validation, id generation and
+ * the public entry points; it calls a backend only with arguments already
+ * checked (valid ids, names and roles; complete rows; non-NULL out and
+ * callback pointers unless stated). A backend runs the query, maps its
+ * failures to enum store_rc and keeps the calling thread's error string.
+ * Every operation takes the backend's own state as `impl`. */
+#ifndef FCGI_SSE_STORE_BACKEND_H
+#define FCGI_SSE_STORE_BACKEND_H
+
+#include "../core/buf.h"
+#include "store.h"
+
+struct store_ops {
+	const char *name; /* "sqlite" */
+
+	/* Closes every connection and frees impl. */
+	void (*close)(void *impl);
+	int (*schema_version)(void *impl);
+	/* The calling thread's last error; never NULL. */
+	const char *(*errstr)(void *impl);
+	/* Records msg as the calling thread's last error (used by store.c for
+	 * argument errors, so there is one error string per thread). */
+	void (*set_error)(void *impl, const char *msg);
+
+	/* Insert a complete row (ids already generated). */
+	int (*tenant_create)(void *impl, const struct store_tenant *t);
+	int (*tenant_by_name)(void *impl, const char *name, struct store_tenant *out);
+	int (*tenant_by_id)(void *impl, const char *id, struct store_tenant *out);
+
+	int (*user_create)(void *impl, const struct store_user *u);
+	int (*user_by_name)(void *impl, const char *tenant_id, const char *username,
+			    struct store_user *out);
+	int (*user_by_id)(void *impl, const char *tenant_id, const char *user_id,
+			  struct store_user *out);
+	int (*user_list)(void *impl, const char *tenant_id, store_user_fn *fn, void *ctx);
+
+	int (*session_create)(void *impl, const struct store_session *sess);
+	int (*session_get)(void *impl, const char *id, struct store_session *out);
+	int (*session_revoke)(void *impl, const char *id, long long now);
+	/* fn may be NULL; when set it is called for every id affected, after
+	 * the change is committed, and its return value is ignored. */
+	int (*session_revoke_user)(void *impl, const char *tenant_id, const char *user_id,
+				   long long now, store_id_fn *fn, void *ctx);
+	int (*session_purge)(void *impl, long long now, long long keep_revoked_s,
+			     store_id_fn *fn, void *ctx);
+
+	int (*audit_append)(void *impl, const struct store_audit *a);
+	int (*audit_list)(void *impl, const char *tenant_id, int limit, store_audit_fn *fn,
+			  void *ctx);
+};
+
+/* The public handle: a backend and its state. */
+struct store {
+	const struct store_ops *ops;
+	void *impl;
+};
+
+/* The SQLite backend (store/sqlite.c). Opens the database at path (a file
+ * name; ":memory:" is refused because every thread has its own
+ * connection), sets it up and runs pending migrations. Returns the backend
+ * state for store_sqlite_ops, or NULL with a message appended to err. */
+void *store_sqlite_open(const char *path, int busy_timeout_ms, struct buf *err);
+extern const struct store_ops store_sqlite_ops;
+
+#endif

@@ -1,0 +1,898 @@
+/* store/sqlite: the SQLite backend of store.h.
+ *
+ * One connection per thread, opened on the thread's first call and kept in
+ * a thread-specific slot; its destructor closes it when the thread exits,
+ * and store_close closes whatever is left (every connection is also on a
+ * mutex-protected list). A connection prepares each query once, on first
+ * use, and resets it after every use; SQL never contains caller data.
+ * The schema is a list of migrations, applied at open in one transaction
+ * and tracked with PRAGMA user_version. */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+
+/* sq_migrations[i] takes the schema from version i to i + 1. Append only:
+ * a released migration is never edited. */
+static const char *const sq_migrations[] = {
+	/* 1: tenants, users, auth sessions, devices, telemetry, audit */
+	"CREATE TABLE tenants (\n"
+	"  id TEXT PRIMARY KEY,\n"
+	"  name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 64),\n"
+	"  created_at INTEGER NOT NULL\n"
+	") STRICT;\n"
+	"CREATE TABLE users (\n"
+	"  id TEXT PRIMARY KEY,\n"
+	"  tenant_id TEXT NOT NULL REFERENCES tenants(id),\n"
+	"  username TEXT NOT NULL CHECK (length(username) BETWEEN 1 AND 64),\n"
+	"  role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),\n"
+	"  password_hash TEXT NOT NULL CHECK (length(password_hash) BETWEEN 1 AND 160),\n"
+	"  created_at INTEGER NOT NULL,\n"
+	"  UNIQUE (tenant_id, username),\n"
+	"  UNIQUE (tenant_id, id)\n"
+	") STRICT;\n"
+	/* (tenant_id, user_id) must name a user of that tenant */
+	"CREATE TABLE sessions (\n"
+	"  id TEXT PRIMARY KEY,\n"
+	"  tenant_id TEXT NOT NULL,\n"
+	"  user_id TEXT NOT NULL,\n"
+	"  role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),\n"
+	"  created_at INTEGER NOT NULL,\n"
+	"  expires_at INTEGER NOT NULL,\n"
+	"  revoked_at INTEGER NOT NULL DEFAULT 0,\n"
+	"  FOREIGN KEY (tenant_id, user_id) REFERENCES users(tenant_id, id)\n"
+	"    ON DELETE CASCADE\n"
+	") STRICT;\n"
+	"CREATE INDEX sessions_user ON sessions(user_id);\n"
+	"CREATE INDEX sessions_expires ON sessions(expires_at);\n"
+	"CREATE INDEX sessions_revoked ON sessions(revoked_at) WHERE revoked_at > 0;\n"
+	/* version counts updates, for If-Match / ETag */
+	"CREATE TABLE devices (\n"
+	"  id TEXT PRIMARY KEY,\n"
+	"  tenant_id TEXT NOT NULL REFERENCES tenants(id),\n"
+	"  name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 128),\n"
+	"  status TEXT NOT NULL DEFAULT 'offline'\n"
+	"    CHECK (status IN ('online', 'offline', 'maintenance')),\n"
+	"  created_at INTEGER NOT NULL,\n"
+	"  updated_at INTEGER NOT NULL,\n"
+	"  version INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1),\n"
+	"  UNIQUE (tenant_id, id)\n"
+	") STRICT;\n"
+	"CREATE INDEX devices_status ON devices(tenant_id, status, id);\n"
+	"CREATE TABLE telemetry (\n"
+	"  id TEXT PRIMARY KEY,\n"
+	"  tenant_id TEXT NOT NULL,\n"
+	"  device_id TEXT NOT NULL,\n"
+	"  ts INTEGER NOT NULL,\n"
+	"  metrics_json TEXT NOT NULL CHECK (json_valid(metrics_json)),\n"
+	"  FOREIGN KEY (tenant_id, device_id) REFERENCES devices(tenant_id, id)\n"
+	"    ON DELETE CASCADE\n"
+	") STRICT;\n"
+	"CREATE INDEX telemetry_device_ts ON telemetry(tenant_id, device_id, ts);\n"
+	/* append-only; id orders records (and will be the list cursor) */
+	"CREATE TABLE audit (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  tenant_id TEXT NOT NULL REFERENCES tenants(id),\n"
+	"  actor_id TEXT NOT NULL DEFAULT '',\n"
+	"  action TEXT NOT NULL CHECK (length(action) BETWEEN 1 AND 63),\n"
+	"  target TEXT NOT NULL DEFAULT '',\n"
+	"  detail TEXT NOT NULL DEFAULT '',\n"
+	"  at INTEGER NOT NULL\n"
+	") STRICT;\n"
+	"CREATE INDEX audit_tenant ON audit(tenant_id, id);\n",
+};
+
+#define SQ_SCHEMA_VERSION ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
+
+#define TENANT_COLS "id, name, created_at"
+#define USER_COLS "id, tenant_id, username, role, password_hash, created_at"
+#define SESSION_COLS "id, user_id, tenant_id, role, created_at, expires_at, revoked_at"
+#define AUDIT_COLS "tenant_id, actor_id, action, target, detail, at"
+#define SESSION_PURGEABLE "expires_at < ?1 OR (revoked_at > 0 AND revoked_at < ?2)"
+#define SESSION_LIVE_OF_USER \
+	"tenant_id = ?1 AND user_id = ?2 AND revoked_at = 0 AND expires_at > ?3"
+
+enum sq_query {
+	Q_BEGIN,
+	Q_COMMIT,
+	Q_ROLLBACK,
+	Q_TENANT_INSERT,
+	Q_TENANT_BY_NAME,
+	Q_TENANT_BY_ID,
+	Q_USER_INSERT,
+	Q_USER_BY_NAME,
+	Q_USER_BY_ID,
+	Q_USER_LIST,
+	Q_SESSION_INSERT,
+	Q_SESSION_GET,
+	Q_SESSION_REVOKE,
+	Q_SESSION_LIVE_IDS,
+	Q_SESSION_REVOKE_USER,
+	Q_SESSION_PURGEABLE_IDS,
+	Q_SESSION_PURGE,
+	Q_AUDIT_INSERT,
+	Q_AUDIT_LIST,
+	Q_COUNT
+};
+
+/* Every statement the backend runs: a name for error messages, the SQL. */
+static const struct {
+	const char *name;
+	const char *sql;
+} sq_queries[Q_COUNT] = {
+	[Q_BEGIN] = { "begin", "BEGIN IMMEDIATE" },
+	[Q_COMMIT] = { "commit", "COMMIT" },
+	[Q_ROLLBACK] = { "rollback", "ROLLBACK" },
+	[Q_TENANT_INSERT] = { "tenant insert",
+			      "INSERT INTO tenants (" TENANT_COLS ") VALUES (?1, ?2, ?3)" },
+	[Q_TENANT_BY_NAME] = { "tenant by name",
+			       "SELECT " TENANT_COLS " FROM tenants WHERE name = ?1" },
+	[Q_TENANT_BY_ID] = { "tenant by id", "SELECT " TENANT_COLS " FROM tenants WHERE id = ?1" },
+	[Q_USER_INSERT] = { "user insert", "INSERT INTO users (" USER_COLS ")"
+					   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)" },
+	[Q_USER_BY_NAME] = { "user by name", "SELECT " USER_COLS " FROM users"
+					     " WHERE tenant_id = ?1 AND username = ?2" },
+	[Q_USER_BY_ID] = { "user by id", "SELECT " USER_COLS " FROM users"
+					 " WHERE tenant_id = ?1 AND id = ?2" },
+	[Q_USER_LIST] = { "user list", "SELECT " USER_COLS " FROM users"
+				       " WHERE tenant_id = ?1 ORDER BY username" },
+	[Q_SESSION_INSERT] = { "session insert", "INSERT INTO sessions (" SESSION_COLS ")"
+						 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)" },
+	[Q_SESSION_GET] = { "session get", "SELECT " SESSION_COLS " FROM sessions WHERE id = ?1" },
+	/* matches the row even when already revoked, so changes() tells
+	 * "absent" from "already revoked"; the first time is kept */
+	[Q_SESSION_REVOKE] = { "session revoke",
+			       "UPDATE sessions SET revoked_at ="
+			       " CASE revoked_at WHEN 0 THEN ?2 ELSE revoked_at END WHERE id = ?1" },
+	[Q_SESSION_LIVE_IDS] = { "session live ids",
+				 "SELECT id FROM sessions WHERE " SESSION_LIVE_OF_USER },
+	[Q_SESSION_REVOKE_USER] = { "session revoke user",
+				    "UPDATE sessions SET revoked_at = ?3 WHERE " SESSION_LIVE_OF_USER },
+	[Q_SESSION_PURGEABLE_IDS] = { "session purgeable ids",
+				      "SELECT id FROM sessions WHERE " SESSION_PURGEABLE },
+	[Q_SESSION_PURGE] = { "session purge", "DELETE FROM sessions WHERE " SESSION_PURGEABLE },
+	[Q_AUDIT_INSERT] = { "audit insert", "INSERT INTO audit (" AUDIT_COLS ")"
+					     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)" },
+	[Q_AUDIT_LIST] = { "audit list", "SELECT " AUDIT_COLS " FROM audit"
+					 " WHERE tenant_id = ?1 ORDER BY id DESC LIMIT ?2" },
+};
+
+struct sq_conn;
+
+struct sq_store {
+	char *path;
+	int busy_timeout_ms;
+	int version;           /* schema version after migrations */
+	pthread_key_t key;     /* the calling thread's struct sq_conn */
+	pthread_mutex_t mu;    /* guards conns */
+	struct sq_conn *conns; /* every thread's connection */
+};
+
+/* One thread's connection and its last error. */
+struct sq_conn {
+	struct sq_store *s;
+	sqlite3 *db;                 /* NULL until opened, and after a failed open */
+	sqlite3_stmt *stmt[Q_COUNT]; /* prepared on first use */
+	struct sq_conn *prev, *next;
+	char errstr[256];
+};
+
+/* Ids collected inside a transaction, reported after it commits. */
+struct sq_ids {
+	char (*v)[STORE_ID_MAX + 1];
+	size_t n, cap;
+};
+
+static void sq_seterr(struct sq_conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void sq_seterr(struct sq_conn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->errstr, sizeof(c->errstr), fmt, ap);
+	va_end(ap);
+}
+
+/* Maps a failed SQLite result to a store code; records a message when the
+ * code is STORE_ERROR. */
+static int sq_fail(struct sq_conn *c, int rc, const char *what)
+{
+	switch (rc) {
+	case SQLITE_CONSTRAINT_UNIQUE:
+	case SQLITE_CONSTRAINT_PRIMARYKEY:
+		return STORE_CONFLICT;
+	case SQLITE_CONSTRAINT_FOREIGNKEY:
+		/* the tenant or user the row refers to does not exist */
+		return STORE_NOT_FOUND;
+	default:
+		sq_seterr(c, "sqlite: %s: %s", what, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		return STORE_ERROR;
+	}
+}
+
+static int sq_exec_sql(struct sq_conn *c, const char *what, const char *sql)
+{
+	int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? STORE_OK : sq_fail(c, rc, what);
+}
+
+/* Runs a one-row, one-column query and copies its integer into *out. */
+static int sq_query_int(struct sq_conn *c, const char *sql, int *out)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(c->db, sql, -1, &stmt, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		*out = sqlite3_column_int(stmt, 0);
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_OK)
+		sq_seterr(c, "sqlite: %s: %s", sql, sqlite3_errmsg(c->db));
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_OK ? STORE_OK : STORE_ERROR;
+}
+
+/* Runs a pragma and checks the text of its one-value answer. */
+static int sq_pragma_is(struct sq_conn *c, const char *sql, const char *want)
+{
+	sqlite3_stmt *stmt = NULL;
+	const char *got = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(c->db, sql, -1, &stmt, NULL);
+	if (rc == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW)
+		got = (const char *)sqlite3_column_text(stmt, 0);
+	if (got == NULL)
+		sq_seterr(c, "sqlite: %s: %s", sql, sqlite3_errmsg(c->db));
+	else if (strcmp(got, want) != 0)
+		sq_seterr(c, "sqlite: %s: got '%s', need '%s'", sql, got, want);
+	rc = got != NULL && strcmp(got, want) == 0 ? STORE_OK : STORE_ERROR;
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+/* Opens c's connection and sets it up: extended result codes, busy
+ * timeout, WAL (which also refuses ":memory:"), synchronous=NORMAL,
+ * foreign keys. Returns STORE_OK, or STORE_ERROR with c->db NULL. */
+static int sq_conn_open(struct sq_conn *c)
+{
+	const struct sq_store *s = c->s;
+	int rc;
+
+	rc = sqlite3_open_v2(s->path, &c->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		sq_seterr(c, "sqlite: open %s: %s", s->path,
+			  c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		goto err;
+	}
+	sqlite3_extended_result_codes(c->db, 1);
+	sqlite3_busy_timeout(c->db, s->busy_timeout_ms);
+	if (sq_pragma_is(c, "PRAGMA journal_mode = WAL", "wal") != STORE_OK ||
+	    sq_exec_sql(c, "pragmas", "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON")
+		    != STORE_OK ||
+	    sq_pragma_is(c, "PRAGMA foreign_keys", "1") != STORE_OK)
+		goto err;
+	return STORE_OK;
+err:
+	sqlite3_close(c->db);
+	c->db = NULL;
+	return STORE_ERROR;
+}
+
+/* Brings the schema to SQ_SCHEMA_VERSION in one IMMEDIATE transaction, so
+ * processes opening the same file at once migrate it once. Refuses a
+ * database from a newer build. */
+static int sq_migrate(struct sq_conn *c)
+{
+	char sql[64], what[32];
+	int v = 0;
+
+	if (sq_exec_sql(c, "migration begin", "BEGIN IMMEDIATE") != STORE_OK)
+		return STORE_ERROR;
+	if (sq_query_int(c, "PRAGMA user_version", &v) != STORE_OK)
+		goto err;
+	if (v < 0 || v > SQ_SCHEMA_VERSION) {
+		sq_seterr(c, "sqlite: %s has schema version %d, but this build knows versions"
+			  " 0 to %d (a newer build wrote it?); refusing to open it",
+			  c->s->path, v, SQ_SCHEMA_VERSION);
+		goto err;
+	}
+	for (; v < SQ_SCHEMA_VERSION; v++) {
+		snprintf(what, sizeof(what), "migration %d", v + 1);
+		/* PRAGMA takes no bound parameters; the value is our own integer */
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		if (sq_exec_sql(c, what, sq_migrations[v]) != STORE_OK ||
+		    sq_exec_sql(c, what, sql) != STORE_OK)
+			goto err;
+	}
+	if (sq_exec_sql(c, "migration commit", "COMMIT") != STORE_OK)
+		goto err;
+	c->s->version = SQ_SCHEMA_VERSION;
+	return STORE_OK;
+err:
+	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	return STORE_ERROR;
+}
+
+static void sq_conn_free(struct sq_conn *c)
+{
+	for (int q = 0; q < Q_COUNT; q++)
+		sqlite3_finalize(c->stmt[q]);
+	sqlite3_close(c->db);
+	free(c);
+}
+
+/* Thread-exit destructor of the thread-specific slot. */
+static void sq_thread_exit(void *p)
+{
+	struct sq_conn *c = p;
+	struct sq_store *s = c->s;
+
+	pthread_mutex_lock(&s->mu);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&s->mu);
+	sq_conn_free(c);
+}
+
+/* The calling thread's state, created (without a database) on first use.
+ * NULL when memory ran out. */
+static struct sq_conn *sq_local(struct sq_store *s)
+{
+	struct sq_conn *c = pthread_getspecific(s->key);
+
+	if (c != NULL)
+		return c;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->s = s;
+	if (pthread_setspecific(s->key, c) != 0) {
+		free(c);
+		return NULL;
+	}
+	pthread_mutex_lock(&s->mu);
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	pthread_mutex_unlock(&s->mu);
+	return c;
+}
+
+/* The calling thread's open connection; NULL (error recorded where it can
+ * be) when it cannot be opened. A failed open is retried on the next call. */
+static struct sq_conn *sq_connect(struct sq_store *s)
+{
+	struct sq_conn *c = sq_local(s);
+
+	if (c == NULL || (c->db == NULL && sq_conn_open(c) != STORE_OK))
+		return NULL;
+	return c;
+}
+
+static void sq_release(struct sq_conn *c, enum sq_query q)
+{
+	sqlite3_reset(c->stmt[q]);
+	sqlite3_clear_bindings(c->stmt[q]);
+}
+
+/* Query q of this connection, prepared on first use; NULL (error recorded)
+ * when it cannot be prepared or is still running further up the stack. */
+static sqlite3_stmt *sq_prepare(struct sq_conn *c, enum sq_query q)
+{
+	int rc;
+
+	if (c->stmt[q] == NULL) {
+		rc = sqlite3_prepare_v3(c->db, sq_queries[q].sql, -1, SQLITE_PREPARE_PERSISTENT,
+					&c->stmt[q], NULL);
+		if (rc != SQLITE_OK) {
+			sq_fail(c, rc, sq_queries[q].name);
+			return NULL;
+		}
+	} else if (sqlite3_stmt_busy(c->stmt[q])) {
+		sq_seterr(c, "sqlite: %s: already running (store call from a callback?)",
+			  sq_queries[q].name);
+		return NULL;
+	}
+	return c->stmt[q];
+}
+
+/* Prepares query q and binds fmt's arguments to ?1, ?2, ... in order: 't' a
+ * string (const char *, kept by the caller until the query is released),
+ * 'i' an integer (long long). fmt must cover every parameter of the SQL. */
+static int sq_bind(struct sq_conn *c, enum sq_query q, const char *fmt, ...)
+{
+	sqlite3_stmt *stmt = sq_prepare(c, q);
+	va_list ap;
+	int rc = SQLITE_OK;
+
+	if (stmt == NULL)
+		return STORE_ERROR;
+	if ((int)strlen(fmt) != sqlite3_bind_parameter_count(stmt)) {
+		sq_seterr(c, "sqlite: %s: %zu values for %d parameters", sq_queries[q].name,
+			  strlen(fmt), sqlite3_bind_parameter_count(stmt));
+		return STORE_ERROR;
+	}
+	va_start(ap, fmt);
+	for (int i = 0; fmt[i] != '\0' && rc == SQLITE_OK; i++)
+		rc = fmt[i] == 't' ? sqlite3_bind_text(stmt, i + 1, va_arg(ap, const char *), -1,
+						       SQLITE_STATIC)
+				   : sqlite3_bind_int64(stmt, i + 1, va_arg(ap, long long));
+	va_end(ap);
+	if (rc == SQLITE_OK)
+		return STORE_OK;
+	sq_release(c, q);
+	return sq_fail(c, rc, sq_queries[q].name);
+}
+
+/* Steps a bound query to its end and releases it. */
+static int sq_exec(struct sq_conn *c, enum sq_query q)
+{
+	int rc = sqlite3_step(c->stmt[q]);
+
+	rc = rc == SQLITE_DONE ? STORE_OK : sq_fail(c, rc, sq_queries[q].name);
+	sq_release(c, q);
+	return rc;
+}
+
+/* Steps a bound query once: STORE_OK on a row, STORE_NOT_FOUND at the end. */
+static int sq_next(struct sq_conn *c, enum sq_query q)
+{
+	int rc = sqlite3_step(c->stmt[q]);
+
+	if (rc == SQLITE_ROW)
+		return STORE_OK;
+	return rc == SQLITE_DONE ? STORE_NOT_FOUND : sq_fail(c, rc, sq_queries[q].name);
+}
+
+/* Copies text column col into dst (size bytes with the NUL). */
+static int sq_text(struct sq_conn *c, sqlite3_stmt *stmt, int col, char *dst, size_t size)
+{
+	const unsigned char *p = sqlite3_column_text(stmt, col);
+	size_t n = (size_t)sqlite3_column_bytes(stmt, col);
+
+	if (p == NULL && sqlite3_column_type(stmt, col) != SQLITE_NULL) {
+		sq_seterr(c, "sqlite: out of memory reading %s", sqlite3_column_name(stmt, col));
+		return STORE_ERROR;
+	}
+	if (n >= size) {
+		sq_seterr(c, "sqlite: column %s holds %zu bytes, more than %zu",
+			  sqlite3_column_name(stmt, col), n, size - 1);
+		return STORE_ERROR;
+	}
+	if (n > 0)
+		memcpy(dst, p, n);
+	dst[n] = '\0';
+	return STORE_OK;
+}
+
+static int sq_row_tenant(struct sq_conn *c, sqlite3_stmt *stmt, struct store_tenant *t)
+{
+	if (sq_text(c, stmt, 0, t->id, sizeof(t->id)) != STORE_OK ||
+	    sq_text(c, stmt, 1, t->name, sizeof(t->name)) != STORE_OK)
+		return STORE_ERROR;
+	t->created_at = sqlite3_column_int64(stmt, 2);
+	return STORE_OK;
+}
+
+static int sq_row_user(struct sq_conn *c, sqlite3_stmt *stmt, struct store_user *u)
+{
+	if (sq_text(c, stmt, 0, u->id, sizeof(u->id)) != STORE_OK ||
+	    sq_text(c, stmt, 1, u->tenant_id, sizeof(u->tenant_id)) != STORE_OK ||
+	    sq_text(c, stmt, 2, u->username, sizeof(u->username)) != STORE_OK ||
+	    sq_text(c, stmt, 3, u->role, sizeof(u->role)) != STORE_OK ||
+	    sq_text(c, stmt, 4, u->password_hash, sizeof(u->password_hash)) != STORE_OK)
+		return STORE_ERROR;
+	u->created_at = sqlite3_column_int64(stmt, 5);
+	return STORE_OK;
+}
+
+static int sq_row_session(struct sq_conn *c, sqlite3_stmt *stmt, struct store_session *x)
+{
+	if (sq_text(c, stmt, 0, x->id, sizeof(x->id)) != STORE_OK ||
+	    sq_text(c, stmt, 1, x->user_id, sizeof(x->user_id)) != STORE_OK ||
+	    sq_text(c, stmt, 2, x->tenant_id, sizeof(x->tenant_id)) != STORE_OK ||
+	    sq_text(c, stmt, 3, x->role, sizeof(x->role)) != STORE_OK)
+		return STORE_ERROR;
+	x->created_at = sqlite3_column_int64(stmt, 4);
+	x->expires_at = sqlite3_column_int64(stmt, 5);
+	x->revoked_at = sqlite3_column_int64(stmt, 6);
+	return STORE_OK;
+}
+
+static int sq_row_audit(struct sq_conn *c, sqlite3_stmt *stmt, struct store_audit *a)
+{
+	if (sq_text(c, stmt, 0, a->tenant_id, sizeof(a->tenant_id)) != STORE_OK ||
+	    sq_text(c, stmt, 1, a->actor_id, sizeof(a->actor_id)) != STORE_OK ||
+	    sq_text(c, stmt, 2, a->action, sizeof(a->action)) != STORE_OK ||
+	    sq_text(c, stmt, 3, a->target, sizeof(a->target)) != STORE_OK ||
+	    sq_text(c, stmt, 4, a->detail, sizeof(a->detail)) != STORE_OK)
+		return STORE_ERROR;
+	a->at = sqlite3_column_int64(stmt, 5);
+	return STORE_OK;
+}
+
+/* Ends a transaction: commits when rc is STORE_OK, otherwise (or when the
+ * commit failed) rolls back. Returns the outcome. */
+static int sq_tx_end(struct sq_conn *c, int rc)
+{
+	if (rc == STORE_OK && (rc = sq_bind(c, Q_COMMIT, "")) == STORE_OK &&
+	    (rc = sq_exec(c, Q_COMMIT)) == STORE_OK)
+		return STORE_OK;
+	if (!sqlite3_get_autocommit(c->db) && c->stmt[Q_ROLLBACK] != NULL) {
+		sqlite3_step(c->stmt[Q_ROLLBACK]);
+		sq_release(c, Q_ROLLBACK);
+	}
+	return rc;
+}
+
+/* BEGIN IMMEDIATE takes the write lock up front: a read that later turns
+ * into a write can fail with SQLITE_BUSY without waiting. ROLLBACK is
+ * prepared here so that ending a failed transaction cannot fail to. */
+static int sq_tx_begin(struct sq_conn *c)
+{
+	if (sq_bind(c, Q_ROLLBACK, "") != STORE_OK || sq_bind(c, Q_BEGIN, "") != STORE_OK)
+		return STORE_ERROR;
+	return sq_exec(c, Q_BEGIN);
+}
+
+static int sq_ids_push(struct sq_conn *c, struct sq_ids *ids, sqlite3_stmt *stmt)
+{
+	size_t cap;
+	void *p;
+
+	if (ids->n == ids->cap) {
+		cap = ids->cap ? ids->cap * 2 : 16;
+		if ((p = realloc(ids->v, cap * sizeof(*ids->v))) == NULL) {
+			sq_seterr(c, "sqlite: out of memory collecting ids");
+			return STORE_ERROR;
+		}
+		ids->v = p;
+		ids->cap = cap;
+	}
+	if (sq_text(c, stmt, 0, ids->v[ids->n], sizeof(ids->v[0])) != STORE_OK)
+		return STORE_ERROR;
+	ids->n++;
+	return STORE_OK;
+}
+
+/* Appends the first column of every row of bound query q to ids. */
+static int sq_collect(struct sq_conn *c, enum sq_query q, struct sq_ids *ids)
+{
+	int rc;
+
+	while ((rc = sq_next(c, q)) == STORE_OK)
+		if ((rc = sq_ids_push(c, ids, c->stmt[q])) != STORE_OK)
+			break;
+	sq_release(c, q);
+	return rc == STORE_NOT_FOUND ? STORE_OK : rc;
+}
+
+/* Reports collected ids, then frees them. */
+static void sq_ids_report(struct sq_ids *ids, int rc, store_id_fn *fn, void *ctx)
+{
+	for (size_t i = 0; rc == STORE_OK && fn != NULL && i < ids->n; i++)
+		fn(ctx, ids->v[i]);
+	free(ids->v);
+}
+
+/* The ops. Arguments were validated by store.c. */
+
+/* Closes the connections of live threads and of this one (those of exited
+ * threads went with sq_thread_exit). A thread exiting while
+ * this runs would race its destructor: store.h requires that no call is
+ * running, which here means worker threads are joined or idle. */
+static void sq_close(void *impl)
+{
+	struct sq_store *s = impl;
+	struct sq_conn *c, *next;
+
+	pthread_mutex_lock(&s->mu);
+	c = s->conns;
+	s->conns = NULL;
+	pthread_mutex_unlock(&s->mu);
+	for (; c != NULL; c = next) {
+		next = c->next;
+		sq_conn_free(c);
+	}
+	/* after this no destructor runs for threads still holding a slot */
+	pthread_key_delete(s->key);
+	pthread_mutex_destroy(&s->mu);
+	free(s->path);
+	free(s);
+}
+
+static int sq_schema_version(void *impl)
+{
+	return ((struct sq_store *)impl)->version;
+}
+
+static const char *sq_errstr(void *impl)
+{
+	struct sq_conn *c = sq_local(impl);
+
+	return c ? c->errstr : "sqlite: out of memory (no per-thread state)";
+}
+
+static void sq_set_error(void *impl, const char *msg)
+{
+	struct sq_conn *c = sq_local(impl);
+
+	if (c != NULL)
+		sq_seterr(c, "%s", msg);
+}
+
+static int sq_tenant_create(void *impl, const struct store_tenant *t)
+{
+	struct sq_conn *c = sq_connect(impl);
+
+	if (c == NULL ||
+	    sq_bind(c, Q_TENANT_INSERT, "tti", t->id, t->name, t->created_at) != STORE_OK)
+		return STORE_ERROR;
+	return sq_exec(c, Q_TENANT_INSERT);
+}
+
+static int sq_tenant_get(void *impl, enum sq_query q, const char *key, struct store_tenant *out)
+{
+	struct sq_conn *c = sq_connect(impl);
+	int rc;
+
+	if (c == NULL || sq_bind(c, q, "t", key) != STORE_OK)
+		return STORE_ERROR;
+	if ((rc = sq_next(c, q)) == STORE_OK)
+		rc = sq_row_tenant(c, c->stmt[q], out);
+	sq_release(c, q);
+	return rc;
+}
+
+static int sq_tenant_by_name(void *impl, const char *name, struct store_tenant *out)
+{
+	return sq_tenant_get(impl, Q_TENANT_BY_NAME, name, out);
+}
+
+static int sq_tenant_by_id(void *impl, const char *id, struct store_tenant *out)
+{
+	return sq_tenant_get(impl, Q_TENANT_BY_ID, id, out);
+}
+
+static int sq_user_create(void *impl, const struct store_user *u)
+{
+	struct sq_conn *c = sq_connect(impl);
+
+	if (c == NULL || sq_bind(c, Q_USER_INSERT, "ttttti", u->id, u->tenant_id, u->username,
+				 u->role, u->password_hash, u->created_at) != STORE_OK)
+		return STORE_ERROR;
+	return sq_exec(c, Q_USER_INSERT);
+}
+
+static int sq_user_get(void *impl, enum sq_query q, const char *tenant_id, const char *key,
+		       struct store_user *out)
+{
+	struct sq_conn *c = sq_connect(impl);
+	int rc;
+
+	if (c == NULL || sq_bind(c, q, "tt", tenant_id, key) != STORE_OK)
+		return STORE_ERROR;
+	if ((rc = sq_next(c, q)) == STORE_OK)
+		rc = sq_row_user(c, c->stmt[q], out);
+	sq_release(c, q);
+	return rc;
+}
+
+static int sq_user_by_name(void *impl, const char *tenant_id, const char *username,
+			   struct store_user *out)
+{
+	return sq_user_get(impl, Q_USER_BY_NAME, tenant_id, username, out);
+}
+
+static int sq_user_by_id(void *impl, const char *tenant_id, const char *user_id,
+			 struct store_user *out)
+{
+	return sq_user_get(impl, Q_USER_BY_ID, tenant_id, user_id, out);
+}
+
+static int sq_user_list(void *impl, const char *tenant_id, store_user_fn *fn, void *ctx)
+{
+	struct sq_conn *c = sq_connect(impl);
+	struct store_user u;
+	int rc;
+
+	if (c == NULL || sq_bind(c, Q_USER_LIST, "t", tenant_id) != STORE_OK)
+		return STORE_ERROR;
+	while ((rc = sq_next(c, Q_USER_LIST)) == STORE_OK)
+		if ((rc = sq_row_user(c, c->stmt[Q_USER_LIST], &u)) != STORE_OK || fn(ctx, &u) != 0)
+			break;
+	sq_release(c, Q_USER_LIST);
+	return rc == STORE_NOT_FOUND ? STORE_OK : rc;
+}
+
+static int sq_session_create(void *impl, const struct store_session *x)
+{
+	struct sq_conn *c = sq_connect(impl);
+
+	if (c == NULL || sq_bind(c, Q_SESSION_INSERT, "ttttiii", x->id, x->user_id, x->tenant_id,
+				 x->role, x->created_at, x->expires_at, x->revoked_at) != STORE_OK)
+		return STORE_ERROR;
+	return sq_exec(c, Q_SESSION_INSERT);
+}
+
+static int sq_session_get(void *impl, const char *id, struct store_session *out)
+{
+	struct sq_conn *c = sq_connect(impl);
+	int rc;
+
+	if (c == NULL || sq_bind(c, Q_SESSION_GET, "t", id) != STORE_OK)
+		return STORE_ERROR;
+	if ((rc = sq_next(c, Q_SESSION_GET)) == STORE_OK)
+		rc = sq_row_session(c, c->stmt[Q_SESSION_GET], out);
+	sq_release(c, Q_SESSION_GET);
+	return rc;
+}
+
+static int sq_session_revoke(void *impl, const char *id, long long now)
+{
+	struct sq_conn *c = sq_connect(impl);
+	int rc;
+
+	if (c == NULL || sq_bind(c, Q_SESSION_REVOKE, "ti", id, now) != STORE_OK)
+		return STORE_ERROR;
+	if ((rc = sq_exec(c, Q_SESSION_REVOKE)) == STORE_OK && sqlite3_changes(c->db) == 0)
+		rc = STORE_NOT_FOUND;
+	return rc;
+}
+
+/* Live sessions: not revoked and not yet expired at now. */
+static int sq_session_revoke_user(void *impl, const char *tenant_id, const char *user_id,
+				  long long now, store_id_fn *fn, void *ctx)
+{
+	struct sq_conn *c = sq_connect(impl);
+	struct sq_ids ids = { NULL, 0, 0 };
+	int rc;
+
+	if (c == NULL || sq_tx_begin(c) != STORE_OK)
+		return STORE_ERROR;
+	rc = sq_bind(c, Q_SESSION_LIVE_IDS, "tti", tenant_id, user_id, now);
+	if (rc == STORE_OK)
+		rc = sq_collect(c, Q_SESSION_LIVE_IDS, &ids);
+	if (rc == STORE_OK)
+		rc = sq_bind(c, Q_SESSION_REVOKE_USER, "tti", tenant_id, user_id, now);
+	if (rc == STORE_OK)
+		rc = sq_exec(c, Q_SESSION_REVOKE_USER);
+	rc = sq_tx_end(c, rc);
+	sq_ids_report(&ids, rc, fn, ctx);
+	return rc;
+}
+
+static int sq_session_purge(void *impl, long long now, long long keep_revoked_s,
+			    store_id_fn *fn, void *ctx)
+{
+	struct sq_conn *c = sq_connect(impl);
+	struct sq_ids ids = { NULL, 0, 0 };
+	long long cutoff = now - keep_revoked_s; /* both >= 0: no overflow */
+	int rc;
+
+	if (c == NULL || sq_tx_begin(c) != STORE_OK)
+		return STORE_ERROR;
+	rc = sq_bind(c, Q_SESSION_PURGEABLE_IDS, "ii", now, cutoff);
+	if (rc == STORE_OK)
+		rc = sq_collect(c, Q_SESSION_PURGEABLE_IDS, &ids);
+	if (rc == STORE_OK)
+		rc = sq_bind(c, Q_SESSION_PURGE, "ii", now, cutoff);
+	if (rc == STORE_OK)
+		rc = sq_exec(c, Q_SESSION_PURGE);
+	rc = sq_tx_end(c, rc);
+	sq_ids_report(&ids, rc, fn, ctx);
+	return rc;
+}
+
+static int sq_audit_append(void *impl, const struct store_audit *a)
+{
+	struct sq_conn *c = sq_connect(impl);
+
+	if (c == NULL || sq_bind(c, Q_AUDIT_INSERT, "ttttti", a->tenant_id, a->actor_id,
+				 a->action, a->target, a->detail, a->at) != STORE_OK)
+		return STORE_ERROR;
+	return sq_exec(c, Q_AUDIT_INSERT);
+}
+
+static int sq_audit_list(void *impl, const char *tenant_id, int limit, store_audit_fn *fn,
+			 void *ctx)
+{
+	struct sq_conn *c = sq_connect(impl);
+	struct store_audit a;
+	int rc;
+
+	if (c == NULL || sq_bind(c, Q_AUDIT_LIST, "ti", tenant_id, (long long)limit) != STORE_OK)
+		return STORE_ERROR;
+	while ((rc = sq_next(c, Q_AUDIT_LIST)) == STORE_OK)
+		if ((rc = sq_row_audit(c, c->stmt[Q_AUDIT_LIST], &a)) != STORE_OK || fn(ctx, &a) != 0)
+			break;
+	sq_release(c, Q_AUDIT_LIST);
+	return rc == STORE_NOT_FOUND ? STORE_OK : rc;
+}
+
+const struct store_ops store_sqlite_ops = {
+	.name = "sqlite",
+	.close = sq_close,
+	.schema_version = sq_schema_version,
+	.errstr = sq_errstr,
+	.set_error = sq_set_error,
+	.tenant_create = sq_tenant_create,
+	.tenant_by_name = sq_tenant_by_name,
+	.tenant_by_id = sq_tenant_by_id,
+	.user_create = sq_user_create,
+	.user_by_name = sq_user_by_name,
+	.user_by_id = sq_user_by_id,
+	.user_list = sq_user_list,
+	.session_create = sq_session_create,
+	.session_get = sq_session_get,
+	.session_revoke = sq_session_revoke,
+	.session_revoke_user = sq_session_revoke_user,
+	.session_purge = sq_session_purge,
+	.audit_append = sq_audit_append,
+	.audit_list = sq_audit_list,
+};
+
+static struct sq_store *sq_store_new(const char *path, int busy_timeout_ms)
+{
+	struct sq_store *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	if ((s->path = strdup(path)) == NULL)
+		goto err_path;
+	if (pthread_mutex_init(&s->mu, NULL) != 0)
+		goto err_mutex;
+	if (pthread_key_create(&s->key, sq_thread_exit) != 0)
+		goto err_key;
+	s->busy_timeout_ms = busy_timeout_ms;
+	return s;
+err_key:
+	pthread_mutex_destroy(&s->mu);
+err_mutex:
+	free(s->path);
+err_path:
+	free(s);
+	return NULL;
+}
+
+void *store_sqlite_open(const char *path, int busy_timeout_ms, struct buf *err)
+{
+	struct sq_store *s;
+	struct sq_conn *c;
+
+	if (!sqlite3_threadsafe()) {
+		buf_puts(err, "sqlite: the library was built without thread support");
+		return NULL;
+	}
+	if ((s = sq_store_new(path, busy_timeout_ms)) == NULL) {
+		buf_puts(err, "sqlite: out of memory");
+		return NULL;
+	}
+	/* the opening thread keeps this connection as its own */
+	if ((c = sq_local(s)) == NULL) {
+		buf_puts(err, "sqlite: out of memory");
+		goto err;
+	}
+	if (sq_conn_open(c) != STORE_OK || sq_migrate(c) != STORE_OK) {
+		buf_puts(err, c->errstr);
+		goto err;
+	}
+	return s;
+err:
+	sq_close(s);
+	return NULL;
+}
