@@ -1,6 +1,27 @@
 #include "cache.h"
 
 #include <limits.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STRIPES 64
+#define KEY_MAX 256
+
+/* A cached value is one marker byte and the payload. */
+#define MARK_VALUE '+'
+#define MARK_ABSENT '-'
+
+struct cache {
+	struct cache_kv kv;
+	char *prefix;
+	long long ttl_ms, negative_ttl_ms;
+	int jitter_pct;
+	pthread_mutex_t stripes[STRIPES]; /* single-flight per key hash */
+	pthread_mutex_t stats_mu;
+	struct cache_stats stats;
+};
 
 long long cache_ttl_jitter(long long ttl, int pct, uint32_t rnd)
 {
@@ -30,4 +51,201 @@ long long cache_session_ttl(long long remaining, long long cap)
 	if (remaining <= 0)
 		return 0;
 	return remaining < cap ? remaining : cap;
+}
+
+struct cache *cache_new(const struct cache_kv *kv, const struct cache_opts *o)
+{
+	struct cache *c = calloc(1, sizeof(*c));
+
+	if (c == NULL || (c->prefix = strdup(o->prefix)) == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->kv = *kv;
+	c->ttl_ms = o->ttl_ms;
+	c->negative_ttl_ms = o->negative_ttl_ms;
+	c->jitter_pct = o->jitter_pct;
+	for (int i = 0; i < STRIPES; i++)
+		pthread_mutex_init(&c->stripes[i], NULL);
+	pthread_mutex_init(&c->stats_mu, NULL);
+	return c;
+}
+
+void cache_free(struct cache *c)
+{
+	if (c == NULL)
+		return;
+	for (int i = 0; i < STRIPES; i++)
+		pthread_mutex_destroy(&c->stripes[i]);
+	pthread_mutex_destroy(&c->stats_mu);
+	free(c->prefix);
+	free(c);
+}
+
+static void count(struct cache *c, unsigned long long *field)
+{
+	pthread_mutex_lock(&c->stats_mu);
+	(*field)++;
+	pthread_mutex_unlock(&c->stats_mu);
+}
+
+void cache_get_stats(struct cache *c, struct cache_stats *out)
+{
+	pthread_mutex_lock(&c->stats_mu);
+	*out = c->stats;
+	pthread_mutex_unlock(&c->stats_mu);
+}
+
+static int make_key(const struct cache *c, const char *id, char *key)
+{
+	size_t p = strlen(c->prefix), n = strlen(id);
+
+	if (p + n + 1 > KEY_MAX)
+		return -1;
+	memcpy(key, c->prefix, p);
+	memcpy(key + p, id, n + 1);
+	return 0;
+}
+
+static unsigned stripe_of(const char *key)
+{
+	unsigned h = 2166136261u; /* FNV-1a */
+
+	for (; *key; key++)
+		h = (h ^ (unsigned char)*key) * 16777619u;
+	return h % STRIPES;
+}
+
+static long long jittered(const struct cache *c, long long ttl)
+{
+	uint32_t rnd = 0;
+
+	RAND_bytes((unsigned char *)&rnd, sizeof(rnd));
+	return cache_ttl_jitter(ttl, c->jitter_pct, rnd);
+}
+
+/* Looks key up in the transport: 1 value (payload into value), 0 absent
+ * marker, 2 not cached, -1 transport failed. */
+static int lookup(struct cache *c, const char *key, struct buf *raw, struct buf *value)
+{
+	int rc = c->kv.get(c->kv.ctx, key, raw);
+
+	if (rc < 0) {
+		count(c, &c->stats.kv_errors);
+		return -1;
+	}
+	if (rc == 0 || raw->len == 0)
+		return 2;
+	if (raw->data[0] == MARK_ABSENT)
+		return 0;
+	buf_reset(value);
+	buf_append(value, raw->data + 1, raw->len - 1);
+	return value->oom ? -1 : 1;
+}
+
+/* Stores a loaded result with SET NX. Failures only cost a later reload. */
+static void store_entry(struct cache *c, const char *key, int found,
+			const struct buf *value, long long ttl_ms)
+{
+	struct buf raw = BUF_INIT;
+
+	if (found) {
+		buf_append(&raw, (char[]){ MARK_VALUE }, 1);
+		buf_append(&raw, value->data, value->len);
+	} else {
+		buf_append(&raw, (char[]){ MARK_ABSENT }, 1);
+	}
+	if (!raw.oom && ttl_ms > 0 &&
+	    c->kv.set(c->kv.ctx, key, raw.data, raw.len, jittered(c, ttl_ms), 1) < 0)
+		count(c, &c->stats.kv_errors);
+	buf_release(&raw);
+}
+
+static int load(struct cache *c, const char *id, cache_load_fn *fn, void *ctx,
+		struct buf *value, long long *ttl_ms)
+{
+	int rc;
+
+	*ttl_ms = c->ttl_ms;
+	buf_reset(value);
+	count(c, &c->stats.loads);
+	rc = fn(ctx, id, value, ttl_ms);
+	if (rc < 0)
+		count(c, &c->stats.load_errors);
+	return rc;
+}
+
+/* Miss path under the key's stripe lock: look again (another thread may
+ * have loaded it meanwhile), else load and store. */
+static int fill(struct cache *c, const char *key, const char *id, cache_load_fn *fn,
+		void *ctx, struct buf *raw, struct buf *value)
+{
+	pthread_mutex_t *mu = &c->stripes[stripe_of(key)];
+	long long ttl;
+	int rc;
+
+	pthread_mutex_lock(mu);
+	rc = lookup(c, key, raw, value);
+	if (rc == 0 || rc == 1) {
+		pthread_mutex_unlock(mu);
+		count(c, rc ? &c->stats.hits : &c->stats.negative_hits);
+		return rc;
+	}
+	rc = load(c, id, fn, ctx, value, &ttl);
+	if (rc >= 0)
+		store_entry(c, key, rc, value, rc ? (ttl < c->ttl_ms ? ttl : c->ttl_ms)
+						  : c->negative_ttl_ms);
+	pthread_mutex_unlock(mu);
+	return rc;
+}
+
+int cache_get(struct cache *c, const char *id, cache_load_fn *fn, void *ctx,
+	      struct buf *value)
+{
+	char key[KEY_MAX];
+	struct buf raw = BUF_INIT;
+	long long ttl;
+	int rc;
+
+	if (make_key(c, id, key) < 0)
+		return load(c, id, fn, ctx, value, &ttl);
+	rc = lookup(c, key, &raw, value);
+	if (rc == 0 || rc == 1) {
+		count(c, rc ? &c->stats.hits : &c->stats.negative_hits);
+	} else if (rc < 0) {
+		/* transport down: straight to the source, no lock, no store */
+		rc = load(c, id, fn, ctx, value, &ttl);
+	} else {
+		count(c, &c->stats.misses);
+		rc = fill(c, key, id, fn, ctx, &raw, value);
+	}
+	buf_release(&raw);
+	return rc;
+}
+
+int cache_invalidate(struct cache *c, const char *id)
+{
+	char key[KEY_MAX];
+
+	if (make_key(c, id, key) < 0)
+		return 0;
+	if (c->kv.del(c->kv.ctx, key) < 0) {
+		count(c, &c->stats.kv_errors);
+		return -1;
+	}
+	return 0;
+}
+
+int cache_tombstone(struct cache *c, const char *id, long long ttl_ms)
+{
+	char key[KEY_MAX];
+	const char mark = MARK_ABSENT;
+
+	if (make_key(c, id, key) < 0)
+		return 0;
+	if (c->kv.set(c->kv.ctx, key, &mark, 1, ttl_ms > 0 ? ttl_ms : 1, 0) < 0) {
+		count(c, &c->stats.kv_errors);
+		return -1;
+	}
+	return 0;
 }

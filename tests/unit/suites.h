@@ -24,5 +24,7 @@ int register_b64_tests(void);
 int register_jwt_tests(void);
 int register_password_tests(void);
 int register_store_tests(void);
+int register_cookie_tests(void);
+int register_cache_redis_tests(void);
 
 #endif

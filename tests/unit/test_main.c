@@ -13,7 +13,7 @@ static int (*const registrars[])(void) = {
 	register_cache_tests,
 	register_lifecycle_tests,
 	register_b64_tests,     register_jwt_tests,     register_password_tests,
-	register_store_tests,
+	register_store_tests,   register_cookie_tests,  register_cache_redis_tests,
 };
 
 int main(void)

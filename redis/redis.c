@@ -1,0 +1,300 @@
+#include "redis.h"
+
+#include <hiredis/hiredis.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BACKOFF_MIN_MS 50
+
+struct conn {
+	struct redis *owner;
+	redisContext *ctx;
+	long long retry_at_ms; /* no attempt before this (monotonic) */
+	long long backoff_ms;
+	char errstr[160];
+	struct conn *next;     /* every thread's conn, for redis_free */
+};
+
+struct redis {
+	char *host;
+	int port;
+	char *password;
+	long long connect_timeout_ms, command_timeout_ms, backoff_max_ms;
+	pthread_key_t key;
+	pthread_mutex_t mu; /* guards conns */
+	struct conn *conns;
+};
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct timeval to_tv(long long ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+	return tv;
+}
+
+static void conn_drop(struct conn *c)
+{
+	if (c->ctx != NULL)
+		redisFree(c->ctx);
+	c->ctx = NULL;
+}
+
+/* Thread exit: unlink and free this thread's connection. */
+static void conn_destroy(void *p)
+{
+	struct conn *c = p, **pp;
+	struct redis *r = c->owner;
+
+	pthread_mutex_lock(&r->mu);
+	for (pp = &r->conns; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&r->mu);
+	conn_drop(c);
+	free(c);
+}
+
+struct redis *redis_new(const struct redis_opts *o)
+{
+	struct redis *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	r->host = strdup(o->host);
+	r->password = strdup(o->password ? o->password : "");
+	if (r->host == NULL || r->password == NULL)
+		goto err;
+	r->port = o->port;
+	r->connect_timeout_ms = o->connect_timeout_ms;
+	r->command_timeout_ms = o->command_timeout_ms;
+	r->backoff_max_ms = o->backoff_max_ms;
+	if (pthread_key_create(&r->key, conn_destroy) != 0)
+		goto err;
+	pthread_mutex_init(&r->mu, NULL);
+	return r;
+err:
+	free(r->host);
+	free(r->password);
+	free(r);
+	return NULL;
+}
+
+void redis_free(struct redis *r)
+{
+	struct conn *c, *next;
+
+	if (r == NULL)
+		return;
+	pthread_setspecific(r->key, NULL);
+	pthread_mutex_lock(&r->mu);
+	for (c = r->conns; c != NULL; c = next) {
+		next = c->next;
+		conn_drop(c);
+		free(c);
+	}
+	r->conns = NULL;
+	pthread_mutex_unlock(&r->mu);
+	pthread_key_delete(r->key);
+	pthread_mutex_destroy(&r->mu);
+	OPENSSL_cleanse(r->password, strlen(r->password));
+	free(r->password);
+	free(r->host);
+	free(r);
+}
+
+static struct conn *thread_conn(struct redis *r)
+{
+	struct conn *c = pthread_getspecific(r->key);
+
+	if (c != NULL)
+		return c;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->owner = r;
+	if (pthread_setspecific(r->key, c) != 0) {
+		free(c);
+		return NULL;
+	}
+	pthread_mutex_lock(&r->mu);
+	c->next = r->conns;
+	r->conns = c;
+	pthread_mutex_unlock(&r->mu);
+	return c;
+}
+
+/* Records a failure and schedules the next attempt. */
+static void fail(struct conn *c, const char *what)
+{
+	struct redis *r = c->owner;
+	uint32_t jitter = 0;
+
+	snprintf(c->errstr, sizeof(c->errstr), "%s", what);
+	conn_drop(c);
+	c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (c->backoff_ms > r->backoff_max_ms)
+		c->backoff_ms = r->backoff_max_ms;
+	RAND_bytes((unsigned char *)&jitter, sizeof(jitter));
+	/* up to +25%, so threads and processes do not retry in step */
+	c->retry_at_ms = now_ms() + c->backoff_ms + (long long)(jitter % (uint32_t)(c->backoff_ms / 4 + 1));
+}
+
+static redisContext *connect_ctx(struct redis *r)
+{
+	if (strncmp(r->host, "unix:", 5) == 0)
+		return redisConnectUnixWithTimeout(r->host + 5, to_tv(r->connect_timeout_ms));
+	return redisConnectWithTimeout(r->host, r->port, to_tv(r->connect_timeout_ms));
+}
+
+static int authenticate(struct conn *c)
+{
+	redisReply *rep;
+	int ok;
+
+	if (*c->owner->password == '\0')
+		return 0;
+	rep = redisCommand(c->ctx, "AUTH %s", c->owner->password);
+	ok = rep != NULL && rep->type == REDIS_REPLY_STATUS;
+	if (rep != NULL)
+		freeReplyObject(rep);
+	return ok ? 0 : -1;
+}
+
+/* Returns a usable connection for this thread, or NULL (failure recorded,
+ * or still backing off). */
+static struct conn *ready(struct redis *r)
+{
+	struct conn *c = thread_conn(r);
+
+	if (c == NULL)
+		return NULL;
+	if (c->ctx != NULL)
+		return c;
+	if (now_ms() < c->retry_at_ms)
+		return NULL;
+	c->ctx = connect_ctx(r);
+	if (c->ctx == NULL || c->ctx->err) {
+		fail(c, c->ctx ? c->ctx->errstr : "out of memory");
+		return NULL;
+	}
+	if (redisSetTimeout(c->ctx, to_tv(r->command_timeout_ms)) != REDIS_OK ||
+	    authenticate(c) < 0) {
+		fail(c, "setup or AUTH failed");
+		return NULL;
+	}
+	c->backoff_ms = 0;
+	c->errstr[0] = '\0';
+	return c;
+}
+
+/* Runs one command; returns the reply (caller frees) or NULL on failure. */
+static redisReply *command(struct redis *r, int argc, const char **argv, const size_t *lens)
+{
+	struct conn *c = ready(r);
+	redisReply *rep;
+
+	if (c == NULL)
+		return NULL;
+	rep = redisCommandArgv(c->ctx, argc, argv, lens);
+	if (rep == NULL) {
+		fail(c, c->ctx->errstr[0] ? c->ctx->errstr : "no reply");
+		return NULL;
+	}
+	if (rep->type == REDIS_REPLY_ERROR) {
+		/* the server answered: the connection is fine */
+		snprintf(c->errstr, sizeof(c->errstr), "%.*s", (int)rep->len, rep->str);
+		freeReplyObject(rep);
+		return NULL;
+	}
+	return rep;
+}
+
+int redis_get(struct redis *r, const char *key, struct buf *out)
+{
+	const char *argv[2] = { "GET", key };
+	const size_t lens[2] = { 3, strlen(key) };
+	redisReply *rep = command(r, 2, argv, lens);
+	int rc;
+
+	if (rep == NULL)
+		return -1;
+	if (rep->type == REDIS_REPLY_NIL) {
+		rc = 0;
+	} else if (rep->type == REDIS_REPLY_STRING) {
+		buf_reset(out);
+		rc = buf_append(out, rep->str, rep->len) == 0 ? 1 : -1;
+	} else {
+		rc = -1;
+	}
+	freeReplyObject(rep);
+	return rc;
+}
+
+int redis_set(struct redis *r, const char *key, const char *val, size_t len,
+	      long long ttl_ms, int nx)
+{
+	char ttl[24];
+	const char *argv[6] = { "SET", key, val, "PX", ttl, "NX" };
+	size_t lens[6];
+	redisReply *rep;
+	int rc;
+
+	snprintf(ttl, sizeof(ttl), "%lld", ttl_ms > 0 ? ttl_ms : 1);
+	lens[0] = 3;
+	lens[1] = strlen(key);
+	lens[2] = len;
+	lens[3] = 2;
+	lens[4] = strlen(ttl);
+	lens[5] = 2;
+	if ((rep = command(r, nx ? 6 : 5, argv, lens)) == NULL)
+		return -1;
+	rc = rep->type == REDIS_REPLY_STATUS ? 1 : rep->type == REDIS_REPLY_NIL ? 0 : -1;
+	freeReplyObject(rep);
+	return rc;
+}
+
+int redis_del(struct redis *r, const char *key)
+{
+	const char *argv[2] = { "DEL", key };
+	const size_t lens[2] = { 3, strlen(key) };
+	redisReply *rep = command(r, 2, argv, lens);
+
+	if (rep == NULL)
+		return -1;
+	freeReplyObject(rep);
+	return 0;
+}
+
+int redis_ping(struct redis *r)
+{
+	const char *argv[1] = { "PING" };
+	const size_t lens[1] = { 4 };
+	redisReply *rep = command(r, 1, argv, lens);
+
+	if (rep == NULL)
+		return -1;
+	freeReplyObject(rep);
+	return 0;
+}
+
+const char *redis_errstr(struct redis *r)
+{
+	struct conn *c = pthread_getspecific(r->key);
+
+	return c != NULL ? c->errstr : "";
+}

@@ -1,0 +1,53 @@
+/* redis: a small synchronous Redis client over hiredis for request paths.
+ *
+ * Each thread gets its own connection, made on first use with the connect
+ * timeout; every command has the command timeout. After a failure the
+ * thread's connection is dropped and not retried until a backoff (doubling,
+ * with jitter, up to backoff_max_ms) has passed: until then calls fail at
+ * once. So a request never waits on a dead or slow Redis for longer than
+ * one timeout, and callers fall back to the store. hiredis stays inside
+ * this module. */
+#ifndef FCGI_SSE_REDIS_H
+#define FCGI_SSE_REDIS_H
+
+#include <stddef.h>
+
+#include "../core/buf.h"
+
+struct redis_opts {
+	const char *host;          /* numeric address or name; or "unix:/path" */
+	int port;
+	const char *password;      /* "" for none */
+	long long connect_timeout_ms;
+	long long command_timeout_ms;
+	long long backoff_max_ms;
+};
+
+struct redis;
+
+/* Creates the client (no connection yet). Returns NULL when out of memory. */
+struct redis *redis_new(const struct redis_opts *o);
+
+/* Closes every thread's connection and frees the client. No call may be
+ * running. */
+void redis_free(struct redis *r);
+
+/* GET key. Returns 1 and sets *out (replacing its contents) when the key
+ * exists, 0 when it does not, -1 when Redis is unavailable. */
+int redis_get(struct redis *r, const char *key, struct buf *out);
+
+/* SET key value PX ttl_ms [NX]. Returns 1 when set, 0 when NX found the
+ * key already there, -1 when Redis is unavailable. */
+int redis_set(struct redis *r, const char *key, const char *val, size_t len,
+	      long long ttl_ms, int nx);
+
+/* DEL key. Returns 0 (whether or not it existed), -1 when unavailable. */
+int redis_del(struct redis *r, const char *key);
+
+/* PING. Returns 0 when Redis answers, -1 otherwise. */
+int redis_ping(struct redis *r);
+
+/* A short description of the calling thread's last failure ("" if none). */
+const char *redis_errstr(struct redis *r);
+
+#endif

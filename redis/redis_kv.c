@@ -1,0 +1,25 @@
+#include "redis_kv.h"
+
+static int kv_get(void *ctx, const char *key, struct buf *out)
+{
+	return redis_get(ctx, key, out);
+}
+
+static int kv_set(void *ctx, const char *key, const char *val, size_t len,
+		  long long ttl_ms, int nx)
+{
+	return redis_set(ctx, key, val, len, ttl_ms, nx);
+}
+
+static int kv_del(void *ctx, const char *key)
+{
+	return redis_del(ctx, key);
+}
+
+void redis_kv(struct redis *r, struct cache_kv *kv)
+{
+	kv->get = kv_get;
+	kv->set = kv_set;
+	kv->del = kv_del;
+	kv->ctx = r;
+}
