@@ -27,7 +27,7 @@ endif
 
 # Modules: one folder each; leaf modules first.
 CORE_SRC := $(wildcard core/*.c)
-MOD_SRC  := $(wildcard versioning/*.c sse/*.c auth/*.c session/*.c cache/*.c \
+MOD_SRC  := $(wildcard versioning/*.c sse/*.c auth/*.c session/*.c cache/*.c admin/*.c \
                        store/*.c redis/*.c)
 API_SRC  := $(wildcard api/*.c)
 LIB_SRC  := $(CORE_SRC) $(MOD_SRC) $(API_SRC)
@@ -36,7 +36,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all test unit integration run clean docs check-docs valgrind deps
+.PHONY: all test unit integration run clean docs check-docs valgrind deps bench-auth
 
 all: $(BUILD)/fcgi_sse
 
@@ -60,7 +60,7 @@ deps:
 unit:
 	$(MAKE) SANITIZE=address,undefined build/san/unit_tests
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  build/san/unit_tests
+	  tests/unit/run.sh build/san/unit_tests
 
 integration: all
 	python3 tests/integration/run.py --binary $(BUILD)/fcgi_sse
@@ -72,8 +72,8 @@ test: deps
 
 # Runs the unit tests under valgrind; any error it reports fails.
 valgrind: $(BUILD)/unit_tests
-	valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
-	  $(BUILD)/unit_tests
+	tests/unit/run.sh valgrind --error-exitcode=1 --leak-check=full \
+	  --errors-for-leak-kinds=definite $(BUILD)/unit_tests
 
 run: all
 	deploy/run.sh
@@ -92,3 +92,13 @@ check-docs: all
 
 clean:
 	rm -rf build
+bench/jwt_bench: bench/jwt_bench.c $(LIB_OBJ)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+bench/session_bench: bench/session_bench.c $(LIB_OBJ)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# Auth figures: token verification and session lookups (starts its own
+# redis-server on a free loopback port).
+bench-auth: all bench/jwt_bench bench/session_bench
+	bench/auth.sh

@@ -3,18 +3,27 @@
  * pointer. Only this file prints usage errors or decides to exit. */
 #include <errno.h>
 #include <json-c/json.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "admin/admin.h"
 #include "api/api.h"
+#include "auth/jwt.h"
+#include "auth/password.h"
+#include "cache/cache.h"
 #include "core/config.h"
 #include "core/lifecycle.h"
 #include "core/listen.h"
 #include "core/log.h"
 #include "core/server.h"
+#include "redis/redis.h"
+#include "redis/redis_kv.h"
+#include "session/sessions.h"
+#include "store/store.h"
 
 #ifndef FCGI_SSE_VERSION
 #define FCGI_SSE_VERSION "0.0.0-dev"
@@ -30,7 +39,11 @@
 #define EXIT_USAGE 64
 #define EXIT_SOFTWARE 70
 #define EXIT_OSERR 71
+#define EXIT_IOERR 74
 #define EXIT_CONFIG 78
+
+/* Sessions revoked longer ago than this are purged (their tokens expired). */
+#define KEEP_REVOKED_S 86400
 
 extern char **environ;
 
@@ -39,6 +52,18 @@ struct options {
 	const char *listen;
 	int check_config;
 	int describe_config;
+	int admin_argc;     /* > 0: run `admin` with these arguments */
+	char **admin_argv;
+};
+
+/* Every long-lived service, created once here and passed by pointer. */
+struct services {
+	struct store *store;
+	struct redis *redis;
+	struct cache *session_cache;
+	struct sessions *sessions;
+	struct jwt_keyring *keys;
+	int ephemeral_keys;
 };
 
 static void usage(FILE *to)
@@ -46,6 +71,7 @@ static void usage(FILE *to)
 	fputs("usage: fcgi_sse [--config FILE] [--listen unix:/path|HOST:PORT]\n"
 	      "       fcgi_sse --check-config [--config FILE]\n"
 	      "       fcgi_sse --describe-config | --version | --help\n"
+	      "       fcgi_sse admin [--config FILE] COMMAND ... (fcgi_sse admin --help)\n"
 	      "\n"
 	      "Without --listen (or server.listen) the FastCGI listening socket is\n"
 	      "expected on fd 0, as mod_fcgid, lighttpd bin-path and spawn-fcgi pass it.\n"
@@ -54,10 +80,35 @@ static void usage(FILE *to)
 	      to);
 }
 
+/* `fcgi_sse admin ...`: takes --config out, keeps the rest for admin_run
+ * (argv is reordered in place). */
+static int parse_admin_args(int argc, char **argv, struct options *o)
+{
+	int n = 0;
+
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			o->config_path = argv[++i];
+		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return admin_usage(stdout), 1;
+		else
+			argv[2 + n++] = argv[i];
+	}
+	if (n == 0) {
+		admin_usage(stderr);
+		return -1;
+	}
+	o->admin_argc = n;
+	o->admin_argv = argv + 2;
+	return 0;
+}
+
 /* Returns 0, 1 when the process should exit 0 now, or -1 on a usage error. */
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	memset(o, 0, sizeof(*o));
+	if (argc > 1 && strcmp(argv[1], "admin") == 0)
+		return parse_admin_args(argc, argv, o);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if ((strcmp(a, "--config") == 0 || strcmp(a, "--listen") == 0) && i + 1 < argc) {
@@ -133,6 +184,115 @@ static int open_listener(const struct config *cfg, struct buf *err)
 	return listen_open(&a, (int)cfg->backlog, err);
 }
 
+static struct redis *open_redis(const struct config *cfg)
+{
+	const struct redis_opts ro = {
+		cfg->redis_host, (int)cfg->redis_port, cfg->redis_password,
+		cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms, cfg->redis_backoff_max_ms,
+	};
+
+	return redis_new(&ro);
+}
+
+static struct cache *open_session_cache(const struct config *cfg, struct redis *r)
+{
+	const struct cache_opts co = { "sess:", cfg->session_cache_ttl_s * 1000,
+				       (int)cfg->cache_jitter_pct, cfg->cache_negative_ttl_ms };
+	struct cache_kv kv;
+
+	redis_kv(r, &kv);
+	return cache_new(&kv, &co);
+}
+
+/* Parses the configured keys, or makes a random one. Returns 0, or an exit
+ * status with a message in err. */
+static int open_keys(const struct config *cfg, struct services *svc, struct buf *err)
+{
+	if (*cfg->jwt_keys == '\0') {
+		svc->ephemeral_keys = 1;
+		svc->keys = jwt_keyring_random("ephemeral");
+		if (svc->keys == NULL)
+			buf_puts(err, "cannot create a random signing key");
+		return svc->keys ? 0 : EXIT_OSERR;
+	}
+	svc->keys = jwt_keyring_parse(cfg->jwt_keys, err);
+	if (svc->keys == NULL) {
+		struct buf msg = BUF_INIT;
+		buf_printf(&msg, "config error: auth.jwt_keys: %s", buf_str(err));
+		buf_reset(err);
+		buf_puts(err, buf_str(&msg));
+		buf_release(&msg);
+		return EXIT_CONFIG;
+	}
+	return 0;
+}
+
+static void services_close(struct services *svc)
+{
+	sessions_free(svc->sessions);
+	cache_free(svc->session_cache);
+	redis_free(svc->redis);
+	jwt_keyring_free(svc->keys);
+	if (svc->store != NULL)
+		store_close(svc->store);
+	memset(svc, 0, sizeof(*svc));
+}
+
+/* Opens the store and, unless store_only, everything else. Returns 0, or an
+ * exit status with a message in err. */
+static int services_open(const struct config *cfg, struct services *svc, int store_only,
+			 struct buf *err)
+{
+	int rc;
+
+	memset(svc, 0, sizeof(*svc));
+	svc->store = store_open_sqlite(cfg->store_path, (int)cfg->store_busy_timeout_ms, err);
+	if (svc->store == NULL)
+		return EXIT_IOERR;
+	if (store_only)
+		return 0;
+	if ((rc = open_keys(cfg, svc, err)) != 0)
+		goto fail;
+	rc = EXIT_OSERR;
+	if ((svc->redis = open_redis(cfg)) == NULL ||
+	    (svc->session_cache = open_session_cache(cfg, svc->redis)) == NULL ||
+	    (svc->sessions = sessions_new(svc->store, svc->session_cache, cfg->session_ttl_s,
+					  cfg->session_cache_ttl_s * 1000)) == NULL) {
+		buf_puts(err, "out of memory");
+		goto fail;
+	}
+	return 0;
+fail:
+	services_close(svc);
+	return rc;
+}
+
+/* The janitor: purges ended sessions every interval until stop. */
+struct janitor {
+	const struct logger *log;
+	struct lifecycle *lc;
+	struct sessions *sessions;
+	long long interval_s;
+	pthread_t thread;
+};
+
+static void *janitor_main(void *arg)
+{
+	struct janitor *j = arg;
+	int n;
+
+	while (lifecycle_wait(j->lc, -1, j->interval_s * 1000) == LIFECYCLE_TIMEOUT) {
+		if (sessions_purge(j->sessions, (long long)time(NULL), KEEP_REVOKED_S, &n) < 0) {
+			log_text(j->log, LOG_WARN, "session_purge_failed", "store unavailable");
+		} else if (n > 0 && log_enabled(j->log, LOG_INFO)) {
+			struct json_object *f = json_object_new_object();
+			json_object_object_add(f, "purged", json_object_new_int(n));
+			log_json(j->log, LOG_INFO, "session_purge", f);
+		}
+	}
+	return NULL;
+}
+
 static void log_startup(const struct logger *lg, const struct config *cfg)
 {
 	struct json_object *f = json_object_new_object();
@@ -143,6 +303,7 @@ static void log_startup(const struct logger *lg, const struct config *cfg)
 	json_object_object_add(f, "listen", json_object_new_string(
 						    *cfg->listen ? cfg->listen : "fd:0"));
 	json_object_object_add(f, "workers", json_object_new_int64(cfg->workers));
+	json_object_object_add(f, "store", json_object_new_string(cfg->store_path));
 	log_json(lg, LOG_INFO, "startup", f);
 }
 
@@ -168,45 +329,112 @@ static int wait_for_signal(const sigset_t *set)
 	return sig;
 }
 
-static int run(const struct config *cfg, int listen_fd, const sigset_t *sigs)
+/* Stops what run started, in reverse order. Returns the number of requests
+ * abandoned by the server. */
+static int shut_down(const struct logger *lg, struct lifecycle *lc, struct server *srv,
+		     struct janitor *jan, long long timeout_ms)
 {
-	const struct logger lg = { cfg->log_level, 2 };
+	struct json_object *f;
+	int busy;
+
+	lifecycle_stop(lc);
+	busy = server_stop(srv, timeout_ms);
+	pthread_join(jan->thread, NULL);
+	f = json_object_new_object();
+	json_object_object_add(f, "clean", json_object_new_boolean(busy == 0));
+	json_object_object_add(f, "abandoned_requests", json_object_new_int(busy));
+	log_json(lg, busy ? LOG_WARN : LOG_INFO, "shutdown", f);
+	return busy;
+}
+
+static void log_signal(const struct logger *lg, int sig, const struct api_env *env)
+{
+	struct json_object *f = json_object_new_object();
+
+	json_object_object_add(f, "signal", json_object_new_string(strsignal(sig)));
+	json_object_object_add(f, "streams_open", json_object_new_int(atomic_load(&env->streams_open)));
+	log_json(lg, LOG_INFO, "shutdown_begin", f);
+}
+
+static int serve(const struct config *cfg, const struct logger *lg, struct services *svc,
+		 int listen_fd, const sigset_t *sigs)
+{
 	const struct build_info build = { FCGI_SSE_VERSION, BUILD_COMMIT, (time_t)BUILD_EPOCH };
 	struct lifecycle lc;
 	struct api_env env;
 	struct server_opts so;
 	struct server *srv;
+	struct janitor jan;
 	struct buf err = BUF_INIT;
-	struct json_object *f;
-	int sig, busy;
+	int busy;
 
 	if (lifecycle_init(&lc) < 0)
 		return EXIT_OSERR;
-	api_env_init(&env, cfg, &lg, &lc, &build);
-	so = (struct server_opts){ listen_fd, (int)cfg->workers, &lg, api_handle, &env };
-	if ((srv = server_start(&so, &err)) == NULL) {
-		log_text(&lg, LOG_ERROR, "startup_failed", buf_str(&err));
-		buf_release(&err);
+	api_env_init(&env, cfg, lg, &lc, &build);
+	env.store = svc->store;
+	env.sessions = svc->sessions;
+	env.keys = svc->keys;
+	/* unknown users are checked against this, at the same cost */
+	if (password_hash("no such user", (long)cfg->pbkdf2_iterations, env.dummy_hash) < 0) {
 		lifecycle_free(&lc);
 		return EXIT_OSERR;
 	}
-	log_startup(&lg, cfg);
-	sig = wait_for_signal(sigs);
-	f = json_object_new_object();
-	json_object_object_add(f, "signal", json_object_new_string(strsignal(sig)));
-	json_object_object_add(f, "streams_open", json_object_new_int(atomic_load(&env.streams_open)));
-	log_json(&lg, LOG_INFO, "shutdown_begin", f);
-	lifecycle_stop(&lc);
-	busy = server_stop(srv, cfg->shutdown_timeout_ms);
-	f = json_object_new_object();
-	json_object_object_add(f, "clean", json_object_new_boolean(busy == 0));
-	json_object_object_add(f, "abandoned_requests", json_object_new_int(busy));
-	log_json(&lg, busy ? LOG_WARN : LOG_INFO, "shutdown", f);
-	if (busy == 0) {
-		server_free(srv);
+	jan = (struct janitor){ lg, &lc, svc->sessions, cfg->session_purge_interval_s, 0 };
+	so = (struct server_opts){ listen_fd, (int)cfg->workers, lg, api_handle, &env };
+	log_startup(lg, cfg);
+	if ((srv = server_start(&so, &err)) == NULL ||
+	    pthread_create(&jan.thread, NULL, janitor_main, &jan) != 0) {
+		log_text(lg, LOG_ERROR, "startup_failed", srv ? "cannot start the janitor" : buf_str(&err));
+		buf_release(&err);
+		if (srv != NULL && server_stop(srv, 1000) == 0)
+			server_free(srv);
 		lifecycle_free(&lc);
+		return EXIT_OSERR;
 	}
+	if (svc->ephemeral_keys)
+		log_text(lg, LOG_WARN, "ephemeral_jwt_key",
+			 "auth.jwt_keys is empty: tokens are signed with a random key and die with this process");
+	log_signal(lg, wait_for_signal(sigs), &env);
+	busy = shut_down(lg, &lc, srv, &jan, cfg->shutdown_timeout_ms);
+	if (busy != 0)
+		_exit(0); /* workers still run on our services: exit without freeing them */
+	server_free(srv);
+	lifecycle_free(&lc);
 	return 0;
+}
+
+static int run(const struct config *cfg, int listen_fd, const sigset_t *sigs)
+{
+	const struct logger lg = { cfg->log_level, 2 };
+	struct services svc;
+	struct buf err = BUF_INIT;
+	int rc = services_open(cfg, &svc, 0, &err);
+
+	if (rc != 0) {
+		log_text(&lg, LOG_ERROR, "startup_failed", buf_str(&err));
+		buf_release(&err);
+		return rc;
+	}
+	rc = serve(cfg, &lg, &svc, listen_fd, sigs);
+	services_close(&svc);
+	return rc;
+}
+
+static int run_admin(const struct options *o, const struct config *cfg)
+{
+	struct services svc;
+	struct buf err = BUF_INIT;
+	int rc = services_open(cfg, &svc, 1, &err);
+
+	if (rc != 0) {
+		fprintf(stderr, "fcgi_sse admin: %s\n", buf_str(&err));
+		buf_release(&err);
+		return rc;
+	}
+	rc = admin_run(o->admin_argc, o->admin_argv, svc.store, (long)cfg->pbkdf2_iterations,
+		       stdin, stdout, stderr);
+	services_close(&svc);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -228,6 +456,10 @@ int main(int argc, char **argv)
 	if (load_config(&o, &cfg, &err) < 0) {
 		fprintf(stderr, "fcgi_sse: config error: %s\n", buf_str(&err));
 		rc = EXIT_CONFIG;
+		goto out;
+	}
+	if (o.admin_argc > 0) {
+		rc = run_admin(&o, &cfg);
 		goto out;
 	}
 	if (o.check_config) {

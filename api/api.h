@@ -12,6 +12,10 @@
 #include "../core/lifecycle.h"
 #include "../core/log.h"
 #include "../core/router.h"
+#include "../auth/jwt.h"
+#include "../auth/password.h"
+#include "../session/sessions.h"
+#include "../store/store.h"
 #include "../versioning/versioning.h"
 
 struct build_info {
@@ -27,6 +31,18 @@ struct api_env {
 	struct version_policy policy;
 	struct build_info build;
 	atomic_int streams_open;
+	/* services, set by the composition root after api_env_init */
+	struct store *store;
+	struct sessions *sessions;
+	const struct jwt_keyring *keys;
+	char dummy_hash[PASSWORD_HASH_MAX]; /* verified against for unknown users */
+};
+
+/* Who is calling: a verified token whose session is live. */
+struct principal {
+	struct jwt_claims claims;
+	struct store_session session;
+	int level; /* AUTH_ROLE_* */
 };
 
 /* One request on its way through a handler. */
@@ -53,9 +69,49 @@ void api_error(struct api_call *call, enum api_error err, const char *detail);
 struct json_object;
 void api_json(struct api_call *call, int status, struct json_object *body);
 
-/* Handlers (api/health.c, api/version.c). */
+/* Reads the body as one JSON object (Content-Type application/json).
+ * Returns 0 and sets *out (caller puts it), or -1 with the error response
+ * set (413, 415, 400 request.malformed_json). */
+int api_read_json(struct api_call *call, struct json_object **out);
+
+/* Returns the string field name of obj when it is a string of minlen..maxlen
+ * bytes accepted by valid (NULL: any), else NULL with 400
+ * request.invalid_field set naming the field and what it must be. */
+const char *api_field_string(struct api_call *call, struct json_object *obj,
+			     const char *name, size_t minlen, size_t maxlen,
+			     int (*valid)(const char *), const char *what);
+
+/* Returns 1 if s is a tenant or user name: [A-Za-z0-9_.-]{1,64}. */
+int api_valid_name(const char *s);
+
+/* Authenticates the request (Bearer token, fingerprint cookie, live
+ * session). Returns 0 and fills *p, or -1 with the 401/503 response set. */
+int api_authenticate(struct api_call *call, struct principal *p);
+
+/* Returns 0 if p has at least level, else -1 with 403 auth.forbidden set. */
+int api_require_role(struct api_call *call, const struct principal *p, int level);
+
+/* Copies route parameter i into out (cap bytes). */
+void api_param(const struct api_call *call, size_t i, char *out, size_t cap);
+
+/* Sets 503 dependency.unavailable with Retry-After (the store failed). */
+void api_unavailable(struct api_call *call);
+
+/* Appends an audit record; a failure is logged, never shown to the client. */
+void api_audit(struct api_call *call, const char *tenant_id, const char *actor,
+	       const char *action, const char *target, const char *detail);
+
+/* Handlers (api/health.c, api/version.c, api/auth.c, api/users.c). */
 route_handler_fn api_health;
 route_handler_fn api_version;
 route_handler_fn api_version_stream;
+route_handler_fn api_auth_login;
+route_handler_fn api_auth_logout;
+route_handler_fn api_auth_refresh;
+route_handler_fn api_me;
+route_handler_fn api_users_create;
+route_handler_fn api_users_list;
+route_handler_fn api_user_get;
+route_handler_fn api_user_revoke_sessions;
 
 #endif

@@ -9,11 +9,21 @@
 #define V1 (1u << 1)
 #define V2 (1u << 2)
 #define GET HTTP_METHOD_BIT(HTTP_GET)
+#define POST HTTP_METHOD_BIT(HTTP_POST)
+#define DELETE HTTP_METHOD_BIT(HTTP_DELETE)
 
 static const struct route routes[] = {
 	{ V1 | V2, GET, "/health", api_health },
 	{ V1 | V2, GET, "/version", api_version },
 	{ V2, GET, "/version/stream", api_version_stream },
+	{ V2, POST, "/auth/login", api_auth_login },
+	{ V2, POST, "/auth/logout", api_auth_logout },
+	{ V2, POST, "/auth/refresh", api_auth_refresh },
+	{ V2, GET, "/me", api_me },
+	{ V2, GET, "/users", api_users_list },
+	{ V2, POST, "/users", api_users_create },
+	{ V2, GET, "/users/{id}", api_user_get },
+	{ V2, DELETE, "/users/{id}/sessions", api_user_revoke_sessions },
 };
 
 void api_env_init(struct api_env *env, const struct config *cfg,

@@ -48,3 +48,29 @@ int auth_secret_equal(const char *given, const char *expected)
 	SHA256((const unsigned char *)(empty ? "" : expected), empty ? 0 : strlen(expected), b);
 	return (CRYPTO_memcmp(a, b, sizeof(a)) == 0) & !empty;
 }
+
+int auth_role_level(const char *role)
+{
+	if (role == NULL)
+		return 0;
+	if (strcmp(role, "viewer") == 0)
+		return AUTH_ROLE_VIEWER;
+	if (strcmp(role, "operator") == 0)
+		return AUTH_ROLE_OPERATOR;
+	if (strcmp(role, "admin") == 0)
+		return AUTH_ROLE_ADMIN;
+	return 0;
+}
+
+void auth_fingerprint_hash(const char *cookie, size_t len, char *hex)
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[SHA256_DIGEST_LENGTH];
+
+	SHA256((const unsigned char *)cookie, len, md);
+	for (size_t i = 0; i < sizeof(md); i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 15];
+	}
+	hex[AUTH_FGP_HEX_LEN] = '\0';
+}

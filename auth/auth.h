@@ -1,8 +1,8 @@
 /* auth: credential primitives shared by every protected route. Pure.
  *
- * Today: the Authorization header parser and the constant-time secret
- * comparison. JWT issue/verify and password hashing join this module with
- * the auth issue (#3). */
+ * The Authorization header parser, the constant-time secret comparison,
+ * roles and the fingerprint hash. JWTs are in jwt.h, passwords in
+ * password.h. */
 #ifndef FCGI_SSE_AUTH_H
 #define FCGI_SSE_AUTH_H
 
@@ -26,5 +26,23 @@ enum auth_bearer auth_bearer_parse(const char *header, const char **tok, size_t 
  * on neither content nor length (both are hashed first). Returns 1 when
  * equal; an empty expected secret never matches. */
 int auth_secret_equal(const char *given, const char *expected);
+
+/* Roles, each including the ones below it: viewer (read), operator
+ * (viewer + device writes + telemetry), admin (operator + users, audit,
+ * sessions of others). */
+#define AUTH_ROLE_VIEWER 1
+#define AUTH_ROLE_OPERATOR 2
+#define AUTH_ROLE_ADMIN 3
+
+/* Returns the level of a role name (AUTH_ROLE_*), or 0 for an unknown one. */
+int auth_role_level(const char *role);
+
+/* Name of the fingerprint cookie (API.md §3). */
+#define AUTH_FGP_COOKIE "__Host-fgp"
+#define AUTH_FGP_HEX_LEN 64
+
+/* Writes the lowercase SHA-256 hex of cookie[0..len) and a NUL to hex
+ * (AUTH_FGP_HEX_LEN + 1 bytes): the token's `fgp` claim. */
+void auth_fingerprint_hash(const char *cookie, size_t len, char *hex);
 
 #endif

@@ -61,6 +61,15 @@ static int check_url(const char *v, const char **why)
 	return 0;
 }
 
+static int check_nonempty(const char *v, const char **why)
+{
+	if (*v == '\0') {
+		*why = "must not be empty";
+		return -1;
+	}
+	return 0;
+}
+
 #define OFF(f) offsetof(struct config, f)
 
 static const struct config_entry entries[] = {
@@ -92,6 +101,44 @@ static const struct config_entry entries[] = {
 	  "Streams served at once by this process; each holds a worker thread for now, so it must stay below server.workers. Further streams get 503 server.busy." },
 	{ "security.internal_secret", CFG_STRING, OFF(internal_secret), 0, 1024, "", NULL, 1, NULL,
 	  "Shared secret for internal callers (X-Internal-Secret); reserved for /metrics and internal publish. Never printed." },
+	{ "store.path", CFG_STRING, OFF(store_path), 1, 1024, "/var/lib/fcgi_sse/fcgi_sse.db", NULL, 0, check_nonempty,
+	  "SQLite database file (created with its schema when absent; WAL mode, so its directory must be writable)." },
+	{ "store.busy_timeout_ms", CFG_INT, OFF(store_busy_timeout_ms), 0, 60000, "5000", NULL, 0, NULL,
+	  "How long a store call waits for a lock held by another connection or process." },
+	{ "redis.host", CFG_STRING, OFF(redis_host), 1, 256, "127.0.0.1", NULL, 0, check_nonempty,
+	  "Redis server address, or \"unix:/path\" for a unix socket." },
+	{ "redis.port", CFG_INT, OFF(redis_port), 1, 65535, "6379", NULL, 0, NULL,
+	  "Redis TCP port." },
+	{ "redis.password", CFG_STRING, OFF(redis_password), 0, 512, "", NULL, 1, NULL,
+	  "Redis AUTH password; \"\" for none." },
+	{ "redis.connect_timeout_ms", CFG_INT, OFF(redis_connect_timeout_ms), 1, 60000, "200", NULL, 0, NULL,
+	  "Connect timeout of a Redis connection." },
+	{ "redis.command_timeout_ms", CFG_INT, OFF(redis_command_timeout_ms), 1, 60000, "200", NULL, 0, NULL,
+	  "Timeout of one Redis command; after a failure the thread backs off and requests go straight to the store." },
+	{ "redis.backoff_max_ms", CFG_INT, OFF(redis_backoff_max_ms), 50, 600000, "5000", NULL, 0, NULL,
+	  "Longest wait between reconnect attempts (doubling from 50 ms, with jitter)." },
+	{ "cache.jitter_pct", CFG_INT, OFF(cache_jitter_pct), 0, 50, "10", NULL, 0, NULL,
+	  "Spread of cache TTLs (±percent) so entries written together do not expire together." },
+	{ "cache.negative_ttl_ms", CFG_INT, OFF(cache_negative_ttl_ms), 0, 600000, "5000", NULL, 0, NULL,
+	  "How long a \"not found\" answer is cached." },
+	{ "auth.jwt_keys", CFG_STRING, OFF(jwt_keys), 0, 4096, "", NULL, 1, NULL,
+	  "HS256 keys as \"kid:base64url-secret,...\" (each 32..128 bytes); the first signs, all verify, so keys rotate without logging anyone out. Empty: one random key per process start (tokens die with the process; not for several processes)." },
+	{ "auth.issuer", CFG_STRING, OFF(jwt_issuer), 1, 128, "fcgi_sse", NULL, 0, check_nonempty,
+	  "The `iss` claim issued and required." },
+	{ "auth.audience", CFG_STRING, OFF(jwt_audience), 1, 128, "fcgi_sse-api", NULL, 0, check_nonempty,
+	  "The `aud` claim issued and required." },
+	{ "auth.token_ttl_s", CFG_INT, OFF(token_ttl_s), 30, 86400, "900", NULL, 0, NULL,
+	  "Lifetime of an access token (`expires_in`)." },
+	{ "auth.leeway_s", CFG_INT, OFF(token_leeway_s), 0, 300, "30", NULL, 0, NULL,
+	  "Clock skew tolerated on exp, nbf and iat." },
+	{ "auth.session_ttl_s", CFG_INT, OFF(session_ttl_s), 60, 2592000, "43200", NULL, 0, NULL,
+	  "Lifetime of a login session; refresh issues tokens until it ends." },
+	{ "auth.session_cache_ttl_s", CFG_INT, OFF(session_cache_ttl_s), 1, 86400, "1800", NULL, 0, NULL,
+	  "Upper bound of a session's time in the Redis cache (sess:{id})." },
+	{ "auth.pbkdf2_iterations", CFG_INT, OFF(pbkdf2_iterations), 1000, 10000000, "600000", NULL, 0, NULL,
+	  "PBKDF2-HMAC-SHA256 iterations for new password hashes (OWASP 2023: 600000)." },
+	{ "auth.session_purge_interval_s", CFG_INT, OFF(session_purge_interval_s), 1, 86400, "300", NULL, 0, NULL,
+	  "How often ended sessions are deleted from the store (and their cache entries tombstoned)." },
 };
 
 #define N_ENTRIES (sizeof(entries) / sizeof(entries[0]))

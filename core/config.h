@@ -36,6 +36,29 @@ struct config {
 	long long max_streams;
 	/* security */
 	char *internal_secret;
+	/* store */
+	char *store_path;
+	long long store_busy_timeout_ms;
+	/* redis */
+	char *redis_host;
+	long long redis_port;
+	char *redis_password;
+	long long redis_connect_timeout_ms;
+	long long redis_command_timeout_ms;
+	long long redis_backoff_max_ms;
+	/* cache */
+	long long cache_jitter_pct;
+	long long cache_negative_ttl_ms;
+	/* auth */
+	char *jwt_keys;
+	char *jwt_issuer;
+	char *jwt_audience;
+	long long token_ttl_s;
+	long long token_leeway_s;
+	long long session_ttl_s;
+	long long session_cache_ttl_s;
+	long long pbkdf2_iterations;
+	long long session_purge_interval_s;
 };
 
 /* Environment variable naming the config file when --config is not given. */

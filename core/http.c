@@ -97,6 +97,31 @@ int http_request_init(struct http_request *req, http_param_fn *param, void *ctx)
 	return 0;
 }
 
+void http_request_set_reader(struct http_request *req, http_read_fn *read, void *ctx)
+{
+	req->_read = read;
+	req->_read_ctx = ctx;
+}
+
+int http_request_body(struct http_request *req, size_t max, struct buf *out)
+{
+	char chunk[4096];
+
+	buf_reset(out);
+	if (req->_read == NULL)
+		return 0;
+	for (;;) {
+		long n = req->_read(req->_read_ctx, chunk, sizeof(chunk));
+		if (n < 0)
+			return -2;
+		if (n == 0)
+			return out->oom ? -2 : 0;
+		if (out->len + (size_t)n > max)
+			return -1;
+		buf_append(out, chunk, (size_t)n);
+	}
+}
+
 void http_request_release(struct http_request *req)
 {
 	free(req->path);

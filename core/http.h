@@ -20,6 +20,10 @@ enum http_method {
  * NULL when absent. */
 typedef const char *http_param_fn(void *ctx, const char *name);
 
+/* Reads up to n bytes of the request body; returns the count, 0 at the end,
+ * -1 on error. */
+typedef long http_read_fn(void *ctx, char *buf, size_t n);
+
 #define HTTP_REQUEST_ID_MAX 64
 
 struct http_request {
@@ -35,6 +39,8 @@ struct http_request {
 	int api_version;         /* 0 when not an API request */
 	http_param_fn *_param;
 	void *_param_ctx;
+	http_read_fn *_read;     /* NULL: no body */
+	void *_read_ctx;
 };
 
 struct http_sink {
@@ -60,6 +66,14 @@ struct http_response {
  * X-Request-Id when it is a sane token, else generated. Returns 0, or -1
  * when memory ran out. Release with http_request_release. */
 int http_request_init(struct http_request *req, http_param_fn *param, void *ctx);
+
+/* Sets where the request body comes from. */
+void http_request_set_reader(struct http_request *req, http_read_fn *read, void *ctx);
+
+/* Reads the whole body into out (replacing its contents). Returns 0, -1
+ * when it is longer than max bytes (the rest is left unread), -2 when
+ * reading failed or memory ran out. */
+int http_request_body(struct http_request *req, size_t max, struct buf *out);
 
 /* Frees what req owns. */
 void http_request_release(struct http_request *req);

@@ -46,6 +46,16 @@ static const char *fcgi_param(void *ctx, const char *name)
 	return FCGX_GetParam(name, ((FCGX_Request *)ctx)->envp);
 }
 
+static long fcgi_read(void *ctx, char *buf, size_t n)
+{
+	FCGX_Stream *in = ((FCGX_Request *)ctx)->in;
+	int got = FCGX_GetStr(buf, n > (1u << 30) ? (1 << 30) : (int)n, in);
+
+	if (got < 0 || FCGX_GetError(in) != 0)
+		return -1;
+	return got;
+}
+
 static int fcgi_write(void *ctx, const char *p, size_t n)
 {
 	FCGX_Stream *out = ((FCGX_Request *)ctx)->out;
@@ -112,6 +122,7 @@ static void serve(struct server *s, FCGX_Request *fr)
 		http_request_release(&req);
 		return;
 	}
+	http_request_set_reader(&req, fcgi_read, fr);
 	s->opts.handler(s->opts.handler_ctx, &req, &resp);
 	if (!resp.sent)
 		http_response_send(&resp);

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# `make run`: lighttpd in front of fcgi_sse, from ./run/, on
-# http://127.0.0.1:${PORT:-8080}/. Ctrl-C or SIGTERM stops both cleanly.
+# `make run`: lighttpd in front of fcgi_sse, with Redis and a SQLite store,
+# all from ./run/, on http://127.0.0.1:${PORT:-8080}/. Creates (for
+# development only) tenant "demo" with users admin, operator and viewer,
+# password "demo-password". Ctrl-C or SIGTERM stops everything cleanly.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,21 +19,42 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 fi
 
 mkdir -p "$run_dir/www"
-rm -f "$run_dir/fcgi_sse.sock"
+rm -f "$run_dir/fcgi_sse.sock" "$run_dir/redis.sock"
 config="$run_dir/config.json"
-[ -f "$config" ] || cp "$root/deploy/dev-config.json" "$config"
+if [ ! -f "$config" ]; then
+	# a signing key of this checkout's own, never committed
+	key=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+	sed -e "s|@RUN_DIR@|$run_dir|g" -e "s|@JWT_KEY@|$key|" "$root/deploy/dev-config.json" > "$config"
+	chmod 600 "$config"
+fi
 
 backend_pid=""
 lighttpd_pid=""
+redis_pid=""
 stop() {
 	trap - INT TERM EXIT
 	[ -n "$lighttpd_pid" ] && kill -TERM "$lighttpd_pid" 2>/dev/null || true
 	[ -n "$backend_pid" ] && kill -TERM "$backend_pid" 2>/dev/null || true
+	[ -n "$redis_pid" ] && kill -TERM "$redis_pid" 2>/dev/null || true
 	wait 2>/dev/null || true
 	echo "run.sh: stopped" >&2
 }
 trap 'stop; exit 0' INT TERM
 trap stop EXIT
+
+# Redis on a unix socket of its own: no port to collide with
+redis-server --port 0 --unixsocket "$run_dir/redis.sock" --unixsocketperm 700 \
+	--save "" --appendonly no --dir "$run_dir" >"$run_dir/redis.log" 2>&1 &
+redis_pid=$!
+for _ in $(seq 50); do [ -S "$run_dir/redis.sock" ] && break; sleep 0.1; done
+
+# development users (API.md §8); "already exists" (73) is fine on later runs
+admin() { env -u FCGI_SSE_CONFIG "$bin" admin --config "$config" "$@"; }
+admin create-tenant demo >/dev/null 2>&1 || [ $? -eq 73 ] || { admin create-tenant demo; exit 1; }
+for role in admin operator viewer; do
+	echo demo-password | admin create-user --tenant demo --username "$role" --role "$role" \
+		>/dev/null 2>"$run_dir/admin.err" || [ $? -eq 73 ] || { cat "$run_dir/admin.err" >&2; exit 1; }
+done
 
 # fcgi_sse logs JSON lines to this terminal and to run/fcgi_sse.log
 env -u FCGI_SSE_CONFIG "$bin" --config "$config" --listen "unix:$run_dir/fcgi_sse.sock" \
@@ -56,11 +79,19 @@ cat <<MSG
     curl -i ${url}api/v1/version          # deprecated v1, see its headers
     curl -N ${url}api/v2/version/stream   # Server-Sent Events
 
+  Development users (this machine only): tenant "demo", users admin,
+  operator and viewer, password "demo-password". Log in and call /me:
+
+    curl -s -c $run_dir/cookies -H 'Content-Type: application/json' \\
+      -d '{"tenant":"demo","username":"admin","password":"demo-password"}' \\
+      ${url}api/v2/auth/login
+    curl -s -b $run_dir/cookies -H "Authorization: Bearer <access_token>" ${url}api/v2/me
+
   config: $config   logs: $run_dir/   Ctrl-C stops everything.
 
 MSG
 
 # Stop everything when either process ends by itself.
-wait -n "$backend_pid" "$lighttpd_pid" || true
+wait -n "$backend_pid" "$lighttpd_pid" "$redis_pid" || true
 echo "run.sh: a server exited; stopping" >&2
 exit 1

@@ -69,6 +69,70 @@ class RunDir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class RedisServer(RunDir):
+    """A real redis-server on a free loopback port, no persistence."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="fcgi_sse_it_redis_")
+        self.port = free_port()
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", self.dir],
+            stdout=open(os.path.join(self.dir, "redis.log"), "ab"), stderr=subprocess.STDOUT)
+        if not wait_until(lambda: self.ping(), 10):
+            raise RuntimeError("redis-server did not start: " + self.read("redis.log"))
+        return self
+
+    def stop(self):
+        stop_process(self.proc)
+        self.proc = None
+
+    def start_on_same_port(self):
+        """Starts again on the same port (an outage ends)."""
+        return self.start()
+
+    def command(self, *args, timeout=2):
+        """One RESP command; returns the decoded reply (bytes, int, list,
+        None) or raises on an error reply."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            out = b"*%d\r\n" % len(args)
+            for a in args:
+                a = a if isinstance(a, bytes) else str(a).encode()
+                out += b"$%d\r\n%s\r\n" % (len(a), a)
+            s.sendall(out)
+            return _resp(s.makefile("rb"))
+
+    def ping(self):
+        try:
+            return self.command("PING") == b"PONG"
+        except OSError:
+            return False
+
+
+def _resp(f):
+    line = f.readline()
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"+":
+        return rest
+    if kind == b"-":
+        raise IOError(rest.decode())
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        n = int(rest)
+        if n < 0:
+            return None
+        data = f.read(n + 2)
+        return data[:-2]
+    if kind == b"*":
+        n = int(rest)
+        return None if n < 0 else [_resp(f) for _ in range(n)]
+    raise IOError("bad RESP reply %r" % line)
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status = status
@@ -226,6 +290,21 @@ def fcgi_request(addr, params, stdin=b"", timeout=10):
         s.close()
 
 
+def with_local_paths(config, run_dir):
+    """The config with the store file in run_dir unless it names one."""
+    cfg = json.loads(json.dumps(config or {}))
+    cfg.setdefault("store", {}).setdefault("path", os.path.join(run_dir, "fcgi_sse.db"))
+    return cfg
+
+
+def admin(binary, config_path, *args, stdin=None):
+    """Runs `fcgi_sse admin`; returns (status, stdout, stderr)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FCGI_SSE_")}
+    p = subprocess.run([binary, "admin", "--config", config_path] + list(args), env=env,
+                       input=stdin, capture_output=True, text=True, timeout=30)
+    return p.returncode, p.stdout, p.stderr
+
+
 class Stack(RunDir):
     """fcgi_sse (standalone on a unix socket, or spawned by lighttpd) behind
     a real lighttpd on a free loopback port."""
@@ -236,8 +315,9 @@ class Stack(RunDir):
         os.makedirs(os.path.join(self.dir, "www"))
         self.port = free_port()
         self.config_path = os.path.join(self.dir, "config.json")
+        self.config = with_local_paths(config, self.dir)
         with open(self.config_path, "w") as f:
-            json.dump(config or {}, f)
+            json.dump(self.config, f)
         self.env = env or {}
         self.spawn = spawn
         self.backend = None
@@ -312,13 +392,15 @@ class ApacheStack(RunDir):
     def __init__(self, binary, config, mode, env=None):
         self.mode = mode
         self.dir = tempfile.mkdtemp(prefix="fcgi_sse_it_apache_%s_" % mode)
-        os.chmod(self.dir, 0o755)  # Apache's children run as www-data
+        # Apache's children run as www-data; under mod_fcgid they also create
+        # the SQLite files here
+        os.chmod(self.dir, 0o777 if mode == "fcgid" else 0o755)
         self.port = free_port()
         self.binary = os.path.join(self.dir, "fcgi_sse")
         shutil.copy(binary, self.binary)
         self.config_path = os.path.join(self.dir, "config.json")
         with open(self.config_path, "w") as f:
-            json.dump(config, f)
+            json.dump(with_local_paths(config, self.dir), f)
         os.chmod(self.config_path, 0o644)
         self.env = env or {}
         self.backend = None

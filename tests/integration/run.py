@@ -11,6 +11,7 @@ import email.utils
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,54 +22,13 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ApacheStack, EventStream, Stack, fcgi_request, free_port, request,  # noqa: E402
+from harness import (ApacheStack, EventStream, RedisServer, Stack, fcgi_request, free_port, request,  # noqa: E402
                      wait_until)
 
-SECRET = "it-internal-secret-4f1c9a"
-TOKEN = "eyJhbGciOiJIUzI1NiJ9.it-token-payload.it-token-signature"
-DEPRECATION = "2026-09-01T00:00:00Z"
-SUNSET = "2027-06-30T00:00:00Z"
-SUCCESSOR = "https://api.example.test/api/v2/"
-DEPR_DOC = "https://docs.example.test/v1-deprecation"
-
-BASE_CONFIG = {
-    "server": {"workers": 6, "shutdown_timeout_ms": 5000},
-    "http": {"max_body_bytes": 1024},
-    "api": {"v1_deprecation": DEPRECATION, "v1_sunset": SUNSET,
-            "v1_successor_url": SUCCESSOR, "v1_deprecation_url": DEPR_DOC},
-    "sse": {"heartbeat_interval_ms": 1000, "retry_ms": 2500, "max_streams": 3},
-    "security": {"internal_secret": SECRET},
-}
-
-TESTS = []
-
-
-def test(fn):
-    TESTS.append(fn)
-    return fn
-
-
-def check(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
-
-
-def unix(ts):
-    return calendar.timegm(time.strptime(ts, "%Y-%m-%dT%H:%M:%SZ"))
-
-
-def problem(resp, status, code):
-    check(resp.status == status, "status %d, want %d: %r" % (resp.status, status, resp.body[:300]))
-    check(resp.header("Content-Type") == "application/problem+json",
-          "content type %r" % resp.header("Content-Type"))
-    body = resp.json()
-    for k in ("type", "title", "status", "code", "detail", "request_id"):
-        check(k in body, "problem body lacks %s: %r" % (k, body))
-    check(body["code"] == code, "code %r, want %r" % (body["code"], code))
-    check(body["status"] == status, "body status %r" % body["status"])
-    check(body["type"] == "https://fcgi-sse.dev/errors/" + code, "type %r" % body["type"])
-    check(body["request_id"] == resp.header("X-Request-Id"), "request_id differs from header")
-    return body
+from common import (BASE_CONFIG, DEPRECATION, DEPR_DOC, SECRET, SUCCESSOR, SUNSET,  # noqa: E402
+                    TESTS, TOKEN, _stack, check, problem, test, unix)
+import common  # noqa: E402
+import auth_tests  # noqa: E402,F401  (registers its tests)
 
 
 # ---------------------------------------------------------------- routing
@@ -292,13 +252,6 @@ def logs_are_json_lines_without_secrets(s):
 
 # ------------------------------------------------ process modes and shutdown
 
-def _stack(binary, config=None, **kw):
-    cfg = json.loads(json.dumps(BASE_CONFIG))
-    for sec, vals in (config or {}).items():
-        cfg.setdefault(sec, {}).update(vals)
-    return Stack(binary, cfg, **kw).start()
-
-
 @test
 def sunset_v1_is_410_with_headers(s, binary):
     st = _stack(binary, {"api": {"v1_deprecation": "2020-01-01T00:00:00Z",
@@ -450,6 +403,9 @@ def standalone_tcp_mode_speaks_fastcgi(s, binary):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FCGI_SSE_")}
     env["FCGI_SSE_SSE_HEARTBEAT_INTERVAL_MS"] = "200"
+    tmp = tempfile.mkdtemp(prefix="fcgi_sse_it_tcp_")
+    env["FCGI_SSE_STORE_PATH"] = os.path.join(tmp, "fcgi_sse.db")
+    env["FCGI_SSE_AUTH_PBKDF2_ITERATIONS"] = "1000"
     p = subprocess.Popen([binary, "--listen", "127.0.0.1:%d" % port], env=env,
                          stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -472,6 +428,7 @@ def standalone_tcp_mode_speaks_fastcgi(s, binary):
         rc = p.wait(10)
         err = p.stderr.read().decode()
         p.stderr.close()
+        shutil.rmtree(tmp, ignore_errors=True)
     check(rc == 0, "exit 0 (stderr %s)" % err[-300:])
 
 
@@ -613,6 +570,9 @@ def main():
     ap.add_argument("-k", default="")
     args = ap.parse_args()
     binary = os.path.abspath(args.binary)
+    redis = RedisServer().start()
+    BASE_CONFIG["redis"] = {"host": "127.0.0.1", "port": redis.port}
+    common.REDIS = redis
     shared = Stack(binary, BASE_CONFIG, name="shared").start()
     passed = failed = 0
     try:
@@ -638,6 +598,7 @@ def main():
     finally:
         rc = shared.stop_backend()
         shared.cleanup()
+        redis.cleanup()
     if rc != 0:
         failed += 1
         print("FAIL shared fcgi_sse exit status %r on SIGTERM" % rc)

@@ -1,0 +1,123 @@
+/* Request helpers shared by handlers: JSON bodies, fields, route params. */
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "api.h"
+
+static int is_json_type(const char *ct)
+{
+	size_t n = strlen("application/json");
+
+	if (ct == NULL || strncasecmp(ct, "application/json", n) != 0)
+		return 0;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+int api_read_json(struct api_call *call, struct json_object **out)
+{
+	struct buf body = BUF_INIT;
+	struct json_tokener *tok = NULL;
+	struct json_object *o = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!is_json_type(http_request_param(call->req, "CONTENT_TYPE"))) {
+		api_error(call, API_ERR_REQUEST_UNSUPPORTED_MEDIA_TYPE,
+			  "Send the body as Content-Type: application/json.");
+		return -1;
+	}
+	rc = http_request_body(call->req, (size_t)call->env->cfg->max_body_bytes, &body);
+	if (rc == -1) {
+		api_error(call, API_ERR_REQUEST_TOO_LARGE, NULL);
+		goto out;
+	}
+	if (rc < 0) {
+		api_error(call, API_ERR_REQUEST_MALFORMED_JSON, "The body could not be read.");
+		goto out;
+	}
+	tok = json_tokener_new();
+	if (tok != NULL) {
+		json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+		o = json_tokener_parse_ex(tok, buf_str(&body), (int)body.len);
+	}
+	if (o == NULL || tok->char_offset != (int)body.len ||
+	    !json_object_is_type(o, json_type_object)) {
+		api_error(call, API_ERR_REQUEST_MALFORMED_JSON, "The body must be one JSON object.");
+		if (o != NULL)
+			json_object_put(o);
+		o = NULL;
+	}
+out:
+	if (tok != NULL)
+		json_tokener_free(tok);
+	buf_release(&body);
+	*out = o;
+	return o != NULL ? 0 : -1;
+}
+
+const char *api_field_string(struct api_call *call, struct json_object *obj,
+			     const char *name, size_t minlen, size_t maxlen,
+			     int (*valid)(const char *), const char *what)
+{
+	struct json_object *v;
+	const char *s;
+	char detail[200];
+
+	if (json_object_object_get_ex(obj, name, &v) && json_object_is_type(v, json_type_string)) {
+		s = json_object_get_string(v);
+		if ((size_t)json_object_get_string_len(v) == strlen(s) && strlen(s) >= minlen &&
+		    strlen(s) <= maxlen && (valid == NULL || valid(s)))
+			return s;
+	}
+	snprintf(detail, sizeof(detail), "Field '%s' must be %s.", name, what);
+	api_error(call, API_ERR_REQUEST_INVALID_FIELD, detail);
+	return NULL;
+}
+
+int api_valid_name(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++) {
+		char c = s[n];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '.' || c == '-'))
+			return 0;
+	}
+	return n >= 1 && n <= STORE_NAME_MAX;
+}
+
+void api_param(const struct api_call *call, size_t i, char *out, size_t cap)
+{
+	const struct route_param *p = &call->match->params[i];
+	size_t n = p->value_len < cap - 1 ? p->value_len : cap - 1;
+
+	memcpy(out, p->value, n);
+	out[n] = '\0';
+}
+
+void api_unavailable(struct api_call *call)
+{
+	http_response_header(call->resp, "Retry-After", "2");
+	api_error(call, API_ERR_DEPENDENCY_UNAVAILABLE, "The store is unavailable; retry shortly.");
+}
+
+void api_audit(struct api_call *call, const char *tenant_id, const char *actor,
+		  const char *action, const char *target, const char *detail)
+{
+	struct store_audit a;
+
+	memset(&a, 0, sizeof(a));
+	snprintf(a.tenant_id, sizeof(a.tenant_id), "%s", tenant_id);
+	snprintf(a.actor_id, sizeof(a.actor_id), "%s", actor);
+	snprintf(a.action, sizeof(a.action), "%s", action);
+	snprintf(a.target, sizeof(a.target), "%s", target);
+	snprintf(a.detail, sizeof(a.detail), "%s", detail);
+	a.at = (long long)time(NULL);
+	if (store_audit_append(call->env->store, &a) != STORE_OK)
+		log_text(call->env->log, LOG_WARN, "audit_failed", action);
+}
+

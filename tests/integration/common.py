@@ -1,0 +1,65 @@
+"""Shared pieces of the integration tests: the test registry, checks and
+the base configuration."""
+
+import calendar
+import json
+import time
+
+from harness import Stack
+
+SECRET = "it-internal-secret-4f1c9a"
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.it-token-payload.it-token-signature"
+DEPRECATION = "2026-09-01T00:00:00Z"
+SUNSET = "2027-06-30T00:00:00Z"
+SUCCESSOR = "https://api.example.test/api/v2/"
+DEPR_DOC = "https://docs.example.test/v1-deprecation"
+
+BASE_CONFIG = {
+    "server": {"workers": 6, "shutdown_timeout_ms": 5000},
+    "http": {"max_body_bytes": 1024},
+    "api": {"v1_deprecation": DEPRECATION, "v1_sunset": SUNSET,
+            "v1_successor_url": SUCCESSOR, "v1_deprecation_url": DEPR_DOC},
+    "sse": {"heartbeat_interval_ms": 1000, "retry_ms": 2500, "max_streams": 3},
+    "security": {"internal_secret": SECRET},
+    "auth": {"jwt_keys": "it1:" + "k" * 43 + ",it0:" + "g" * 43, "pbkdf2_iterations": 1000},
+    # "redis" is filled in by run.py with the test run's own redis-server
+}
+
+TESTS = []
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def unix(ts):
+    return calendar.timegm(time.strptime(ts, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+def problem(resp, status, code):
+    check(resp.status == status, "status %d, want %d: %r" % (resp.status, status, resp.body[:300]))
+    check(resp.header("Content-Type") == "application/problem+json",
+          "content type %r" % resp.header("Content-Type"))
+    body = resp.json()
+    for k in ("type", "title", "status", "code", "detail", "request_id"):
+        check(k in body, "problem body lacks %s: %r" % (k, body))
+    check(body["code"] == code, "code %r, want %r" % (body["code"], code))
+    check(body["status"] == status, "body status %r" % body["status"])
+    check(body["type"] == "https://fcgi-sse.dev/errors/" + code, "type %r" % body["type"])
+    check(body["request_id"] == resp.header("X-Request-Id"), "request_id differs from header")
+    return body
+
+
+def _stack(binary, config=None, **kw):
+    cfg = json.loads(json.dumps(BASE_CONFIG))
+    for sec, vals in (config or {}).items():
+        cfg.setdefault(sec, {}).update(vals)
+    return Stack(binary, cfg, **kw).start()
+
+
