@@ -23,6 +23,7 @@
 #include "redis/redis.h"
 #include "redis/redis_kv.h"
 #include "session/sessions.h"
+#include "sse/hub.h"
 #include "store/store.h"
 
 #ifndef FCGI_SSE_VERSION
@@ -272,6 +273,7 @@ struct janitor {
 	const struct logger *log;
 	struct lifecycle *lc;
 	struct sessions *sessions;
+	struct store *store;
 	long long interval_s;
 	pthread_t thread;
 };
@@ -282,6 +284,8 @@ static void *janitor_main(void *arg)
 	int n;
 
 	while (lifecycle_wait(j->lc, -1, j->interval_s * 1000) == LIFECYCLE_TIMEOUT) {
+		if (store_stream_session_purge(j->store, (long long)time(NULL)) != STORE_OK)
+			log_text(j->log, LOG_WARN, "stream_session_purge_failed", store_errstr(j->store));
 		if (sessions_purge(j->sessions, (long long)time(NULL), KEEP_REVOKED_S, &n) < 0) {
 			log_text(j->log, LOG_WARN, "session_purge_failed", "store unavailable");
 		} else if (n > 0 && log_enabled(j->log, LOG_INFO)) {
@@ -332,27 +336,46 @@ static int wait_for_signal(const sigset_t *set)
 /* Stops what run started, in reverse order. Returns the number of requests
  * abandoned by the server. */
 static int shut_down(const struct logger *lg, struct lifecycle *lc, struct server *srv,
-		     struct janitor *jan, long long timeout_ms)
+		     struct hub *hub, struct janitor *jan, const struct config *cfg)
 {
 	struct json_object *f;
+	struct hub_stats hs;
 	int busy;
 
 	lifecycle_stop(lc);
-	busy = server_stop(srv, timeout_ms);
+	hub_stop(hub, cfg->shutdown_grace_ms); /* every stream gets event: shutdown */
+	busy = server_stop(srv, cfg->shutdown_timeout_ms);
 	pthread_join(jan->thread, NULL);
+	hub_get_stats(hub, &hs);
 	f = json_object_new_object();
 	json_object_object_add(f, "clean", json_object_new_boolean(busy == 0));
 	json_object_object_add(f, "abandoned_requests", json_object_new_int(busy));
+	json_object_object_add(f, "streams_opened", json_object_new_int64(hs.opened));
+	json_object_object_add(f, "events_published", json_object_new_int64(hs.published));
+	json_object_object_add(f, "events_delivered", json_object_new_int64(hs.delivered));
+	json_object_object_add(f, "streams_dropped_slow", json_object_new_int64(hs.dropped_slow));
 	log_json(lg, busy ? LOG_WARN : LOG_INFO, "shutdown", f);
 	return busy;
 }
 
-static void log_signal(const struct logger *lg, int sig, const struct api_env *env)
+static struct hub *open_hub(const struct config *cfg, const struct logger *lg, struct buf *err)
+{
+	const struct hub_opts ho = {
+		cfg->heartbeat_interval_ms, cfg->max_lifetime_ms, (int)cfg->lifetime_jitter_pct,
+		(size_t)cfg->max_buffer_bytes, (int)cfg->max_streams, lg,
+	};
+
+	return hub_start(&ho, err);
+}
+
+static void log_signal(const struct logger *lg, int sig, struct hub *hub)
 {
 	struct json_object *f = json_object_new_object();
+	struct hub_stats hs;
 
+	hub_get_stats(hub, &hs);
 	json_object_object_add(f, "signal", json_object_new_string(strsignal(sig)));
-	json_object_object_add(f, "streams_open", json_object_new_int(atomic_load(&env->streams_open)));
+	json_object_object_add(f, "streams_open", json_object_new_int64(hs.open));
 	log_json(lg, LOG_INFO, "shutdown_begin", f);
 }
 
@@ -365,21 +388,31 @@ static int serve(const struct config *cfg, const struct logger *lg, struct servi
 	struct server_opts so;
 	struct server *srv;
 	struct janitor jan;
+	struct hub *hub;
 	struct buf err = BUF_INIT;
 	int busy;
 
 	if (lifecycle_init(&lc) < 0)
 		return EXIT_OSERR;
+	if ((hub = open_hub(cfg, lg, &err)) == NULL) {
+		log_text(lg, LOG_ERROR, "startup_failed", buf_str(&err));
+		buf_release(&err);
+		lifecycle_free(&lc);
+		return EXIT_OSERR;
+	}
 	api_env_init(&env, cfg, lg, &lc, &build);
 	env.store = svc->store;
 	env.sessions = svc->sessions;
 	env.keys = svc->keys;
+	env.hub = hub;
 	/* unknown users are checked against this, at the same cost */
 	if (password_hash("no such user", (long)cfg->pbkdf2_iterations, env.dummy_hash) < 0) {
+		hub_stop(hub, 0);
+		hub_free(hub);
 		lifecycle_free(&lc);
 		return EXIT_OSERR;
 	}
-	jan = (struct janitor){ lg, &lc, svc->sessions, cfg->session_purge_interval_s, 0 };
+	jan = (struct janitor){ lg, &lc, svc->sessions, svc->store, cfg->session_purge_interval_s, 0 };
 	so = (struct server_opts){ listen_fd, (int)cfg->workers, lg, api_handle, &env };
 	log_startup(lg, cfg);
 	if ((srv = server_start(&so, &err)) == NULL ||
@@ -388,17 +421,20 @@ static int serve(const struct config *cfg, const struct logger *lg, struct servi
 		buf_release(&err);
 		if (srv != NULL && server_stop(srv, 1000) == 0)
 			server_free(srv);
+		hub_stop(hub, 0);
+		hub_free(hub);
 		lifecycle_free(&lc);
 		return EXIT_OSERR;
 	}
 	if (svc->ephemeral_keys)
 		log_text(lg, LOG_WARN, "ephemeral_jwt_key",
 			 "auth.jwt_keys is empty: tokens are signed with a random key and die with this process");
-	log_signal(lg, wait_for_signal(sigs), &env);
-	busy = shut_down(lg, &lc, srv, &jan, cfg->shutdown_timeout_ms);
+	log_signal(lg, wait_for_signal(sigs), hub);
+	busy = shut_down(lg, &lc, srv, hub, &jan, cfg);
 	if (busy != 0)
 		_exit(0); /* workers still run on our services: exit without freeing them */
 	server_free(srv);
+	hub_free(hub);
 	lifecycle_free(&lc);
 	return 0;
 }

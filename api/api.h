@@ -15,6 +15,7 @@
 #include "../auth/jwt.h"
 #include "../auth/password.h"
 #include "../session/sessions.h"
+#include "../sse/hub.h"
 #include "../store/store.h"
 #include "../versioning/versioning.h"
 
@@ -30,11 +31,11 @@ struct api_env {
 	struct lifecycle *lc;
 	struct version_policy policy;
 	struct build_info build;
-	atomic_int streams_open;
 	/* services, set by the composition root after api_env_init */
 	struct store *store;
 	struct sessions *sessions;
 	const struct jwt_keyring *keys;
+	struct hub *hub;
 	char dummy_hash[PASSWORD_HASH_MAX]; /* verified against for unknown users */
 };
 
@@ -101,6 +102,16 @@ void api_unavailable(struct api_call *call);
 void api_audit(struct api_call *call, const char *tenant_id, const char *actor,
 	       const char *action, const char *target, const char *detail);
 
+/* Hands the request's connection to the hub as an event stream: sends the
+ * 200 head with the SSE headers, then first_frames (retry:, the first
+ * events), then whatever the hub publishes to tenant_id that passes events
+ * and topics (NULL: all). key (NULL: none) names the stream session: a
+ * newer stream with the same key replaces the older. When the hub refuses (full or stopping) the
+ * client gets 503 server.busy or server.shutting_down instead. HEAD gets
+ * the head alone. */
+void api_stream_handoff(struct api_call *call, const char *tenant_id, const char *events,
+			const char *topics, const char *key, const struct buf *first_frames);
+
 /* Handlers (api/health.c, api/version.c, api/auth.c, api/users.c). */
 route_handler_fn api_health;
 route_handler_fn api_version;
@@ -113,5 +124,8 @@ route_handler_fn api_users_create;
 route_handler_fn api_users_list;
 route_handler_fn api_user_get;
 route_handler_fn api_user_revoke_sessions;
+route_handler_fn api_events_stream;
+route_handler_fn api_events_session;
+route_handler_fn api_events_publish;
 
 #endif

@@ -24,6 +24,9 @@ static const struct route routes[] = {
 	{ V2, POST, "/users", api_users_create },
 	{ V2, GET, "/users/{id}", api_user_get },
 	{ V2, DELETE, "/users/{id}/sessions", api_user_revoke_sessions },
+	{ V2, POST, "/events/session", api_events_session },
+	{ V2, GET, "/events/stream", api_events_stream },
+	{ V2, POST, "/events", api_events_publish },
 };
 
 void api_env_init(struct api_env *env, const struct config *cfg,
@@ -39,7 +42,6 @@ void api_env_init(struct api_env *env, const struct config *cfg,
 	env->policy.v1_sunset = cfg->v1_sunset;
 	env->policy.v1_successor_url = cfg->v1_successor_url;
 	env->policy.v1_deprecation_url = cfg->v1_deprecation_url;
-	atomic_init(&env->streams_open, 0);
 }
 
 void api_error(struct api_call *call, enum api_error err, const char *detail)

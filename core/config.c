@@ -97,8 +97,20 @@ static const struct config_entry entries[] = {
 	  "Interval between `event: ping` heartbeats on open streams." },
 	{ "sse.retry_ms", CFG_INT, OFF(retry_ms), 0, 600000, "3000", NULL, 0, NULL,
 	  "Reconnection delay sent to clients in the stream's `retry:` field." },
-	{ "sse.max_streams", CFG_INT, OFF(max_streams), 0, 255, "4", NULL, 0, NULL,
-	  "Streams served at once by this process; each holds a worker thread for now, so it must stay below server.workers. Further streams get 503 server.busy." },
+	{ "sse.max_streams", CFG_INT, OFF(max_streams), 1, 100000, "10000", NULL, 0, NULL,
+	  "Streams one process holds open at once (two open files each behind lighttpd; the file limit must allow them). Further streams get 503 server.busy." },
+	{ "sse.max_lifetime_ms", CFG_INT, OFF(max_lifetime_ms), 0, 86400000, "240000", NULL, 0, NULL,
+	  "A stream ends (cleanly, between events) after this long, less up to sse.lifetime_jitter_pct; EventSource reconnects by itself. Keep it below front-server limits such as mod_fcgid's FcgidBusyTimeout. 0: no limit." },
+	{ "sse.lifetime_jitter_pct", CFG_INT, OFF(lifetime_jitter_pct), 0, 50, "10", NULL, 0, NULL,
+	  "How much shorter than sse.max_lifetime_ms a stream may end, at random, so streams opened together do not reconnect together." },
+	{ "sse.max_buffer_bytes", CFG_INT, OFF(max_buffer_bytes), 1024, 16777216, "65536", NULL, 0, NULL,
+	  "Unsent output a stream may hold; a client that stops reading is dropped when it is full." },
+	{ "sse.shutdown_grace_ms", CFG_INT, OFF(shutdown_grace_ms), 0, 60000, "2000", NULL, 0, NULL,
+	  "On shutdown, how long streams may take to flush `event: shutdown` before they are closed." },
+	{ "sse.stream_session_connect_s", CFG_INT, OFF(stream_session_connect_s), 1, 3600, "30", NULL, 0, NULL,
+	  "A stream session id must be used for a first connect within this many seconds." },
+	{ "sse.stream_session_max_age_s", CFG_INT, OFF(stream_session_max_age_s), 60, 2592000, "43200", NULL, 0, NULL,
+	  "After its first use a stream session serves the same client's reconnects for at most this long (and never past its login)." },
 	{ "security.internal_secret", CFG_STRING, OFF(internal_secret), 0, 1024, "", NULL, 1, NULL,
 	  "Shared secret for internal callers (X-Internal-Secret); reserved for /metrics and internal publish. Never printed." },
 	{ "store.path", CFG_STRING, OFF(store_path), 1, 1024, "/var/lib/fcgi_sse/fcgi_sse.db", NULL, 0, check_nonempty,
@@ -485,12 +497,6 @@ int config_load_env(struct config *cfg, char *const *envp, struct buf *err)
 
 int config_validate(const struct config *cfg, struct buf *err)
 {
-	if (cfg->max_streams >= cfg->workers) {
-		buf_printf(err, "sse.max_streams (%lld) must be less than server.workers "
-			   "(%lld) so that API requests always find a free worker",
-			   cfg->max_streams, cfg->workers);
-		return -1;
-	}
 	if (cfg->v1_sunset <= cfg->v1_deprecation) {
 		buf_puts(err, "api.v1_sunset must be later than api.v1_deprecation");
 		return -1;

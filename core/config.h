@@ -34,6 +34,12 @@ struct config {
 	long long heartbeat_interval_ms;
 	long long retry_ms;
 	long long max_streams;
+	long long max_lifetime_ms;
+	long long lifetime_jitter_pct;
+	long long max_buffer_bytes;
+	long long shutdown_grace_ms;
+	long long stream_session_connect_s;
+	long long stream_session_max_age_s;
 	/* security */
 	char *internal_secret;
 	/* store */

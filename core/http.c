@@ -243,6 +243,18 @@ int http_response_peer_fd(const struct http_response *resp)
 	return resp->_sink != NULL ? resp->_sink->fd : -1;
 }
 
+int http_response_detach(struct http_response *resp, int *fd, int *request_id)
+{
+	const struct http_sink *s = resp->_sink;
+
+	if (resp->sent || s == NULL || s->detach == NULL || s->detach(s->ctx, fd, request_id) < 0)
+		return -1;
+	resp->sent = 1;
+	resp->streaming = 1;
+	resp->detached = 1;
+	return 0;
+}
+
 const char *http_reason(int status)
 {
 	switch (status) {

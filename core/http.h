@@ -48,6 +48,10 @@ struct http_sink {
 	int (*flush)(void *ctx);                          /* 0 or -1 */
 	void *ctx;
 	int fd; /* the connection, for waiting on its close; -1 when none */
+	/* Takes the connection away from the FastCGI library before anything
+	 * was written: *fd and *request_id now belong to the caller, who writes
+	 * the FastCGI records itself. NULL when not possible. 0 or -1. */
+	int (*detach)(void *ctx, int *fd, int *request_id);
 };
 
 struct http_response {
@@ -57,6 +61,7 @@ struct http_response {
 	int head_only;     /* HEAD: send no body */
 	int streaming;     /* head sent without Content-Length; body follows */
 	int sent;          /* the head has been written */
+	int detached;      /* the connection was handed to someone else */
 	int failed;        /* a write to the sink failed: the client is gone */
 	size_t bytes_sent; /* body bytes written so far */
 	const struct http_sink *_sink;
@@ -123,6 +128,10 @@ int http_stream_write(struct http_response *resp, const char *p, size_t n);
 /* Returns the connection fd behind resp (to poll for the peer closing it),
  * or -1. */
 int http_response_peer_fd(const struct http_response *resp);
+
+/* Takes the connection (see http_sink.detach). Nothing may have been sent.
+ * Returns 0 and sets *fd and *request_id, or -1. */
+int http_response_detach(struct http_response *resp, int *fd, int *request_id);
 
 /* Returns the reason phrase of status ("Not Found"); static storage. */
 const char *http_reason(int status);

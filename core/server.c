@@ -77,6 +77,21 @@ static int fcgi_flush(void *ctx)
 	return FCGX_FFlush(out) < 0 || FCGX_GetError(out) != 0 ? -1 : 0;
 }
 
+/* Hands the connection over: libfcgi frees its streams but keeps the fd
+ * open, and forgets it, so FCGX_Finish_r and FCGX_Accept_r leave it alone. */
+static int fcgi_detach(void *ctx, int *fd, int *request_id)
+{
+	FCGX_Request *fr = ctx;
+
+	if (fr->ipcFd < 0)
+		return -1;
+	*fd = fr->ipcFd;
+	*request_id = fr->requestId;
+	FCGX_Free(fr, 0);
+	fr->ipcFd = -1;
+	return 0;
+}
+
 static double elapsed_ms(const struct timespec *since)
 {
 	struct timespec now;
@@ -107,12 +122,14 @@ static void log_access(const struct logger *lg, const struct http_request *req,
 		json_object_object_add(f, "stream", json_object_new_boolean(1));
 	if (resp->failed)
 		json_object_object_add(f, "client_gone", json_object_new_boolean(1));
+	if (resp->detached)
+		json_object_object_add(f, "handed_to_hub", json_object_new_boolean(1));
 	log_json(lg, LOG_INFO, "request", f);
 }
 
 static void serve(struct server *s, FCGX_Request *fr)
 {
-	const struct http_sink sink = { fcgi_write, fcgi_flush, fr, fr->ipcFd };
+	const struct http_sink sink = { fcgi_write, fcgi_flush, fr, fr->ipcFd, fcgi_detach };
 	struct http_request req;
 	struct http_response resp;
 

@@ -47,6 +47,13 @@ struct store_ops {
 	int (*session_purge)(void *impl, long long now, long long keep_revoked_s,
 			     store_id_fn *fn, void *ctx);
 
+	int (*stream_session_create)(void *impl, const struct store_stream_session *ss);
+	int (*stream_session_get)(void *impl, const char *id, struct store_stream_session *out);
+	int (*stream_session_claim)(void *impl, const char *id, long long now, const char *topics);
+	int (*stream_session_finish_topic)(void *impl, const char *tenant_id, const char *topic,
+					   long long now);
+	int (*stream_session_purge)(void *impl, long long now);
+
 	int (*audit_append)(void *impl, const struct store_audit *a);
 	int (*audit_list)(void *impl, const char *tenant_id, int limit, store_audit_fn *fn,
 			  void *ctx);

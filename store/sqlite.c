@@ -84,6 +84,23 @@ static const char *const sq_migrations[] = {
 	"  at INTEGER NOT NULL\n"
 	") STRICT;\n"
 	"CREATE INDEX audit_tenant ON audit(tenant_id, id);\n",
+	/* 2: one-time stream sessions for EventSource (API.md §6) */
+	"CREATE TABLE stream_sessions (\n"
+	"  id TEXT PRIMARY KEY,\n"
+	"  tenant_id TEXT NOT NULL,\n"
+	"  user_id TEXT NOT NULL,\n"
+	"  session_id TEXT NOT NULL,\n"
+	"  role TEXT NOT NULL,\n"
+	"  fgp TEXT NOT NULL DEFAULT '',\n"
+	"  topics TEXT NOT NULL DEFAULT '',\n"
+	"  created_at INTEGER NOT NULL,\n"
+	"  connect_by INTEGER NOT NULL,\n"
+	"  expires_at INTEGER NOT NULL,\n"
+	"  used_at INTEGER NOT NULL DEFAULT 0,\n"
+	"  finished_at INTEGER NOT NULL DEFAULT 0\n"
+	") STRICT;\n"
+	"CREATE INDEX stream_sessions_expires ON stream_sessions(expires_at);\n"
+	"CREATE INDEX stream_sessions_open ON stream_sessions(tenant_id) WHERE finished_at = 0;\n",
 };
 
 #define SQ_SCHEMA_VERSION ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
@@ -92,6 +109,9 @@ static const char *const sq_migrations[] = {
 #define USER_COLS "id, tenant_id, username, role, password_hash, created_at"
 #define SESSION_COLS "id, user_id, tenant_id, role, created_at, expires_at, revoked_at"
 #define AUDIT_COLS "tenant_id, actor_id, action, target, detail, at"
+#define STREAM_COLS \
+	"id, tenant_id, user_id, session_id, role, fgp, topics, created_at, connect_by, " \
+	"expires_at, used_at, finished_at"
 #define SESSION_PURGEABLE "expires_at < ?1 OR (revoked_at > 0 AND revoked_at < ?2)"
 #define SESSION_LIVE_OF_USER \
 	"tenant_id = ?1 AND user_id = ?2 AND revoked_at = 0 AND expires_at > ?3"
@@ -116,6 +136,11 @@ enum sq_query {
 	Q_SESSION_PURGE,
 	Q_AUDIT_INSERT,
 	Q_AUDIT_LIST,
+	Q_STREAM_INSERT,
+	Q_STREAM_GET,
+	Q_STREAM_CLAIM,
+	Q_STREAM_FINISH_TOPIC,
+	Q_STREAM_PURGE,
 	Q_COUNT
 };
 
@@ -159,6 +184,21 @@ static const struct {
 					     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)" },
 	[Q_AUDIT_LIST] = { "audit list", "SELECT " AUDIT_COLS " FROM audit"
 					 " WHERE tenant_id = ?1 ORDER BY id DESC LIMIT ?2" },
+	[Q_STREAM_INSERT] = { "stream session insert", "INSERT INTO stream_sessions (" STREAM_COLS ")"
+			      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)" },
+	[Q_STREAM_GET] = { "stream session get",
+			   "SELECT " STREAM_COLS " FROM stream_sessions WHERE id = ?1" },
+	/* matches only an unused row: changes() says whether this call won */
+	[Q_STREAM_CLAIM] = { "stream session claim",
+			     "UPDATE stream_sessions SET used_at = ?2, topics = ?3"
+			     " WHERE id = ?1 AND used_at = 0" },
+	/* instr on ",a,b," finds whole list members; topics hold no commas */
+	[Q_STREAM_FINISH_TOPIC] = { "stream session finish topic",
+				    "UPDATE stream_sessions SET finished_at = ?3"
+				    " WHERE tenant_id = ?1 AND finished_at = 0 AND topics != ''"
+				    " AND instr(',' || topics || ',', ',' || ?2 || ',') > 0" },
+	[Q_STREAM_PURGE] = { "stream session purge",
+			     "DELETE FROM stream_sessions WHERE expires_at < ?1" },
 };
 
 struct sq_conn;
@@ -824,6 +864,83 @@ static int sq_audit_list(void *impl, const char *tenant_id, int limit, store_aud
 	return rc == STORE_NOT_FOUND ? STORE_OK : rc;
 }
 
+static int sq_stream_create(void *impl, const struct store_stream_session *x)
+{
+	struct sq_conn *c = sq_connect(impl);
+
+	if (c == NULL ||
+	    sq_bind(c, Q_STREAM_INSERT, "tttttttiiiii", x->id, x->tenant_id, x->user_id,
+		    x->session_id, x->role, x->fgp, x->topics, x->created_at, x->connect_by,
+		    x->expires_at, x->used_at, x->finished_at) != STORE_OK)
+		return STORE_ERROR;
+	return sq_exec(c, Q_STREAM_INSERT);
+}
+
+static int sq_row_stream(struct sq_conn *c, sqlite3_stmt *st, struct store_stream_session *x)
+{
+	if (sq_text(c, st, 0, x->id, sizeof(x->id)) != STORE_OK ||
+	    sq_text(c, st, 1, x->tenant_id, sizeof(x->tenant_id)) != STORE_OK ||
+	    sq_text(c, st, 2, x->user_id, sizeof(x->user_id)) != STORE_OK ||
+	    sq_text(c, st, 3, x->session_id, sizeof(x->session_id)) != STORE_OK ||
+	    sq_text(c, st, 4, x->role, sizeof(x->role)) != STORE_OK ||
+	    sq_text(c, st, 5, x->fgp, sizeof(x->fgp)) != STORE_OK ||
+	    sq_text(c, st, 6, x->topics, sizeof(x->topics)) != STORE_OK)
+		return STORE_ERROR;
+	x->created_at = sqlite3_column_int64(st, 7);
+	x->connect_by = sqlite3_column_int64(st, 8);
+	x->expires_at = sqlite3_column_int64(st, 9);
+	x->used_at = sqlite3_column_int64(st, 10);
+	x->finished_at = sqlite3_column_int64(st, 11);
+	return STORE_OK;
+}
+
+static int sq_stream_get(void *impl, const char *id, struct store_stream_session *out)
+{
+	struct sq_conn *c = sq_connect(impl);
+	int rc;
+
+	if (c == NULL || sq_bind(c, Q_STREAM_GET, "t", id) != STORE_OK)
+		return STORE_ERROR;
+	if ((rc = sq_next(c, Q_STREAM_GET)) == STORE_OK)
+		rc = sq_row_stream(c, c->stmt[Q_STREAM_GET], out);
+	sq_release(c, Q_STREAM_GET);
+	return rc;
+}
+
+static int sq_stream_claim(void *impl, const char *id, long long now, const char *topics)
+{
+	struct sq_conn *c = sq_connect(impl);
+	struct store_stream_session x;
+	int rc;
+
+	if (c == NULL || sq_bind(c, Q_STREAM_CLAIM, "tit", id, now, topics) != STORE_OK)
+		return STORE_ERROR;
+	if ((rc = sq_exec(c, Q_STREAM_CLAIM)) != STORE_OK || sqlite3_changes(c->db) == 1)
+		return rc;
+	/* nothing changed: absent, or someone claimed it first */
+	rc = sq_stream_get(impl, id, &x);
+	return rc == STORE_OK ? STORE_CONFLICT : rc;
+}
+
+static int sq_stream_finish_topic(void *impl, const char *tenant_id, const char *topic,
+				  long long now)
+{
+	struct sq_conn *c = sq_connect(impl);
+
+	if (c == NULL || sq_bind(c, Q_STREAM_FINISH_TOPIC, "tti", tenant_id, topic, now) != STORE_OK)
+		return STORE_ERROR;
+	return sq_exec(c, Q_STREAM_FINISH_TOPIC);
+}
+
+static int sq_stream_purge(void *impl, long long now)
+{
+	struct sq_conn *c = sq_connect(impl);
+
+	if (c == NULL || sq_bind(c, Q_STREAM_PURGE, "i", now) != STORE_OK)
+		return STORE_ERROR;
+	return sq_exec(c, Q_STREAM_PURGE);
+}
+
 const struct store_ops store_sqlite_ops = {
 	.name = "sqlite",
 	.close = sq_close,
@@ -842,6 +959,11 @@ const struct store_ops store_sqlite_ops = {
 	.session_revoke = sq_session_revoke,
 	.session_revoke_user = sq_session_revoke_user,
 	.session_purge = sq_session_purge,
+	.stream_session_create = sq_stream_create,
+	.stream_session_get = sq_stream_get,
+	.stream_session_claim = sq_stream_claim,
+	.stream_session_finish_topic = sq_stream_finish_topic,
+	.stream_session_purge = sq_stream_purge,
 	.audit_append = sq_audit_append,
 	.audit_list = sq_audit_list,
 };

@@ -321,3 +321,49 @@ int store_audit_list(struct store *s, const char *tenant_id, int limit, store_au
 		return invalid(s, NULL_FN);
 	return s->ops->audit_list(s->impl, tenant_id, limit, fn, ctx);
 }
+
+/* ------------------------------------------------------ stream sessions */
+
+int store_stream_session_create(struct store *s, const struct store_stream_session *ss)
+{
+	if (ss == NULL || !is_id(ss->id) || !is_id(ss->tenant_id) || !is_id(ss->user_id) ||
+	    !is_id(ss->session_id))
+		return invalid(s, "stream session: bad id");
+	if (ss->connect_by < ss->created_at || ss->expires_at < ss->connect_by)
+		return invalid(s, "stream session: times out of order");
+	return s->ops->stream_session_create(s->impl, ss);
+}
+
+int store_stream_session_get(struct store *s, const char *id, struct store_stream_session *out)
+{
+	if (!is_id(id))
+		return invalid(s, "stream session: bad id");
+	if (out == NULL)
+		return invalid(s, NULL_OUT);
+	return s->ops->stream_session_get(s->impl, id, out);
+}
+
+int store_stream_session_claim(struct store *s, const char *id, long long now,
+			       const char *topics)
+{
+	if (!is_id(id) || topics == NULL || strlen(topics) > 512)
+		return invalid(s, "stream session: bad id or topics");
+	if (now <= 0)
+		return invalid(s, "now must be positive");
+	return s->ops->stream_session_claim(s->impl, id, now, topics);
+}
+
+int store_stream_session_finish_topic(struct store *s, const char *tenant_id, const char *topic,
+				      long long now)
+{
+	if (!is_id(tenant_id) || topic == NULL || *topic == '\0' || strchr(topic, ',') != NULL)
+		return invalid(s, "stream session: bad tenant or topic");
+	if (now <= 0)
+		return invalid(s, "now must be positive");
+	return s->ops->stream_session_finish_topic(s->impl, tenant_id, topic, now);
+}
+
+int store_stream_session_purge(struct store *s, long long now)
+{
+	return s->ops->stream_session_purge(s->impl, now);
+}

@@ -57,6 +57,21 @@ struct store_audit {
 	long long at;
 };
 
+struct store_stream_session {
+	char id[STORE_ID_MAX + 1];
+	char tenant_id[STORE_ID_MAX + 1];
+	char user_id[STORE_ID_MAX + 1];
+	char session_id[STORE_ID_MAX + 1];     /* the auth session behind it */
+	char role[STORE_ROLE_MAX + 1];
+	char fgp[65];                           /* fingerprint hash; "" when the token had none */
+	char topics[513];                       /* topics= of the first connect; "" for none */
+	long long created_at;
+	long long connect_by;                   /* first connect no later than this */
+	long long expires_at;                   /* reconnects no later than this */
+	long long used_at;                      /* first connect; 0 while unused */
+	long long finished_at;                  /* ended by a publish with close; 0 while open */
+};
+
 /* Called once per row by listing calls; return non-zero to stop early. */
 typedef int store_user_fn(void *ctx, const struct store_user *u);
 typedef int store_id_fn(void *ctx, const char *id);
@@ -108,6 +123,23 @@ int store_session_revoke_user(struct store *s, const char *tenant_id, const char
  * now - keep_revoked_s); calls fn with each id deleted. */
 int store_session_purge(struct store *s, long long now, long long keep_revoked_s,
 			store_id_fn *fn, void *ctx);
+
+/* Stream sessions (API.md §6): one-time ids for EventSource connects.
+ * create stores *ss as given (id set by the caller, used_at and
+ * finished_at 0). */
+int store_stream_session_create(struct store *s, const struct store_stream_session *ss);
+int store_stream_session_get(struct store *s, const char *id, struct store_stream_session *out);
+/* Records the first connect at now with its topics, only if the session is
+ * unused: OK when this call claimed it, CONFLICT when it was used already,
+ * NOT_FOUND when absent. */
+int store_stream_session_claim(struct store *s, const char *id, long long now,
+			       const char *topics);
+/* Marks finished (at now) every open stream session of the tenant whose
+ * topics include topic. */
+int store_stream_session_finish_topic(struct store *s, const char *tenant_id, const char *topic,
+				      long long now);
+/* Deletes stream sessions past expires_at. */
+int store_stream_session_purge(struct store *s, long long now);
 
 /* Audit: appends one record. */
 int store_audit_append(struct store *s, const struct store_audit *a);

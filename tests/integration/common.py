@@ -19,7 +19,7 @@ BASE_CONFIG = {
     "http": {"max_body_bytes": 1024},
     "api": {"v1_deprecation": DEPRECATION, "v1_sunset": SUNSET,
             "v1_successor_url": SUCCESSOR, "v1_deprecation_url": DEPR_DOC},
-    "sse": {"heartbeat_interval_ms": 1000, "retry_ms": 2500, "max_streams": 3},
+    "sse": {"heartbeat_interval_ms": 1000, "retry_ms": 2500, "max_streams": 50},
     "security": {"internal_secret": SECRET},
     "auth": {"jwt_keys": "it1:" + "k" * 43 + ",it0:" + "g" * 43, "pbkdf2_iterations": 1000},
     # "redis" is filled in by run.py with the test run's own redis-server

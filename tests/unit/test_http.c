@@ -305,7 +305,7 @@ static void test_response_header_validation(void)
 static void test_response_send_200(void)
 {
 	struct test_sink s = { BUF_INIT, 0, 0, 0, 0 };
-	const struct http_sink sink = { sink_write, sink_flush, &s, -1 };
+	const struct http_sink sink = { sink_write, sink_flush, &s, -1, NULL };
 	struct http_response resp;
 
 	http_response_init(&resp, &sink);
@@ -326,7 +326,7 @@ static void test_response_send_200(void)
 static void test_response_json(void)
 {
 	struct test_sink s = { BUF_INIT, 0, 0, 0, 0 };
-	const struct http_sink sink = { sink_write, sink_flush, &s, -1 };
+	const struct http_sink sink = { sink_write, sink_flush, &s, -1, NULL };
 	struct http_response resp;
 	static const char body[] = "{\"status\":\"ok\"}";
 
@@ -346,7 +346,7 @@ static void test_response_json(void)
 static void test_response_head_keeps_length_without_body(void)
 {
 	struct test_sink s = { BUF_INIT, 0, 0, 0, 0 };
-	const struct http_sink sink = { sink_write, sink_flush, &s, -1 };
+	const struct http_sink sink = { sink_write, sink_flush, &s, -1, NULL };
 	struct http_response resp;
 
 	http_response_init(&resp, &sink);
@@ -369,7 +369,7 @@ static void test_response_204_and_304_have_no_length_or_body(void)
 
 	for (size_t i = 0; i < 2; i++) {
 		struct test_sink s = { BUF_INIT, 0, 0, 0, 0 };
-		const struct http_sink sink = { sink_write, sink_flush, &s, -1 };
+		const struct http_sink sink = { sink_write, sink_flush, &s, -1, NULL };
 		struct http_response resp;
 
 		http_response_init(&resp, &sink);
@@ -406,8 +406,8 @@ static void test_response_failing_sink(void)
 {
 	struct test_sink s = { BUF_INIT, 0, 0, 1, 0 };
 	struct test_sink f = { BUF_INIT, 0, 0, 0, 1 };
-	const struct http_sink sink = { sink_write, sink_flush, &s, -1 };
-	const struct http_sink fsink = { sink_write, sink_flush, &f, -1 };
+	const struct http_sink sink = { sink_write, sink_flush, &s, -1, NULL };
+	const struct http_sink fsink = { sink_write, sink_flush, &f, -1, NULL };
 	struct http_response resp;
 
 	http_response_init(&resp, &sink);
@@ -436,7 +436,7 @@ static void test_response_failing_sink(void)
 static void test_stream_begin_and_writes(void)
 {
 	struct test_sink s = { BUF_INIT, 0, 0, 0, 0 };
-	const struct http_sink sink = { sink_write, sink_flush, &s, -1 };
+	const struct http_sink sink = { sink_write, sink_flush, &s, -1, NULL };
 	struct http_response resp;
 	int flushes;
 
@@ -470,7 +470,7 @@ static void test_stream_begin_and_writes(void)
 static void test_peer_fd(void)
 {
 	struct test_sink s = { BUF_INIT, 0, 0, 0, 0 };
-	const struct http_sink sink = { sink_write, sink_flush, &s, 7 };
+	const struct http_sink sink = { sink_write, sink_flush, &s, 7, NULL };
 	struct http_response resp;
 
 	http_response_init(&resp, &sink);

@@ -144,18 +144,18 @@ static void test_open_creates_schema_and_reopens(void)
 	char v[64];
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-	CU_ASSERT_EQUAL(store_schema_version(s), 1);
+	CU_ASSERT_EQUAL(store_schema_version(s), 2);
 	CU_ASSERT_EQUAL(store_tenant_create(s, "acme", NOW, &t), STORE_OK);
 	store_close(s);
 
 	CU_ASSERT_EQUAL(peek(f.path, "PRAGMA user_version", v, sizeof(v)), 0);
-	CU_ASSERT_STRING_EQUAL(v, "1");
+	CU_ASSERT_STRING_EQUAL(v, "2");
 	CU_ASSERT_EQUAL(peek(f.path, "PRAGMA journal_mode", v, sizeof(v)), 0);
 	CU_ASSERT_STRING_EQUAL(v, "wal");
 	CU_ASSERT_EQUAL(peek(f.path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
 				     " AND name IN ('tenants', 'users', 'sessions', 'devices',"
-				     " 'telemetry', 'audit')", v, sizeof(v)), 0);
-	CU_ASSERT_STRING_EQUAL(v, "6");
+				     " 'telemetry', 'audit', 'stream_sessions')", v, sizeof(v)), 0);
+	CU_ASSERT_STRING_EQUAL(v, "7");
 	CU_ASSERT_EQUAL(peek(f.path, "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
 				     " AND name IN ('sessions_user', 'sessions_expires',"
 				     " 'telemetry_device_ts', 'audit_tenant')", v, sizeof(v)), 0);
@@ -164,7 +164,7 @@ static void test_open_creates_schema_and_reopens(void)
 	/* a second open migrates nothing and finds the data */
 	s = fx_open(&f);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-	CU_ASSERT_EQUAL(store_schema_version(s), 1);
+	CU_ASSERT_EQUAL(store_schema_version(s), 2);
 	CU_ASSERT_EQUAL(store_tenant_by_name(s, "acme", &got), STORE_OK);
 	CU_ASSERT_STRING_EQUAL(got.id, t.id);
 	fx_stop(&f, s);
@@ -179,14 +179,14 @@ static void test_newer_schema_is_refused(void)
 	char v[64];
 
 	CU_ASSERT_EQUAL_FATAL(fx_init(&f), 0);
-	CU_ASSERT_EQUAL(poke(f.path, "PRAGMA user_version = 2"), 0);
+	CU_ASSERT_EQUAL(poke(f.path, "PRAGMA user_version = 99"), 0);
 	s = store_open_sqlite(f.path, 1000, &err);
 	CU_ASSERT_PTR_NULL(s);
-	CU_ASSERT_PTR_NOT_NULL(strstr(buf_str(&err), "schema version 2, but this build knows versions 0 to 1"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf_str(&err), "schema version 99, but this build knows versions 0 to 2"));
 	store_close(s);
 	/* refused before touching anything */
 	CU_ASSERT_EQUAL(peek(f.path, "PRAGMA user_version", v, sizeof(v)), 0);
-	CU_ASSERT_STRING_EQUAL(v, "2");
+	CU_ASSERT_STRING_EQUAL(v, "99");
 	CU_ASSERT_EQUAL(peek(f.path, "SELECT count(*) FROM sqlite_schema", v, sizeof(v)), 0);
 	CU_ASSERT_STRING_EQUAL(v, "0");
 	buf_release(&err);
@@ -835,7 +835,71 @@ static void test_close_frees_every_thread_connection(void)
 	pthread_barrier_destroy(&closed);
 }
 
+static void stream_session_fill(struct store_stream_session *x, const char *id,
+				const char *tenant, const char *fgp)
+{
+	memset(x, 0, sizeof(*x));
+	snprintf(x->id, sizeof(x->id), "%s", id);
+	snprintf(x->tenant_id, sizeof(x->tenant_id), "%s", tenant);
+	snprintf(x->user_id, sizeof(x->user_id), "user1");
+	snprintf(x->session_id, sizeof(x->session_id), "auth1");
+	snprintf(x->role, sizeof(x->role), "viewer");
+	snprintf(x->fgp, sizeof(x->fgp), "%s", fgp);
+	x->created_at = NOW;
+	x->connect_by = NOW + 30;
+	x->expires_at = NOW + 3600;
+}
+
+static void test_stream_sessions(void)
+{
+	struct fixture f;
+	struct store *s = fx_start(&f);
+	struct store_stream_session a, b, c, got;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	stream_session_fill(&a, "ssA", "tenantA", "");
+	stream_session_fill(&b, "ssB", "tenantA", "ab12");
+	stream_session_fill(&c, "ssC", "tenantB", "");
+	CU_ASSERT_EQUAL(store_stream_session_create(s, &a), STORE_OK);
+	CU_ASSERT_EQUAL(store_stream_session_create(s, &b), STORE_OK);
+	CU_ASSERT_EQUAL(store_stream_session_create(s, &c), STORE_OK);
+	CU_ASSERT_EQUAL(store_stream_session_create(s, &a), STORE_CONFLICT);
+	memset(&got, 0, sizeof(got));
+	CU_ASSERT_EQUAL(store_stream_session_get(s, "ssA", &got), STORE_OK);
+	CU_ASSERT_EQUAL(memcmp(&got, &a, sizeof(a)), 0);
+	CU_ASSERT_EQUAL(store_stream_session_get(s, "nope", &got), STORE_NOT_FOUND);
+
+	/* the first claim wins, the second sees the conflict */
+	CU_ASSERT_EQUAL(store_stream_session_claim(s, "ssA", NOW + 1, "task:1,task:2"), STORE_OK);
+	CU_ASSERT_EQUAL(store_stream_session_claim(s, "ssA", NOW + 2, ""), STORE_CONFLICT);
+	CU_ASSERT_EQUAL(store_stream_session_claim(s, "nope", NOW + 2, ""), STORE_NOT_FOUND);
+	CU_ASSERT_EQUAL(store_stream_session_get(s, "ssA", &got), STORE_OK);
+	CU_ASSERT_EQUAL(got.used_at, NOW + 1);
+	CU_ASSERT_STRING_EQUAL(got.topics, "task:1,task:2");
+	CU_ASSERT_EQUAL(store_stream_session_claim(s, "ssB", NOW + 1, "task:10"), STORE_OK);
+	CU_ASSERT_EQUAL(store_stream_session_claim(s, "ssC", NOW + 1, "task:1"), STORE_OK);
+
+	/* finishing a topic: whole list members only, one tenant only */
+	CU_ASSERT_EQUAL(store_stream_session_finish_topic(s, "tenantA", "task:1", NOW + 5), STORE_OK);
+	store_stream_session_get(s, "ssA", &got);
+	CU_ASSERT_EQUAL(got.finished_at, NOW + 5);
+	store_stream_session_get(s, "ssB", &got);
+	CU_ASSERT_EQUAL(got.finished_at, 0); /* task:10 is not task:1 */
+	store_stream_session_get(s, "ssC", &got);
+	CU_ASSERT_EQUAL(got.finished_at, 0); /* other tenant */
+	CU_ASSERT_EQUAL(store_stream_session_finish_topic(s, "tenantA", "a,b", NOW), STORE_ERROR);
+
+	/* purge removes the expired ones */
+	CU_ASSERT_EQUAL(store_stream_session_purge(s, NOW + 3601), STORE_OK);
+	CU_ASSERT_EQUAL(store_stream_session_get(s, "ssA", &got), STORE_NOT_FOUND);
+	stream_session_fill(&a, "ssD", "tenantA", "");
+	a.connect_by = NOW - 1; /* before creation */
+	CU_ASSERT_EQUAL(store_stream_session_create(s, &a), STORE_ERROR);
+	fx_stop(&f, s);
+}
+
 static CU_TestInfo tests[] = {
+	{ "stream sessions: create, claim once, finish by topic, purge", test_stream_sessions },
 	{ "open creates the schema; reopen is idempotent", test_open_creates_schema_and_reopens },
 	{ "a newer schema version is refused", test_newer_schema_is_refused },
 	{ "open failures come with a message", test_open_failures_give_messages },

@@ -1,0 +1,237 @@
+/* Server-Sent Events (API.md §6): GET /api/v2/events/stream and the
+ * internal publish POST /api/v2/events. */
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "../auth/auth.h"
+#include "../core/query.h"
+#include "../sse/sse.h"
+#include "api.h"
+#include "events.h"
+
+#define LIST_MAX_ITEMS 16
+
+/* Event types and topics: [A-Za-z0-9_.:-], types up to 64, topics 128. */
+static int name_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '.' || c == ':' || c == '-';
+}
+
+static int valid_token(const char *s, size_t n, size_t max)
+{
+	if (n == 0 || n > max)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!name_char(s[i]))
+			return 0;
+	return 1;
+}
+
+int events_valid_type(const char *s)
+{
+	return valid_token(s, strlen(s), 64);
+}
+
+int events_valid_topic(const char *s)
+{
+	return valid_token(s, strlen(s), 128);
+}
+
+int events_valid_list(const char *list, size_t max_item)
+{
+	int n = 0;
+
+	if (strlen(list) > HUB_LIST_MAX)
+		return 0;
+	for (const char *p = list;; n++) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (!valid_token(p, len, max_item) || n >= LIST_MAX_ITEMS)
+			return 0;
+		if (end == NULL)
+			return 1;
+		p = end + 1;
+	}
+}
+
+static const char *const stream_params[] = { "events", "topics", "session_id", "last_event_id", NULL };
+
+int events_parse_query(struct api_call *call, struct events_query *q)
+{
+	const char *unknown;
+	size_t ulen;
+	char detail[160];
+	int rc;
+
+	memset(q, 0, sizeof(*q));
+	rc = query_only(call->req->query, stream_params, &unknown, &ulen);
+	if (rc < 0) {
+		api_error(call, API_ERR_REQUEST_INVALID_QUERY, "The query string is malformed.");
+		return -1;
+	}
+	if (rc == 0) {
+		/* never echo it: it may be a token someone put in the URL */
+		snprintf(detail, sizeof(detail), "Unknown query parameter (known: events, topics, "
+			 "session_id, last_event_id; tokens are never accepted in URLs).");
+		api_error(call, API_ERR_REQUEST_INVALID_QUERY, detail);
+		return -1;
+	}
+	q->has_events = query_get(call->req->query, "events", &q->events) == 1;
+	if (q->has_events && !events_valid_list(buf_str(&q->events), 64)) {
+		api_error(call, API_ERR_REQUEST_INVALID_QUERY,
+			  "events= is a comma list of up to 16 event types ([A-Za-z0-9_.:-]{1,64}).");
+		return -1;
+	}
+	q->has_topics = query_get(call->req->query, "topics", &q->topics) == 1;
+	if (q->has_topics && !events_valid_list(buf_str(&q->topics), 128)) {
+		api_error(call, API_ERR_REQUEST_INVALID_QUERY,
+			  "topics= is a comma list of up to 16 topics ([A-Za-z0-9_.:-]{1,128}).");
+		return -1;
+	}
+	q->has_session = query_get(call->req->query, "session_id", &q->session_id) == 1;
+	return 0;
+}
+
+void events_query_release(struct events_query *q)
+{
+	buf_release(&q->events);
+	buf_release(&q->topics);
+	buf_release(&q->session_id);
+}
+
+/* retry: and `event: connected` with the connection id. */
+int events_first_frames(struct api_call *call, struct buf *out)
+{
+	char id[HUB_ID_MAX + 1], data[96];
+
+	hub_last_id(call->env->hub, id);
+	snprintf(data, sizeof(data), "{\"connection_id\":\"%s\"}", call->req->request_id);
+	sse_retry(out, call->env->cfg->retry_ms);
+	return sse_event(out, id, "connected", data, strlen(data));
+}
+
+void api_events_stream(struct api_call *call)
+{
+	struct events_query q;
+	struct principal p;
+	struct buf first = BUF_INIT;
+
+	if (events_parse_query(call, &q) < 0)
+		goto out;
+	if (q.has_session) {
+		events_stream_by_session(call, &q);
+		goto out;
+	}
+	if (api_authenticate(call, &p) < 0)
+		goto out;
+	if (events_first_frames(call, &first) < 0) {
+		api_error(call, API_ERR_INTERNAL_ERROR, NULL);
+		goto out;
+	}
+	api_stream_handoff(call, p.claims.tid, q.has_events ? buf_str(&q.events) : NULL,
+			   q.has_topics ? buf_str(&q.topics) : NULL, NULL, &first);
+out:
+	buf_release(&first);
+	events_query_release(&q);
+}
+
+/* Who may publish: the internal secret, or an admin of the tenant. Returns
+ * 0 and sets *admin_tenant ("" for the secret), or -1 with the error set. */
+static int publisher(struct api_call *call, struct principal *p, const char **admin_tenant)
+{
+	const char *secret = http_request_param(call->req, "HTTP_X_INTERNAL_SECRET");
+
+	if (secret != NULL) {
+		if (!auth_secret_equal(secret, call->env->cfg->internal_secret)) {
+			api_error(call, API_ERR_INTERNAL_FORBIDDEN, "Wrong internal secret.");
+			return -1;
+		}
+		*admin_tenant = "";
+		return 0;
+	}
+	if (api_authenticate(call, p) < 0 || api_require_role(call, p, AUTH_ROLE_ADMIN) < 0)
+		return -1;
+	*admin_tenant = p->claims.tid;
+	return 0;
+}
+
+static int bool_field(struct api_call *call, struct json_object *in, const char *name, int *out)
+{
+	struct json_object *v;
+
+	*out = 0;
+	if (!json_object_object_get_ex(in, name, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_boolean)) {
+		api_error(call, API_ERR_REQUEST_INVALID_FIELD, "Field 'close' must be true or false.");
+		return -1;
+	}
+	*out = json_object_get_boolean(v);
+	return 0;
+}
+
+static void publish(struct api_call *call, struct json_object *in, const char *admin_tenant)
+{
+	const char *tenant, *type, *topic = NULL, *data;
+	struct json_object *v, *out;
+	struct store_tenant t;
+	struct hub_event e;
+	char id[HUB_ID_MAX + 1];
+	int close, rc;
+
+	if ((tenant = api_field_string(call, in, "tenant", 1, STORE_NAME_MAX, api_valid_name,
+				       "a tenant name")) == NULL ||
+	    (type = api_field_string(call, in, "type", 1, 64, events_valid_type,
+				     "an event type ([A-Za-z0-9_.:-]{1,64})")) == NULL)
+		return;
+	if (json_object_object_get_ex(in, "topic", &v) && !json_object_is_type(v, json_type_null) &&
+	    (topic = api_field_string(call, in, "topic", 1, 128, events_valid_topic,
+				      "a topic ([A-Za-z0-9_.:-]{1,128})")) == NULL)
+		return;
+	if (bool_field(call, in, "close", &close) < 0)
+		return;
+	if (close && topic == NULL) {
+		api_error(call, API_ERR_REQUEST_INVALID_FIELD, "Field 'close' needs a 'topic'.");
+		return;
+	}
+	rc = store_tenant_by_name(call->env->store, tenant, &t);
+	if (rc == STORE_ERROR) {
+		api_unavailable(call);
+		return;
+	}
+	/* an admin publishes to their own tenant only; others look absent */
+	if (rc == STORE_NOT_FOUND || (*admin_tenant && strcmp(admin_tenant, t.id) != 0)) {
+		api_error(call, API_ERR_RESOURCE_NOT_FOUND, "No such tenant.");
+		return;
+	}
+	data = json_object_object_get_ex(in, "data", &v)
+		       ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+							    JSON_C_TO_STRING_NOSLASHESCAPE)
+		       : "null";
+	e = (struct hub_event){ t.id, type, topic, data, strlen(data), close };
+	if (close)
+		events_finish_topic(call, t.id, topic);
+	if (hub_publish(call->env->hub, &e, id) < 0) {
+		http_response_header(call->resp, "Retry-After", "5");
+		api_error(call, API_ERR_SERVER_SHUTTING_DOWN, "The server is restarting; retry shortly.");
+		return;
+	}
+	out = json_object_new_object();
+	json_object_object_add(out, "id", json_object_new_string(id));
+	api_json(call, 202, out);
+}
+
+void api_events_publish(struct api_call *call)
+{
+	struct principal p;
+	struct json_object *in;
+	const char *admin_tenant;
+
+	if (publisher(call, &p, &admin_tenant) < 0 || api_read_json(call, &in) < 0)
+		return;
+	publish(call, in, admin_tenant);
+	json_object_put(in);
+}

@@ -1,0 +1,86 @@
+/* Handing validated stream requests to the hub. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../core/fcgi_record.h"
+#include "api.h"
+
+static void sse_headers(struct http_response *resp)
+{
+	resp->status = 200;
+	http_response_header(resp, "Content-Type", "text/event-stream");
+	http_response_header(resp, "Cache-Control", "no-cache, no-transform");
+	http_response_header(resp, "X-Accel-Buffering", "no");
+}
+
+/* The hub refused a connection we already took from libfcgi: answer it
+ * here with a complete response in raw records (blocking), then close. */
+static void refuse(struct api_call *call, int fd, int request_id, int shutting_down)
+{
+	struct http_response *resp = call->resp;
+	struct buf head = BUF_INIT, out = BUF_INIT;
+	const char *p;
+	size_t left;
+
+	buf_reset(&resp->headers);
+	http_response_header(resp, "X-Request-Id", call->req->request_id);
+	http_response_header(resp, "Retry-After", "5");
+	if (shutting_down)
+		api_error(call, API_ERR_SERVER_SHUTTING_DOWN, "The server is restarting; retry shortly.");
+	else
+		api_error(call, API_ERR_SERVER_BUSY, "This process holds as many streams as it may; retry shortly.");
+	http_response_head(resp, (long long)resp->body.len, &head);
+	buf_append(&head, resp->body.data, resp->body.len);
+	fcgi_record_stdout(&out, request_id, head.data, head.len);
+	fcgi_record_end(&out, request_id, 0);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	for (p = out.data, left = out.oom ? 0 : out.len; left > 0;) {
+		ssize_t n = write(fd, p, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		p += n;
+		left -= (size_t)n;
+	}
+	close(fd);
+	resp->bytes_sent = resp->body.len;
+	buf_release(&head);
+	buf_release(&out);
+}
+
+void api_stream_handoff(struct api_call *call, const char *tenant_id, const char *events,
+			const char *topics, const char *key, const struct buf *first_frames)
+{
+	struct http_response *resp = call->resp;
+	struct hub_stream_spec spec;
+	struct buf head = BUF_INIT;
+	int fd, request_id;
+
+	if (hub_stopping(call->env->hub)) {
+		http_response_header(resp, "Retry-After", "5");
+		api_error(call, API_ERR_SERVER_SHUTTING_DOWN, "The server is restarting; retry shortly.");
+		return;
+	}
+	sse_headers(resp);
+	if (resp->head_only)
+		return;
+	if (http_response_head(resp, -1, &head) < 0 ||
+	    buf_append(&head, first_frames->data, first_frames->len) < 0 ||
+	    http_response_detach(resp, &fd, &request_id) < 0) {
+		buf_release(&head);
+		if (!resp->sent)
+			api_error(call, API_ERR_INTERNAL_ERROR, NULL);
+		return;
+	}
+	spec = (struct hub_stream_spec){ fd, request_id, tenant_id, events, topics, key,
+					 call->req->request_id, head.data, head.len };
+	if (hub_add(call->env->hub, &spec) < 0)
+		refuse(call, fd, request_id, errno == ESHUTDOWN);
+	else
+		resp->bytes_sent = head.len;
+	buf_release(&head);
+}

@@ -1,0 +1,91 @@
+/* hub: the home of open event streams, not tied to threads.
+ *
+ * A worker validates a stream request and hands its FastCGI connection to
+ * the hub; one epoll thread then owns it: it writes FCGI_STDOUT records
+ * itself, non-blocking, sends heartbeats, ends streams at their lifetime,
+ * notices clients that go away, and fans published events out to the
+ * matching streams. Every stream has a bounded output buffer: a client that
+ * stops reading is dropped when it fills, never allowed to stall the rest.
+ *
+ * Thread-safe: hub_add and hub_publish may be called from any thread. */
+#ifndef FCGI_SSE_HUB_H
+#define FCGI_SSE_HUB_H
+
+#include <stddef.h>
+
+#include "../core/buf.h"
+#include "../core/log.h"
+
+#define HUB_ID_MAX 31         /* event ids: "<unix ms>-<seq>" */
+#define HUB_LIST_MAX 512      /* events=/topics= lists, bytes */
+
+struct hub_opts {
+	long long heartbeat_ms;
+	long long max_lifetime_ms;   /* 0: streams live until closed */
+	int lifetime_jitter_pct;     /* ± spread of the lifetime, 0..50 */
+	size_t max_buffer;           /* unsent bytes per stream before it is dropped */
+	int max_streams;
+	const struct logger *log;
+};
+
+struct hub_stream_spec {
+	int fd;                 /* FastCGI connection; non-blocking is set by the hub */
+	int request_id;         /* FastCGI request id */
+	const char *tenant_id;  /* "" : this stream gets no published events */
+	const char *events;     /* comma list of event types, or NULL for all */
+	const char *topics;     /* comma list of topics, or NULL for all */
+	const char *key;        /* a newer stream with the same key (and tenant)
+				 * replaces this one; NULL: none */
+	const char *request_log_id; /* X-Request-Id, for the stream's log line */
+	const char *head;       /* CGI head and first SSE frames, sent at once */
+	size_t head_len;
+};
+
+struct hub_event {
+	const char *tenant_id;
+	const char *type;       /* validated by the caller (sse_name_ok) */
+	const char *topic;      /* NULL when none */
+	const char *data;       /* JSON; newlines are split by the encoder */
+	size_t len;
+	int close;              /* end the streams subscribed to exactly topic */
+};
+
+struct hub_stats {
+	long long open, opened, closed, dropped_slow, published, delivered;
+};
+
+struct hub;
+
+/* Starts the hub thread. Returns NULL with a message in err. */
+struct hub *hub_start(const struct hub_opts *o, struct buf *err);
+
+/* Hands a stream over. Returns 0 when the hub took the connection (it will
+ * close it), or -1 when it refused (stopping or full; errno EAGAIN or
+ * ESHUTDOWN) and the caller still owns fd. */
+int hub_add(struct hub *h, const struct hub_stream_spec *s);
+
+/* Queues an event for every matching stream of its tenant and writes its
+ * id to id (HUB_ID_MAX + 1 bytes). Returns 0, or -1 (stopping, or out of
+ * memory). */
+int hub_publish(struct hub *h, const struct hub_event *e, char *id);
+
+/* Writes the id of the last published event ("0-0" before any) to id. */
+void hub_last_id(struct hub *h, char *id);
+
+/* Returns 1 once hub_stop has begun. */
+int hub_stopping(struct hub *h);
+
+/* Sends `event: shutdown` to every stream, lets them flush for up to
+ * grace_ms, closes them all and joins the hub thread. Call once. */
+void hub_stop(struct hub *h, long long grace_ms);
+
+/* Frees a stopped hub. */
+void hub_free(struct hub *h);
+
+/* Copies the counters. */
+void hub_get_stats(struct hub *h, struct hub_stats *out);
+
+/* Returns 1 if name is a member of the comma list (NULL list: every name). */
+int hub_list_has(const char *list, const char *name);
+
+#endif
