@@ -29,6 +29,7 @@ from common import (BASE_CONFIG, DEPRECATION, DEPR_DOC, SECRET, SUCCESSOR, SUNSE
                     TESTS, TOKEN, _stack, check, problem, test, unix)
 import common  # noqa: E402
 import auth_tests  # noqa: E402,F401  (registers its tests)
+import events_tests  # noqa: E402,F401  (registers its tests)
 
 
 # ---------------------------------------------------------------- routing

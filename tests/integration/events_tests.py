@@ -1,0 +1,1 @@
+"""Event stream integration tests (API.md §6). Registered by run.py."""
