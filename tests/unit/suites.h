@@ -26,5 +26,8 @@ int register_password_tests(void);
 int register_store_tests(void);
 int register_cookie_tests(void);
 int register_cache_redis_tests(void);
+int register_fcgi_record_tests(void);
+int register_query_tests(void);
+int register_hub_tests(void);
 
 #endif

@@ -1,0 +1,337 @@
+/* hub: streams over socketpairs standing in for the front server's
+ * FastCGI connections; the test reads and unframes what the hub writes. */
+#include <CUnit/CUnit.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../sse/hub.h"
+#include "suites.h"
+
+/* The reading end of one stream: raw bytes, the STDOUT text so far, and
+ * whether END_REQUEST / EOF were seen. */
+struct peer {
+	int fd;
+	struct buf raw, text;
+	int ended, eof;
+};
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Moves complete records from raw into text. */
+static void unframe(struct peer *p)
+{
+	size_t off = 0;
+
+	while (off + 8 <= p->raw.len) {
+		const unsigned char *h = (const unsigned char *)p->raw.data + off;
+		size_t clen = ((size_t)h[4] << 8) | h[5], plen = h[6];
+		if (off + 8 + clen + plen > p->raw.len)
+			break;
+		if (h[1] == 6)
+			buf_append(&p->text, p->raw.data + off + 8, clen);
+		else if (h[1] == 3)
+			p->ended = 1;
+		off += 8 + clen + plen;
+	}
+	memmove(p->raw.data, p->raw.data + off, p->raw.len - off);
+	p->raw.len -= off;
+}
+
+/* Reads until text contains want (or, want NULL, until EOF), at most ms. */
+static int read_until(struct peer *p, const char *want, long long ms)
+{
+	long long end = now_ms() + ms;
+	char chunk[8192];
+
+	while ((want ? strstr(buf_str(&p->text), want) == NULL : !p->eof) && now_ms() < end) {
+		struct pollfd pf = { p->fd, POLLIN, 0 };
+		ssize_t n;
+		if (poll(&pf, 1, 50) <= 0)
+			continue;
+		n = read(p->fd, chunk, sizeof(chunk));
+		if (n <= 0) {
+			p->eof = 1;
+			break;
+		}
+		buf_append(&p->raw, chunk, (size_t)n);
+		unframe(p);
+	}
+	return want ? strstr(buf_str(&p->text), want) != NULL : p->eof;
+}
+
+static void peer_close(struct peer *p)
+{
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+	buf_release(&p->raw);
+	buf_release(&p->text);
+}
+
+static struct hub *start(long long heartbeat_ms, size_t max_buffer, int max_streams)
+{
+	const struct hub_opts o = { heartbeat_ms, 0, 0, max_buffer, max_streams, NULL };
+	struct buf err = BUF_INIT;
+	struct hub *h = hub_start(&o, &err);
+
+	buf_release(&err);
+	return h;
+}
+
+/* Opens a stream: the hub gets one end, p the other. */
+static int open_stream(struct hub *h, struct peer *p, const char *tenant, const char *events,
+		       const char *topics, const char *key)
+{
+	static const char head[] = "Status: 200 OK\r\nContent-Type: text/event-stream\r\n\r\nretry: 1000\n\n";
+	struct hub_stream_spec sp;
+	int sv[2];
+
+	memset(p, 0, sizeof(*p));
+	p->fd = -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		return -1;
+	sp = (struct hub_stream_spec){ sv[0], 1, tenant, events, topics, key, "test", head,
+				       sizeof(head) - 1 };
+	if (hub_add(h, &sp) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	p->fd = sv[1];
+	return read_until(p, "retry: 1000", 2000) ? 0 : -1;
+}
+
+static int publish(struct hub *h, const char *tenant, const char *type, const char *topic,
+		   const char *data, int close, char *id)
+{
+	const struct hub_event e = { tenant, type, topic, data, strlen(data), close };
+
+	return hub_publish(h, &e, id);
+}
+
+static void test_list_has(void)
+{
+	CU_ASSERT_TRUE(hub_list_has(NULL, "x"));
+	CU_ASSERT_TRUE(hub_list_has("a,b,c", "b"));
+	CU_ASSERT_TRUE(hub_list_has("a", "a"));
+	CU_ASSERT_FALSE(hub_list_has("ab,c", "a"));
+	CU_ASSERT_FALSE(hub_list_has("a,bc", "b"));
+	CU_ASSERT_FALSE(hub_list_has("", "a"));
+}
+
+static void test_fan_out_with_filters(void)
+{
+	struct hub *h = start(60000, 65536, 100);
+	struct peer all, typed, topical, other;
+	char id[HUB_ID_MAX + 1], want[128];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	CU_ASSERT_EQUAL_FATAL(open_stream(h, &all, "t1", NULL, NULL, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(open_stream(h, &typed, "t1", "b.type", NULL, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(open_stream(h, &topical, "t1", NULL, "task:1,task:2", NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(open_stream(h, &other, "t2", NULL, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(publish(h, "t1", "a.type", NULL, "{\"n\":1}", 0, id), 0);
+	snprintf(want, sizeof(want), "id: %s\nevent: a.type\ndata: {\"n\":1}\n\n", id);
+	CU_ASSERT_TRUE(read_until(&all, want, 2000));
+	CU_ASSERT_EQUAL(publish(h, "t1", "b.type", "task:2", "{\"n\":2}", 0, id), 0);
+	CU_ASSERT_TRUE(read_until(&all, "{\"n\":2}", 2000));
+	CU_ASSERT_TRUE(read_until(&typed, "{\"n\":2}", 2000));
+	CU_ASSERT_TRUE(read_until(&topical, "{\"n\":2}", 2000));
+	CU_ASSERT_EQUAL(publish(h, "t2", "a.type", NULL, "{\"n\":3}", 0, id), 0);
+	CU_ASSERT_TRUE(read_until(&other, "{\"n\":3}", 2000));
+	/* what a stream must not see has had time to arrive by now */
+	CU_ASSERT_PTR_NULL(strstr(buf_str(&typed.text), "{\"n\":1}"));
+	CU_ASSERT_PTR_NULL(strstr(buf_str(&topical.text), "{\"n\":1}"));
+	CU_ASSERT_PTR_NULL(strstr(buf_str(&all.text), "{\"n\":3}"));
+	CU_ASSERT_PTR_NULL(strstr(buf_str(&other.text), "{\"n\":1}"));
+	hub_stop(h, 500);
+	hub_free(h);
+	peer_close(&all);
+	peer_close(&typed);
+	peer_close(&topical);
+	peer_close(&other);
+}
+
+static void test_payload_newlines_are_split(void)
+{
+	struct hub *h = start(60000, 65536, 10);
+	struct peer p;
+	char id[HUB_ID_MAX + 1];
+
+	CU_ASSERT_EQUAL_FATAL(open_stream(h, &p, "t", NULL, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(publish(h, "t", "x", NULL, "one\nevent: evil\r\ntwo\rthree", 0, id), 0);
+	CU_ASSERT_TRUE(read_until(&p, "data: three\n\n", 2000));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf_str(&p.text),
+				      "data: one\ndata: event: evil\ndata: two\ndata: three\n\n"));
+	hub_stop(h, 500);
+	hub_free(h);
+	peer_close(&p);
+}
+
+static void test_heartbeats_repeat_the_last_id(void)
+{
+	struct hub *h = start(100, 65536, 10);
+	struct peer p;
+	char id[HUB_ID_MAX + 1], want[128];
+
+	CU_ASSERT_EQUAL_FATAL(open_stream(h, &p, "t", NULL, NULL, NULL), 0);
+	CU_ASSERT_TRUE(read_until(&p, "event: ping", 3000));
+	CU_ASSERT_EQUAL(publish(h, "t", "x", NULL, "{}", 0, id), 0);
+	CU_ASSERT_TRUE(read_until(&p, "event: x", 2000));
+	buf_reset(&p.text);
+	snprintf(want, sizeof(want), "id: %s\nevent: ping\n", id);
+	CU_ASSERT_TRUE(read_until(&p, want, 3000));
+	hub_stop(h, 500);
+	hub_free(h);
+	peer_close(&p);
+}
+
+static void test_close_ends_topic_streams(void)
+{
+	struct hub *h = start(60000, 65536, 10);
+	struct peer sub, bystander;
+	char id[HUB_ID_MAX + 1];
+
+	CU_ASSERT_EQUAL_FATAL(open_stream(h, &sub, "t", NULL, "task:9", NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(open_stream(h, &bystander, "t", NULL, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(publish(h, "t", "task.done", "task:9", "{\"ok\":true}", 1, id), 0);
+	CU_ASSERT_TRUE(read_until(&sub, NULL, 2000)); /* EOF */
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf_str(&sub.text), "event: task.done"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf_str(&sub.text), "event: close"));
+	CU_ASSERT_TRUE(sub.ended);
+	CU_ASSERT_TRUE(read_until(&bystander, "event: task.done", 2000));
+	CU_ASSERT_FALSE(bystander.eof);
+	hub_stop(h, 500);
+	hub_free(h);
+	peer_close(&sub);
+	peer_close(&bystander);
+}
+
+static void test_slow_client_is_dropped_others_unaffected(void)
+{
+	struct hub *h = start(60000, 8192, 10);
+	struct peer slow, fast;
+	struct hub_stats st;
+	char id[HUB_ID_MAX + 1], data[2048];
+	int small = 4096;
+
+	CU_ASSERT_EQUAL_FATAL(open_stream(h, &slow, "t", NULL, NULL, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(open_stream(h, &fast, "t", NULL, NULL, NULL), 0);
+	setsockopt(slow.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	memset(data, 'x', sizeof(data) - 1);
+	data[sizeof(data) - 1] = '\0';
+	for (int i = 0; i < 400; i++) {
+		CU_ASSERT_EQUAL_FATAL(publish(h, "t", "bulk", NULL, data, 0, id), 0);
+		read_until(&fast, id, 2000); /* the fast one keeps up */
+	}
+	CU_ASSERT_TRUE(read_until(&fast, id, 2000));
+	/* the slow one never read: it was dropped, and only it */
+	for (long long end = now_ms() + 2000; now_ms() < end;) {
+		hub_get_stats(h, &st);
+		if (st.dropped_slow > 0)
+			break;
+		usleep(20000);
+	}
+	hub_get_stats(h, &st);
+	CU_ASSERT_EQUAL(st.dropped_slow, 1);
+	CU_ASSERT_EQUAL(st.open, 1);
+	CU_ASSERT_EQUAL(st.published, 400);
+	hub_stop(h, 500);
+	hub_free(h);
+	peer_close(&slow);
+	peer_close(&fast);
+}
+
+static void test_gone_client_is_freed(void)
+{
+	struct hub *h = start(60000, 65536, 10);
+	struct peer p;
+	struct hub_stats st;
+
+	CU_ASSERT_EQUAL_FATAL(open_stream(h, &p, "t", NULL, NULL, NULL), 0);
+	peer_close(&p);
+	for (long long end = now_ms() + 2000; now_ms() < end;) {
+		hub_get_stats(h, &st);
+		if (st.open == 0)
+			break;
+		usleep(10000);
+	}
+	hub_get_stats(h, &st);
+	CU_ASSERT_EQUAL(st.open, 0);
+	CU_ASSERT_EQUAL(st.closed, 1);
+	hub_stop(h, 500);
+	hub_free(h);
+}
+
+static void test_limit_and_replacement(void)
+{
+	struct hub *h = start(60000, 65536, 2);
+	struct peer a, b, c;
+
+	CU_ASSERT_EQUAL_FATAL(open_stream(h, &a, "t", NULL, NULL, "session-1"), 0);
+	CU_ASSERT_EQUAL_FATAL(open_stream(h, &b, "t", NULL, NULL, "session-1"), 0);
+	/* b replaced a: a ends cleanly */
+	CU_ASSERT_TRUE(read_until(&a, NULL, 2000));
+	CU_ASSERT_TRUE(a.ended);
+	CU_ASSERT_FALSE(b.eof);
+	peer_close(&a);
+	usleep(100000);
+	CU_ASSERT_EQUAL(open_stream(h, &c, "t", NULL, NULL, NULL), 0);
+	peer_close(&c);
+	hub_stop(h, 500);
+	CU_ASSERT_TRUE(read_until(&b, NULL, 2000));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf_str(&b.text), "event: shutdown"));
+	CU_ASSERT_TRUE(b.ended);
+	hub_free(h);
+	peer_close(&b);
+}
+
+static void test_full_hub_refuses(void)
+{
+	struct hub *h = start(60000, 65536, 1);
+	struct peer a, b;
+
+	CU_ASSERT_EQUAL_FATAL(open_stream(h, &a, "t", NULL, NULL, NULL), 0);
+	errno = 0;
+	CU_ASSERT_EQUAL(open_stream(h, &b, "t", NULL, NULL, NULL), -1);
+	CU_ASSERT_EQUAL(errno, EAGAIN);
+	hub_stop(h, 500);
+	CU_ASSERT_EQUAL(open_stream(h, &b, "t", NULL, NULL, NULL), -1);
+	CU_ASSERT_EQUAL(errno, ESHUTDOWN);
+	hub_free(h);
+	peer_close(&a);
+}
+
+static CU_TestInfo tests[] = {
+	{ "comma lists", test_list_has },
+	{ "fan-out by tenant, type and topic", test_fan_out_with_filters },
+	{ "payload newlines become data lines", test_payload_newlines_are_split },
+	{ "heartbeats repeat the last event id", test_heartbeats_repeat_the_last_id },
+	{ "close ends the topic's streams", test_close_ends_topic_streams },
+	{ "a slow client is dropped, others unaffected", test_slow_client_is_dropped_others_unaffected },
+	{ "a gone client is freed", test_gone_client_is_freed },
+	{ "one stream per key; shutdown reaches every stream", test_limit_and_replacement },
+	{ "a full or stopped hub refuses", test_full_hub_refuses },
+	CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suite[] = {
+	{ "hub", NULL, NULL, NULL, NULL, tests },
+	CU_SUITE_INFO_NULL,
+};
+
+int register_hub_tests(void)
+{
+	return CU_register_suites(suite) == CUE_SUCCESS ? 0 : -1;
+}
