@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "admin/admin.h"
@@ -297,7 +298,25 @@ static void *janitor_main(void *arg)
 	return NULL;
 }
 
-static void log_startup(const struct logger *lg, const struct config *cfg)
+/* Each open stream holds a file descriptor: lift the soft limit to the
+ * hard one (sse.max_streams plus room for everything else). Returns the
+ * limit in force. */
+static long long raise_fd_limit(const struct config *cfg)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)cfg->max_streams + 1024;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -1;
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return (long long)rl.rlim_cur;
+}
+
+static void log_startup(const struct logger *lg, const struct config *cfg, long long fds)
 {
 	struct json_object *f = json_object_new_object();
 
@@ -308,7 +327,11 @@ static void log_startup(const struct logger *lg, const struct config *cfg)
 						    *cfg->listen ? cfg->listen : "fd:0"));
 	json_object_object_add(f, "workers", json_object_new_int64(cfg->workers));
 	json_object_object_add(f, "store", json_object_new_string(cfg->store_path));
+	json_object_object_add(f, "fd_limit", json_object_new_int64(fds));
 	log_json(lg, LOG_INFO, "startup", f);
+	if (fds >= 0 && fds < cfg->max_streams + 64)
+		log_text(lg, LOG_WARN, "fd_limit_low",
+			 "the open-file limit is below sse.max_streams: new streams will fail before it");
 }
 
 /* Blocks the shutdown signals in this thread and every thread started
@@ -390,6 +413,7 @@ static int serve(const struct config *cfg, const struct logger *lg, struct servi
 	struct janitor jan;
 	struct hub *hub;
 	struct buf err = BUF_INIT;
+	long long fds;
 	int busy;
 
 	if (lifecycle_init(&lc) < 0)
@@ -414,7 +438,8 @@ static int serve(const struct config *cfg, const struct logger *lg, struct servi
 	}
 	jan = (struct janitor){ lg, &lc, svc->sessions, svc->store, cfg->session_purge_interval_s, 0 };
 	so = (struct server_opts){ listen_fd, (int)cfg->workers, lg, api_handle, &env };
-	log_startup(lg, cfg);
+	fds = raise_fd_limit(cfg);
+	log_startup(lg, cfg, fds);
 	if ((srv = server_start(&so, &err)) == NULL ||
 	    pthread_create(&jan.thread, NULL, janitor_main, &jan) != 0) {
 		log_text(lg, LOG_ERROR, "startup_failed", srv ? "cannot start the janitor" : buf_str(&err));
