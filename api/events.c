@@ -103,11 +103,11 @@ void events_query_release(struct events_query *q)
 }
 
 /* retry: and `event: connected` with the connection id. */
-int events_first_frames(struct api_call *call, struct buf *out)
+int events_first_frames(struct api_call *call, const char *tenant_id, struct buf *out)
 {
 	char id[HUB_ID_MAX + 1], data[96];
 
-	hub_last_id(call->env->hub, id);
+	hub_last_id(call->env->hub, tenant_id, id);
 	snprintf(data, sizeof(data), "{\"connection_id\":\"%s\"}", call->req->request_id);
 	sse_retry(out, call->env->cfg->retry_ms);
 	return sse_event(out, id, "connected", data, strlen(data));
@@ -127,7 +127,7 @@ void api_events_stream(struct api_call *call)
 	}
 	if (api_authenticate(call, &p) < 0)
 		goto out;
-	if (events_first_frames(call, &first) < 0) {
+	if (events_first_frames(call, p.claims.tid, &first) < 0) {
 		api_error(call, API_ERR_INTERNAL_ERROR, NULL);
 		goto out;
 	}

@@ -16,8 +16,9 @@ struct events_query {
 int events_parse_query(struct api_call *call, struct events_query *q);
 void events_query_release(struct events_query *q);
 
-/* Appends retry: and `event: connected` to out. Returns 0 or -1. */
-int events_first_frames(struct api_call *call, struct buf *out);
+/* Appends retry: and `event: connected` (with the tenant's last event id)
+ * to out. Returns 0 or -1. */
+int events_first_frames(struct api_call *call, const char *tenant_id, struct buf *out);
 
 /* Syntax of event types, topics and comma lists of them. */
 int events_valid_type(const char *s);

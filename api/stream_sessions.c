@@ -85,8 +85,6 @@ static int admit(struct api_call *call, struct store_stream_session *ss, const c
 	long long now = (long long)time(NULL);
 	int rc;
 
-	if (ss->finished_at != 0)
-		return 1;
 	if (now > ss->expires_at)
 		return invalid(call, "This stream session has expired; create a new one.");
 	if (ss->fgp[0] != '\0' && !cookie_matches(call, ss->fgp))
@@ -100,6 +98,9 @@ static int admit(struct api_call *call, struct store_stream_session *ss, const c
 		api_unavailable(call);
 		return -1;
 	}
+	/* only the same client, still logged in, learns that it is finished */
+	if (ss->finished_at != 0)
+		return 1;
 	if (ss->used_at == 0 && now > ss->connect_by)
 		return invalid(call, "This stream session was not used in time; create a new one.");
 	if (ss->used_at != 0 && ss->fgp[0] == '\0')
@@ -144,7 +145,7 @@ void events_stream_by_session(struct api_call *call, const struct events_query *
 	}
 	if (rc < 0)
 		return;
-	if (events_first_frames(call, &first) < 0)
+	if (events_first_frames(call, ss.tenant_id, &first) < 0)
 		api_error(call, API_ERR_INTERNAL_ERROR, NULL);
 	else
 		api_stream_handoff(call, ss.tenant_id, q->has_events ? buf_str(&q->events) : NULL,

@@ -64,7 +64,7 @@ void api_version_stream(struct api_call *call)
 	const char *text = json_object_to_json_string_ext(info, JSON_C_TO_STRING_PLAIN |
 								       JSON_C_TO_STRING_NOSLASHESCAPE);
 
-	hub_last_id(call->env->hub, id);
+	hub_last_id(call->env->hub, "", id);
 	sse_retry(&first, call->env->cfg->retry_ms);
 	sse_event(&first, id, "version_info", text, strlen(text));
 	/* tenant "": this stream receives no published events, only heartbeats */

@@ -65,6 +65,13 @@ struct cmd {
 	int close;
 };
 
+/* The last event id of one tenant (ids are shown only to that tenant). */
+struct tenant_id {
+	struct tenant_id *next;
+	char id[HUB_ID_MAX + 1];
+	char tenant[]; /* flexible: the tenant id */
+};
+
 struct hub {
 	struct hub_opts o;
 	pthread_t thread;
@@ -73,7 +80,7 @@ struct hub {
 	long long grace_ms;
 	pthread_mutex_t mu;      /* guards the queue, ids and stats */
 	struct cmd *head, *tail;
-	char last_id[HUB_ID_MAX + 1];
+	struct tenant_id *last_ids[BUCKETS]; /* per tenant, under mu */
 	long long last_ms, seq;
 	struct hub_stats stats;
 	/* owned by the hub thread */
@@ -400,10 +407,13 @@ static int matches(const struct stream *s, const struct cmd *c)
 
 static void deliver(struct hub *h, struct cmd *c, const char *id)
 {
-	static const char close_frame[] = "event: close\ndata: {}\n\n";
 	struct stream *s, *next;
+	struct buf close_frame = BUF_INIT;
 	long long n = 0;
 	int rc;
+
+	if (c->close)
+		sse_event(&close_frame, id, "close", "{}", 2);
 
 	for (s = h->buckets[hash(c->tenant)]; s != NULL; s = next) {
 		next = s->tnext; /* s may be freed below */
@@ -417,12 +427,13 @@ static void deliver(struct hub *h, struct cmd *c, const char *id)
 		n++;
 		memcpy(s->last_id, id, strlen(id) + 1);
 		if (c->close && s->topics != NULL && c->topic != NULL) {
-			if (send_text(h, s, close_frame, sizeof(close_frame) - 1) < 0)
+			if (close_frame.oom || send_text(h, s, close_frame.data, close_frame.len) < 0)
 				fail_stream(h, s, -1);
 			else
 				end_stream(h, s, END_CLOSED, 1);
 		}
 	}
+	buf_release(&close_frame);
 	stat_add(h, &h->stats.delivered, n);
 }
 
@@ -610,7 +621,6 @@ struct hub *hub_start(const struct hub_opts *o, struct buf *err)
 	h->o = *o;
 	h->ep = epoll_create1(EPOLL_CLOEXEC);
 	h->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	memcpy(h->last_id, "0-0", 4);
 	pthread_mutex_init(&h->mu, NULL);
 	if (h->ep < 0 || h->wake_fd < 0 || epoll_ctl(h->ep, EPOLL_CTL_ADD, h->wake_fd, &ev) < 0 ||
 	    pthread_create(&h->thread, NULL, hub_main, h) != 0) {
@@ -699,7 +709,7 @@ int hub_add(struct hub *h, const struct hub_stream_spec *sp)
 	s = framed.oom ? NULL : new_stream(h, &spec);
 	buf_release(&framed);
 	if (s != NULL)
-		hub_last_id(h, s->last_id); /* pings carry it until an event arrives */
+		hub_last_id(h, sp->tenant_id, s->last_id); /* pings carry it until an event */
 	if (s == NULL || (c = calloc(1, sizeof(*c))) == NULL) {
 		if (s != NULL) {
 			free(s->pending);
@@ -718,10 +728,32 @@ int hub_add(struct hub *h, const struct hub_stream_spec *sp)
 	return 0;
 }
 
-/* Assigns the next id: "<unix ms>-<seq>", increasing even if the clock
- * steps back. Caller holds h->mu. */
-static void next_id(struct hub *h, char *id)
+/* The tenant's last-id slot, created on first use. Caller holds h->mu.
+ * NULL when out of memory. */
+static struct tenant_id *tenant_slot(struct hub *h, const char *tenant, int create)
 {
+	unsigned b = hash(tenant);
+	struct tenant_id *t;
+	size_t n = strlen(tenant) + 1;
+
+	for (t = h->last_ids[b]; t != NULL; t = t->next)
+		if (strcmp(t->tenant, tenant) == 0)
+			return t;
+	if (!create || (t = malloc(sizeof(*t) + n)) == NULL)
+		return NULL;
+	memcpy(t->tenant, tenant, n);
+	memcpy(t->id, "0-0", 4);
+	t->next = h->last_ids[b];
+	h->last_ids[b] = t;
+	return t;
+}
+
+/* Assigns the next id: "<unix ms>-<seq>", increasing even if the clock
+ * steps back, and records it as the tenant's last. Caller holds h->mu. */
+static void next_id(struct hub *h, const char *tenant, char *id)
+{
+	struct tenant_id *t;
+
 	struct timespec ts;
 	long long ms;
 
@@ -734,7 +766,8 @@ static void next_id(struct hub *h, char *id)
 		h->seq++;
 	}
 	snprintf(id, HUB_ID_MAX + 1, "%lld-%lld", h->last_ms, h->seq);
-	memcpy(h->last_id, id, strlen(id) + 1);
+	if ((t = tenant_slot(h, tenant, 1)) != NULL)
+		memcpy(t->id, id, strlen(id) + 1);
 	h->stats.published++;
 }
 
@@ -749,7 +782,7 @@ int hub_publish(struct hub *h, const struct hub_event *e, char *id)
 	if (c == NULL || atomic_load(&h->stopping))
 		goto err;
 	pthread_mutex_lock(&h->mu);
-	next_id(h, id);
+	next_id(h, e->tenant_id, id);
 	pthread_mutex_unlock(&h->mu);
 	if (sse_event(&frame, id, e->type, e->data, e->len) < 0)
 		goto err;
@@ -773,10 +806,13 @@ err:
 	return -1;
 }
 
-void hub_last_id(struct hub *h, char *id)
+void hub_last_id(struct hub *h, const char *tenant_id, char *id)
 {
+	const struct tenant_id *t;
+
 	pthread_mutex_lock(&h->mu);
-	memcpy(id, h->last_id, strlen(h->last_id) + 1);
+	t = tenant_slot(h, tenant_id, 0);
+	memcpy(id, t ? t->id : "0-0", strlen(t ? t->id : "0-0") + 1);
 	pthread_mutex_unlock(&h->mu);
 }
 
@@ -814,6 +850,13 @@ void hub_free(struct hub *h)
 		}
 		free(c->frame);
 		free(c);
+	}
+	for (int b = 0; b < BUCKETS; b++) {
+		struct tenant_id *t, *tn;
+		for (t = h->last_ids[b]; t != NULL; t = tn) {
+			tn = t->next;
+			free(t);
+		}
 	}
 	close(h->ep);
 	close(h->wake_fd);

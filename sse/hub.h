@@ -69,8 +69,9 @@ int hub_add(struct hub *h, const struct hub_stream_spec *s);
  * memory). */
 int hub_publish(struct hub *h, const struct hub_event *e, char *id);
 
-/* Writes the id of the last published event ("0-0" before any) to id. */
-void hub_last_id(struct hub *h, char *id);
+/* Writes the id of the tenant's last published event ("0-0" before any)
+ * to id. */
+void hub_last_id(struct hub *h, const char *tenant_id, char *id);
 
 /* Returns 1 once hub_stop has begun. */
 int hub_stopping(struct hub *h);

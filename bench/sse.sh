@@ -1,0 +1,352 @@
+#!/usr/bin/env bash
+# SSE fan-out benchmark: fcgi_sse (behind lighttpd, with Redis and SQLite, as
+# deployed) against an nginx + nchan anchor, in the same run on this machine.
+# bench/sse_load opens the streams, publishes, and measures.
+#
+#   bench/sse.sh             one run per server and a side-by-side table
+#   bench/sse.sh sustained   per server, step the rate up (RATES) until an
+#                            event is lost, p99 > 1 s, or the publisher
+#                            falls behind; prints the highest rate that held
+#
+# Environment: STREAMS (1000), EVENTS (1000), RATE (100), PUBLISHERS (16
+# keep-alive publishing connections sharing one schedule: nchan answers a
+# publish after its fan-out, tens of ms at 1000 streams on a busy machine, so
+# a few connections alone cannot offer 100/s), SERVERS ("fcgi_sse nchan"),
+# RATES ("50 75 100 125 150 200 300 400 600 800"), STEP_SECONDS (10: a
+# sustained step publishes rate x this events, at least EVENTS, at most
+# 50,000), KEEP_BENCH_DIR=1 keeps the temp dir with the servers' logs.
+# Only 127.0.0.1 is used; every server started here is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STREAMS=${STREAMS:-1000}
+EVENTS=${EVENTS:-1000}
+RATE=${RATE:-100}
+PUBLISHERS=${PUBLISHERS:-16}
+SERVERS=${SERVERS:-fcgi_sse nchan}
+RATES=${RATES:-50 75 100 125 150 200 300 400 600 800}
+STEP_SECONDS=${STEP_SECONDS:-10}
+mode=${1:-compare}
+case "$mode" in
+compare | sustained) ;;
+*) echo "usage: bench/sse.sh [compare|sustained]" >&2; exit 2 ;;
+esac
+
+ulimit -n "$(ulimit -Hn)"
+if [ "$(ulimit -n)" -lt $((STREAMS * 2 + 256)) ]; then
+	echo "sse.sh: open files limit $(ulimit -n) is too low for $STREAMS streams" >&2
+	exit 1
+fi
+
+# ---- packages and builds ----
+
+install_nchan() {
+	local missing=() p status policy=/usr/sbin/policy-rc.d placed=0 as_root=()
+	for p in nginx libnginx-mod-nchan; do
+		status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+		case "$status" in ii*) ;; *) missing+=("$p") ;; esac
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		command -v sudo >/dev/null 2>&1 || { echo "sse.sh: install ${missing[*]} (as root)" >&2; exit 1; }
+		as_root=(sudo)
+	fi
+	echo "sse.sh: installing ${missing[*]}" >&2
+	# no service starts during the install (nginx would take port 80); an
+	# existing policy-rc.d is left as it is
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' | "${as_root[@]}" tee "$policy" >/dev/null
+		"${as_root[@]}" chmod 755 "$policy"
+		placed=1
+	fi
+	{ "${as_root[@]}" apt-get update -qq &&
+	  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends "${missing[@]}" >/dev/null; } || {
+		[ "$placed" -eq 1 ] && "${as_root[@]}" rm -f "$policy"
+		exit 1
+	}
+	[ "$placed" -eq 1 ] && "${as_root[@]}" rm -f "$policy"
+	return 0
+}
+
+case " $SERVERS " in *" nchan "*) install_nchan ;; esac
+fcgi_sse_built=0
+case " $SERVERS " in *" fcgi_sse "*)
+	deploy/deps.sh build run
+	# the server may be mid-change: a failed build skips fcgi_sse, not nchan
+	if make -s all >/dev/null; then fcgi_sse_built=1; else echo "sse.sh: make failed" >&2; fi ;;
+esac
+mkdir -p build/bench
+cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wmissing-prototypes -Wvla -Wshadow \
+	-pthread -o build/bench/sse_load bench/sse_load.c -lm
+
+# ---- process bookkeeping ----
+
+dir=$(mktemp -d /tmp/sse_bench.XXXXXX)
+pids=()
+stop_all() {
+	local p
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do
+		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	pids=()
+}
+cleanup() {
+	stop_all
+	if [ "${KEEP_BENCH_DIR:-0}" = 1 ]; then echo "sse.sh: kept $dir" >&2; else rm -rf "$dir"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_port() {	# port seconds
+	local i
+	for i in $(seq $(($2 * 10))); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# ---- nchan ----
+
+# Starts nginx + nchan; sets nchan_port and server_pids (master, worker).
+start_nchan() {
+	local d port master worker
+	d=$(mktemp -d "$dir/nchan.XXXX")
+	port=$(free_port)
+	sed -e "s|@DIR@|$d|g" -e "s|@PORT@|$port|g" bench/nginx-nchan.conf >"$d/nginx.conf"
+	nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf" -g 'daemon off;' 2>"$d/stderr" &
+	master=$!
+	pids+=("$master")
+	wait_port "$port" 10 || { cat "$d/stderr" "$d/error.log" >&2; return 1; }
+	worker=$(pgrep -P "$master" | head -1)
+	server_pids="$master,$worker"
+	nchan_port=$port
+}
+
+nchan_args() {	# channel
+	load_args=(--port "$nchan_port" --sub-path "/sub?id=$1" --pub-path "/pub?id=$1"
+		--pub-header 'Content-Type: application/json' --pids "$server_pids")
+}
+
+# ---- fcgi_sse behind lighttpd ----
+
+# The highest sse.max_streams the binary accepts, from --describe-config.
+max_streams_limit() {
+	build/fcgi_sse --describe-config | awk -F'|' '/`sse.max_streams`/ {
+		gsub(/[ `]/, "", $6); split($6, r, /\.\./); print r[2] }'
+}
+
+start_fcgi_sse() {
+	local d redis_port port key limit ms backend lighttpd code
+	[ "$fcgi_sse_built" = 1 ] || { echo "sse.sh: build/fcgi_sse was not built" >&2; return 1; }
+	d=$(mktemp -d "$dir/fcgi_sse.XXXX")
+	mkdir -p "$d/www"
+	redis_port=$(free_port)
+	redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+		--dir "$d" >"$d/redis.log" 2>&1 &
+	redis_pid=$!
+	pids+=("$redis_pid")
+	wait_port "$redis_port" 10 || { echo "sse.sh: redis-server did not start" >&2; return 1; }
+
+	key=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+	secret=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+	limit=$(max_streams_limit)
+	ms=$((STREAMS + 64))
+	[ -n "$limit" ] && [ "$ms" -gt "$limit" ] && ms=$limit
+	cat >"$d/config.json" <<-JSON
+	{
+	  "server": { "workers": 4 },
+	  "log": { "level": "warn" },
+	  "sse": { "max_streams": $ms, "max_lifetime_ms": 0 },
+	  "store": { "path": "$d/fcgi_sse.db" },
+	  "redis": { "host": "127.0.0.1", "port": $redis_port },
+	  "auth": { "jwt_keys": "bench1:$key", "pbkdf2_iterations": 1000 },
+	  "security": { "internal_secret": "$secret" }
+	}
+	JSON
+	chmod 600 "$d/config.json"
+	if ! env -u FCGI_SSE_CONFIG build/fcgi_sse --check-config --config "$d/config.json" >"$d/check.log" 2>&1; then
+		echo "sse.sh: fcgi_sse rejects the bench config:" >&2
+		cat "$d/check.log" >&2
+		return 1
+	fi
+	env -u FCGI_SSE_CONFIG build/fcgi_sse admin --config "$d/config.json" create-tenant bench \
+		>/dev/null || return 1
+	echo 'bench-password' | env -u FCGI_SSE_CONFIG build/fcgi_sse admin --config "$d/config.json" \
+		create-user --tenant bench --username bench --role viewer >/dev/null || return 1
+
+	env -u FCGI_SSE_CONFIG build/fcgi_sse --config "$d/config.json" --listen "unix:$d/fcgi_sse.sock" \
+		</dev/null >/dev/null 2>"$d/fcgi_sse.log" &
+	backend=$!
+	pids+=("$backend")
+	for _ in $(seq 50); do [ -S "$d/fcgi_sse.sock" ] && break; sleep 0.1; done
+	[ -S "$d/fcgi_sse.sock" ] || { echo "sse.sh: fcgi_sse did not start" >&2; cat "$d/fcgi_sse.log" >&2; return 1; }
+
+	port=$(free_port)
+	env -u FCGI_SSE_CONFIG PORT="$port" RUN_DIR="$d" lighttpd -D -f deploy/lighttpd/lighttpd.conf \
+		>/dev/null 2>"$d/lighttpd.stderr" &
+	lighttpd=$!
+	pids+=("$lighttpd")
+	wait_port "$port" 10 || { cat "$d/lighttpd.stderr" >&2; return 1; }
+	# Publishers come in through a lighttpd of their own, as an internal
+	# service would: at 9,000 streams the subscribers' lighttpd holds 18,000
+	# descriptors, 90% of the 20,000 limit, where lighttpd stops accepting.
+	pub_port=$(free_port)
+	mkdir -p "$d/pub/www"
+	ln -sf "$d/fcgi_sse.sock" "$d/pub/fcgi_sse.sock"
+	env -u FCGI_SSE_CONFIG PORT="$pub_port" RUN_DIR="$d/pub" lighttpd -D -f deploy/lighttpd/lighttpd.conf \
+		>/dev/null 2>"$d/lighttpd-pub.stderr" &
+	pub_lighttpd=$!
+	pids+=("$pub_lighttpd")
+	wait_port "$pub_port" 10 || { cat "$d/lighttpd-pub.stderr" >&2; return 1; }
+
+	curl -sS -D "$d/login.head" -o "$d/login.json" -H 'Content-Type: application/json' \
+		-d '{"tenant":"bench","username":"bench","password":"bench-password"}' \
+		"http://127.0.0.1:$port/api/v2/auth/login" || return 1
+	token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_token"])' "$d/login.json") || {
+		echo "sse.sh: login failed:" >&2; cat "$d/login.head" "$d/login.json" >&2; return 1; }
+	fgp=$(sed -n 's/^[Ss]et-[Cc]ookie: *__Host-fgp=\([^;]*\).*/\1/p' "$d/login.head" | tr -d '\r' | head -1)
+
+	# are the events endpoints there yet? (a stream answers 200 and stays open)
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H 'Accept: text/event-stream' \
+		-H "Authorization: Bearer $token" -H "Cookie: __Host-fgp=$fgp" \
+		"http://127.0.0.1:$port/api/v2/events/stream?events=bench" || true)
+	if [ "$code" != 200 ]; then
+		echo "sse.sh: fcgi_sse GET /api/v2/events/stream answers $code, not 200: no events endpoint yet" >&2
+		return 1
+	fi
+	server_pids="$backend,$lighttpd,$pub_lighttpd"
+	fcgi_port=$port
+}
+
+fcgi_sse_args() {
+	load_args=(--port "$fcgi_port" --sub-path '/api/v2/events/stream?events=bench'
+		--sub-header "Authorization: Bearer $token" --sub-header "Cookie: __Host-fgp=$fgp"
+		--ready-event connected --event bench
+		--pub-port "$pub_port" --pub-path /api/v2/events --pub-header "X-Internal-Secret: $secret"
+		--pub-header 'Content-Type: application/json'
+		--body '{"tenant":"bench","type":"bench","data":{"seq":{seq},"t":{t}}}'
+		--pids "$server_pids")
+}
+
+# ---- running and reporting ----
+
+# run_load server label streams events rate: prints sse_load's block to the
+# terminal and keeps the kv line in $dir/<label>.kv
+run_load() {
+	local server=$1 label=$2 limit r0=0
+	if [ "$server" = nchan ]; then nchan_args "bench-$label"; else fcgi_sse_args; fi
+	[ "$server" = fcgi_sse ] && r0=$(cpu_ticks "$redis_pid")
+	limit=$((60 + $3 / 50 + 2 * $4 / $5 + 30))
+	timeout $((limit + 30)) build/bench/sse_load "${load_args[@]}" --streams "$3" \
+		--events "$4" --rate "$5" --publishers "$PUBLISHERS" --time-limit "$limit" | tee "$dir/$label.out" | sed 's/^/  /' | grep -v '^  kv '
+	grep '^kv ' "$dir/$label.out" | sed 's/^kv //' >"$dir/$label.kv"
+	# Redis carries fcgi_sse's publishes (not in the summed server figures)
+	[ "$server" = fcgi_sse ] && awk -v t="$(( $(cpu_ticks "$redis_pid") - r0 ))" \
+		-v hz="$(getconf CLK_TCK)" -v d="$(kv "$dir/$label.kv" deliveries)" 'BEGIN {
+		printf "    redis-server:         %.1f ms CPU during the run, %.2f us per delivery\n",
+			t * 1000 / hz, (d > 0 ? t * 1e6 / hz / d : 0) }'
+	return 0
+}
+
+# utime + stime of a process in clock ticks
+cpu_ticks() {
+	sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+kv() {	# file key
+	tr ' ' '\n' <"$1" | sed -n "s/^$2=//p"
+}
+
+start_server() {
+	if [ "$1" = nchan ]; then start_nchan; else start_fcgi_sse; fi
+}
+
+# Prints one row: name, fcgi_sse value, nchan value, ratio.
+row() {	# label fcgi nchan
+	awk -v l="$1" -v a="$2" -v b="$3" 'BEGIN {
+		r = "n/a"
+		if (a != "" && b != "" && a != "n/a" && b != "n/a") {
+			if (b + 0 != 0) r = sprintf("%.2f", a / b)
+			else if (a + 0 == 0) r = "="
+		}
+		if (a == "") a = "n/a"; if (b == "") b = "n/a"
+		printf "| %-36s | %12s | %12s | %14s |\n", l, a, b, r }'
+}
+
+table() {	# fcgi_kv nchan_kv
+	local f=$1 n=$2 k
+	printf '| %-36s | %12s | %12s | %14s |\n' metric fcgi_sse nchan 'fcgi_sse/nchan'
+	printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' $(seq 38))" "$(printf -- '-%.0s' $(seq 14))" \
+		"$(printf -- '-%.0s' $(seq 14))" "$(printf -- '-%.0s' $(seq 16))"
+	for k in "streams_open:streams open" "published:events published" "deliveries:deliveries" \
+		"loss:loss" "duplicates:duplicates" "lat_p50_ms:latency p50 (ms)" \
+		"lat_p99_ms:latency p99 (ms)" "lat_max_ms:latency max (ms)" \
+		"rss_kib_per_stream:RSS per stream (KiB)" "cpu_us_per_delivery:server CPU per delivery (us)" \
+		"cpu_us_per_open:server CPU per stream open (us)" "rate_achieved:publish rate achieved (/s)" \
+		"pub_rtt_p50_ms:publish round trip p50 (ms)"; do
+		row "${k#*:}" "$( [ -s "$f" ] && kv "$f" "${k%%:*}" || true)" \
+			"$( [ -s "$n" ] && kv "$n" "${k%%:*}" || true)"
+	done
+}
+
+echo "== $(date -u +%FT%TZ) $(uname -m), $(nproc) cores; bench/sse.sh $mode" \
+	"STREAMS=$STREAMS EVENTS=$EVENTS RATE=$RATE PUBLISHERS=$PUBLISHERS"
+
+if [ "$mode" = compare ]; then
+	for s in $SERVERS; do
+		echo "-- $s"
+		if start_server "$s"; then
+			run_load "$s" "$s" "$STREAMS" "$EVENTS" "$RATE" || echo "sse.sh: $s run failed" >&2
+		else
+			echo "  $s: not measured (see above)"
+		fi
+		stop_all
+	done
+	echo
+	table "$dir/fcgi_sse.kv" "$dir/nchan.kv"
+	exit 0
+fi
+
+# sustained: the highest rate in RATES at which every stream got every event,
+# p99 stayed under 1 s and the publisher kept at least 95 % of the rate. Each
+# step gets freshly started servers: fcgi_sse holds a closed stream's slot
+# until its next write (an event or the heartbeat), so streams of the previous
+# step would still count against sse.max_streams.
+declare -A sustained
+for s in $SERVERS; do
+	echo "-- $s"
+	sustained[$s]=n/a
+	best=0
+	for rate in $RATES; do
+		events=$((rate * STEP_SECONDS))
+		[ "$events" -lt "$EVENTS" ] && events=$EVENTS
+		[ "$events" -gt 50000 ] && events=50000
+		echo "  rate $rate/s, $events events:"
+		if ! start_server "$s"; then
+			echo "  $s: not measured (see above)"
+			best=n/a
+			break
+		fi
+		run_load "$s" "$s-$rate" "$STREAMS" "$events" "$rate" || { stop_all; break; }
+		stop_all
+		f="$dir/$s-$rate.kv"
+		ok=$(awk -v so="$(kv "$f" streams_open)" -v n="$STREAMS" -v loss="$(kv "$f" loss)" \
+			-v p99="$(kv "$f" lat_p99_ms)" -v ach="$(kv "$f" rate_achieved)" -v r="$rate" \
+			'BEGIN { print (so == n && loss == 0 && p99 <= 1000 && ach >= 0.95 * r) ? 1 : 0 }')
+		if [ "$ok" = 1 ]; then best=$rate; else echo "  -> $rate/s does not hold"; break; fi
+	done
+	sustained[$s]=$best
+done
+echo
+printf '| %-36s | %12s | %12s | %14s |\n' metric fcgi_sse nchan 'fcgi_sse/nchan'
+printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' $(seq 38))" "$(printf -- '-%.0s' $(seq 14))" \
+	"$(printf -- '-%.0s' $(seq 14))" "$(printf -- '-%.0s' $(seq 16))"
+row "sustained rate, $STREAMS streams (/s)" "${sustained[fcgi_sse]:-n/a}" "${sustained[nchan]:-n/a}"

@@ -1,0 +1,1415 @@
+/* sse_load: opens N Server-Sent Events streams to 127.0.0.1, publishes M
+ * events at R events/s over one keep-alive HTTP connection from a second
+ * thread, and reports delivery latency, loss, duplicates, and the servers'
+ * CPU time and RSS (from /proc) per delivery and per open stream.
+ *
+ * Subscribers speak HTTP/1.1 (as browsers do) on non-blocking sockets under
+ * one epoll loop: a chunked body is decoded, an identity or close-delimited
+ * one read as is. The stream is parsed per the WHATWG event-stream rules
+ * (CR, LF or CRLF line ends, `data:` lines joined with LF, dispatch on a
+ * blank line). An event counts as a delivery when its data contains
+ * "seq":<n> and "t":<ns>, the sequence number and the CLOCK_MONOTONIC time
+ * of its publication (same host, so comparable across processes).
+ *
+ * usage: sse_load --port P --sub-path PATH --pub-path PATH [options]
+ * (sse_load --help lists them). Exits 0 when the run completed (whatever the
+ * loss), 1 when it could not run, 2 on a usage error. Prints a block of
+ * figures, then one line "kv key=value ..." for scripts. */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_HEADERS 16
+#define MAX_PIDS 8
+#define MAX_PUBLISHERS 64
+#define MAX_LINE (1 << 20)
+#define HEAD_MAX 16384
+
+struct opts {
+	int port;
+	int pub_port; /* 0: the same as port */
+	long streams;
+	long events;
+	double rate;
+	const char *sub_path;
+	const char *pub_path;
+	const char *sub_headers[MAX_HEADERS];
+	int n_sub_headers;
+	const char *pub_headers[MAX_HEADERS];
+	int n_pub_headers;
+	const char *body;
+	const char *event_filter;	/* NULL: any event name */
+	const char *ready_event;	/* NULL: ready at the first body byte */
+	int pids[MAX_PIDS];
+	int n_pids;
+	int concurrency;
+	int publishers;
+	double open_timeout;
+	double idle;
+	double drain;
+	double time_limit;
+};
+
+/* ---- clock and small vectors ---- */
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+struct u32vec {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+static void u32vec_push(struct u32vec *a, uint32_t x)
+{
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 4096;
+		uint32_t *v = realloc(a->v, cap * sizeof(*v));
+		if (v == NULL) {
+			fprintf(stderr, "sse_load: out of memory\n");
+			exit(1);
+		}
+		a->v = v;
+		a->cap = cap;
+	}
+	a->v[a->n++] = x;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile q (0..1] of sorted v; 0 when empty. */
+static uint32_t percentile(const uint32_t *v, size_t n, double q)
+{
+	size_t k;
+
+	if (n == 0)
+		return 0;
+	k = (size_t)ceil(q * (double)n);
+	if (k < 1)
+		k = 1;
+	return v[k - 1];
+}
+
+/* ---- chunked transfer decoding (RFC 9112 §7.1) ---- */
+
+enum ck_state { CK_SIZE, CK_EXT, CK_SIZE_LF, CK_DATA, CK_DATA_CR, CK_DATA_LF,
+		CK_TRAILER, CK_DONE };
+
+struct chunked {
+	enum ck_state st;
+	uint64_t left;
+	size_t trailer_len;
+};
+
+typedef int (*sink_fn)(void *ctx, const char *p, size_t n);
+
+static int ck_size_done(struct chunked *c)
+{
+	if (c->left == 0) {
+		c->st = CK_TRAILER;
+		c->trailer_len = 0;
+	} else {
+		c->st = CK_DATA;
+	}
+	return 0;
+}
+
+static int ck_control(struct chunked *c, char ch)
+{
+	switch (c->st) {
+	case CK_SIZE:
+		if (isxdigit((unsigned char)ch)) {
+			int d = isdigit((unsigned char)ch) ? ch - '0' : (tolower(ch) - 'a' + 10);
+			if (c->left >> 56)
+				return -1;
+			c->left = c->left * 16 + (uint64_t)d;
+		} else if (ch == ';' || ch == ' ' || ch == '\t') {
+			c->st = CK_EXT;
+		} else if (ch == '\r') {
+			c->st = CK_SIZE_LF;
+		} else if (ch == '\n') {
+			return ck_size_done(c);
+		} else {
+			return -1;
+		}
+		return 0;
+	case CK_EXT:
+		return ch == '\n' ? ck_size_done(c) : 0;
+	case CK_SIZE_LF:
+		return ch == '\n' ? ck_size_done(c) : -1;
+	case CK_DATA_CR:
+	case CK_DATA_LF:
+		/* CRLF after the data; a bare LF is tolerated */
+		if (c->st == CK_DATA_CR && ch == '\r') {
+			c->st = CK_DATA_LF;
+			return 0;
+		}
+		if (ch != '\n')
+			return -1;
+		c->st = CK_SIZE;
+		c->left = 0;
+		return 0;
+	case CK_TRAILER:
+		if (ch == '\n') {
+			if (c->trailer_len == 0)
+				c->st = CK_DONE;
+			c->trailer_len = 0;
+		} else if (ch != '\r') {
+			c->trailer_len++;
+		}
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/* Decodes n bytes of a chunked body, passing the data to sink. Returns 1 when
+ * the last chunk and trailers have been read, 0 when more is expected, -1 on a
+ * malformed body or when the sink fails. */
+static int chunked_feed(struct chunked *c, const char *p, size_t n, sink_fn sink, void *ctx)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		if (c->st == CK_DONE)
+			return 1;
+		if (c->st == CK_DATA) {
+			size_t take = n - i;
+			if ((uint64_t)take > c->left)
+				take = (size_t)c->left;
+			if (sink != NULL && sink(ctx, p + i, take) < 0)
+				return -1;
+			i += take;
+			c->left -= take;
+			if (c->left == 0)
+				c->st = CK_DATA_CR;
+			continue;
+		}
+		if (ck_control(c, p[i++]) < 0)
+			return -1;
+	}
+	return c->st == CK_DONE;
+}
+
+/* ---- HTTP response head ---- */
+
+struct head {
+	int status;
+	int chunked;
+	int close;
+	long long clen;	/* -1: none */
+};
+
+static int header_is(const char *line, size_t len, const char *name, const char **val, size_t *vlen)
+{
+	size_t nl = strlen(name);
+
+	if (len <= nl || line[nl] != ':' || strncasecmp(line, name, nl) != 0)
+		return 0;
+	*val = line + nl + 1;
+	*vlen = len - nl - 1;
+	while (*vlen > 0 && (**val == ' ' || **val == '\t'))
+		(*val)++, (*vlen)--;
+	return 1;
+}
+
+static int contains_ci(const char *s, size_t n, const char *word)
+{
+	size_t wl = strlen(word);
+
+	for (size_t i = 0; i + wl <= n; i++)
+		if (strncasecmp(s + i, word, wl) == 0)
+			return 1;
+	return 0;
+}
+
+/* Parses a response head (status line and headers, without the blank line).
+ * Returns 0, or -1 when the status line is malformed. */
+static int head_parse(const char *h, size_t len, struct head *out)
+{
+	const char *end = h + len, *line = h;
+	int first = 1;
+
+	memset(out, 0, sizeof(*out));
+	out->clen = -1;
+	while (line < end) {
+		const char *eol = memchr(line, '\n', (size_t)(end - line));
+		size_t ll = (size_t)((eol ? eol : end) - line);
+		const char *v;
+		size_t vl;
+		if (ll > 0 && line[ll - 1] == '\r')
+			ll--;
+		if (first) {
+			if (ll < 12 || strncmp(line, "HTTP/1.", 7) != 0)
+				return -1;
+			out->status = atoi(line + 9);
+			out->close = line[7] == '0';
+			first = 0;
+		} else if (header_is(line, ll, "Transfer-Encoding", &v, &vl)) {
+			out->chunked = contains_ci(v, vl, "chunked");
+		} else if (header_is(line, ll, "Content-Length", &v, &vl)) {
+			out->clen = strtoll(v, NULL, 10);
+		} else if (header_is(line, ll, "Connection", &v, &vl)) {
+			if (contains_ci(v, vl, "close"))
+				out->close = 1;
+			else if (contains_ci(v, vl, "keep-alive"))
+				out->close = 0;
+		}
+		line = eol ? eol + 1 : end;
+	}
+	return first ? -1 : 0;
+}
+
+/* Offset just past the blank line ending the head in buf[0..n), or 0. */
+static size_t head_end(const char *buf, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (buf[i] != '\n')
+			continue;
+		if (buf[i + 1] == '\n')
+			return i + 2;
+		if (buf[i + 1] == '\r' && i + 2 < n && buf[i + 2] == '\n')
+			return i + 3;
+	}
+	return 0;
+}
+
+/* ---- event-stream parsing (WHATWG HTML §9.2.6) ---- */
+
+struct sse_parser {
+	char *line;
+	size_t line_len, line_cap;
+	char *data;
+	size_t data_len, data_cap;
+	char event[64];
+	int last_cr;
+	int started;	/* a leading BOM is stripped once */
+};
+
+typedef void (*event_fn)(void *ctx, const char *name, const char *data, size_t len);
+
+static int grow(char **p, size_t *cap, size_t need)
+{
+	size_t c = *cap ? *cap : 256;
+	char *n;
+
+	if (need <= *cap)
+		return 0;
+	if (need > MAX_LINE)
+		return -1;
+	while (c < need)
+		c *= 2;
+	n = realloc(*p, c);
+	if (n == NULL)
+		return -1;
+	*p = n;
+	*cap = c;
+	return 0;
+}
+
+static void sse_dispatch(struct sse_parser *sp, event_fn fn, void *ctx)
+{
+	if (sp->data_len > 0) {
+		sp->data_len--;	/* the LF after the last data line */
+		sp->data[sp->data_len] = '\0';
+		fn(ctx, sp->event[0] ? sp->event : "message", sp->data, sp->data_len);
+	}
+	sp->data_len = 0;
+	sp->event[0] = '\0';
+}
+
+static int sse_field(struct sse_parser *sp, const char *f, size_t fl, const char *v, size_t vl)
+{
+	if (fl == 5 && memcmp(f, "event", 5) == 0) {
+		size_t n = vl < sizeof(sp->event) - 1 ? vl : sizeof(sp->event) - 1;
+		memcpy(sp->event, v, n);
+		sp->event[n] = '\0';
+	} else if (fl == 4 && memcmp(f, "data", 4) == 0) {
+		if (grow(&sp->data, &sp->data_cap, sp->data_len + vl + 2) < 0)
+			return -1;
+		memcpy(sp->data + sp->data_len, v, vl);
+		sp->data_len += vl;
+		sp->data[sp->data_len++] = '\n';
+	}
+	/* id and retry matter to a reconnecting client, not to this count */
+	return 0;
+}
+
+static int sse_line(struct sse_parser *sp, event_fn fn, void *ctx)
+{
+	const char *l = sp->line, *colon;
+	size_t n = sp->line_len;
+
+	if (!sp->started) {
+		sp->started = 1;
+		if (n >= 3 && memcmp(l, "\xEF\xBB\xBF", 3) == 0)
+			l += 3, n -= 3;
+	}
+	if (n == 0) {
+		sse_dispatch(sp, fn, ctx);
+		return 0;
+	}
+	if (l[0] == ':')
+		return 0;
+	colon = memchr(l, ':', n);
+	if (colon == NULL)
+		return sse_field(sp, l, n, "", 0);
+	{
+		const char *v = colon + 1;
+		size_t vl = n - (size_t)(v - l);
+		if (vl > 0 && *v == ' ')
+			v++, vl--;
+		return sse_field(sp, l, (size_t)(colon - l), v, vl);
+	}
+}
+
+/* Feeds n bytes of the event stream; fn is called for each dispatched event.
+ * Returns 0, or -1 on a line longer than MAX_LINE or out of memory. */
+static int sse_feed(struct sse_parser *sp, const char *p, size_t n, event_fn fn, void *ctx)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t j = i;
+		while (j < n && p[j] != '\n' && p[j] != '\r')
+			j++;
+		if (j > i) {
+			if (grow(&sp->line, &sp->line_cap, sp->line_len + (j - i) + 1) < 0)
+				return -1;
+			memcpy(sp->line + sp->line_len, p + i, j - i);
+			sp->line_len += j - i;
+			sp->last_cr = 0;
+		}
+		if (j == n)
+			break;
+		if (p[j] == '\n' && sp->last_cr && j == i) {
+			sp->last_cr = 0;	/* the LF of a CRLF */
+		} else {
+			if (sse_line(sp, fn, ctx) < 0)
+				return -1;
+			sp->line_len = 0;
+			sp->last_cr = p[j] == '\r';
+		}
+		i = j + 1;
+	}
+	return 0;
+}
+
+static void sse_free(struct sse_parser *sp)
+{
+	free(sp->line);
+	free(sp->data);
+	memset(sp, 0, sizeof(*sp));
+}
+
+/* ---- run state ---- */
+
+enum conn_state { ST_IDLE, ST_CONNECTING, ST_HEAD, ST_BODY, ST_FAILED, ST_CLOSED };
+
+struct conn {
+	int fd;
+	enum conn_state st;
+	int ready;
+	int body_mode;	/* 0 close-delimited, 1 chunked, 2 content-length */
+	long long body_left;
+	size_t sent;
+	char *head;
+	size_t head_len;
+	int64_t deadline;
+	struct chunked ck;
+	struct sse_parser sp;
+	unsigned char *seen;	/* one bit per sequence number */
+	uint64_t deliveries;
+};
+
+struct run {
+	struct opts o;
+	int ep;
+	struct conn *c;
+	char *request;
+	size_t request_len;
+	long next_open, in_flight, open, failed, closed_early, ready_total;
+	long status_count[600];
+	long fail_connect, fail_timeout, fail_proto;
+	uint64_t deliveries, duplicates, other_events, bad_seq, events_seen;
+	struct u32vec lat_us;
+	int64_t recv_now;
+	struct conn *cur;
+};
+
+/* One publishing connection; its thread alone writes it until joined. */
+struct pub {
+	const struct opts *o;
+	struct pubs *all;
+	int index;
+	long ok, errors;
+	int64_t t_first, t_last, t_last_send;
+	struct u32vec rtt_us;
+	char first_error[240];
+};
+
+/* The publishers share one schedule: event seq is due at start + seq / rate
+ * and goes out on connection seq % n. */
+struct pubs {
+	struct pub p[MAX_PUBLISHERS];
+	pthread_t th[MAX_PUBLISHERS];
+	int n;
+	int64_t start;
+	atomic_int stop;
+	atomic_int done;
+};
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+/* Finds "key": followed by an integer in s; returns 1 and stores it, or 0. */
+static int json_int(const char *s, size_t n, const char *key, long long *out)
+{
+	size_t kl = strlen(key);
+
+	for (size_t i = 0; i + kl < n; i++) {
+		const char *q;
+		char *end;
+		if (s[i] != '"' || strncmp(s + i + 1, key, kl) != 0 || s[i + 1 + kl] != '"')
+			continue;
+		q = s + i + kl + 2;
+		while (q < s + n && (*q == ' ' || *q == '\t'))
+			q++;
+		if (q >= s + n || *q != ':')
+			continue;
+		q++;
+		errno = 0;
+		*out = strtoll(q, &end, 10);
+		if (end != q && errno == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void on_event(void *ctx, const char *name, const char *data, size_t len)
+{
+	struct run *r = ctx;
+	struct conn *c = r->cur;
+	long long seq, t;
+
+	r->events_seen++;
+	if (!c->ready && r->o.ready_event != NULL && strcmp(name, r->o.ready_event) == 0)
+		c->ready = 1;
+	if (r->o.event_filter != NULL && strcmp(name, r->o.event_filter) != 0) {
+		r->other_events++;
+		return;
+	}
+	if (!json_int(data, len, "seq", &seq) || !json_int(data, len, "t", &t)) {
+		r->other_events++;
+		return;
+	}
+	if (seq < 0 || seq >= r->o.events || c->seen == NULL) {
+		r->bad_seq++;
+		return;
+	}
+	if (c->seen[seq >> 3] & (1u << (seq & 7))) {
+		r->duplicates++;
+		return;
+	}
+	c->seen[seq >> 3] |= (unsigned char)(1u << (seq & 7));
+	c->deliveries++;
+	r->deliveries++;
+	{
+		int64_t lat = r->recv_now - t;
+		if (lat < 0)
+			lat = 0;
+		u32vec_push(&r->lat_us, (uint32_t)(lat / 1000 > UINT32_MAX ? UINT32_MAX : lat / 1000));
+	}
+}
+
+static int body_sink(void *ctx, const char *p, size_t n)
+{
+	struct run *r = ctx;
+
+	if (n > 0 && !r->cur->ready && r->o.ready_event == NULL)
+		r->cur->ready = 1;
+	return sse_feed(&r->cur->sp, p, n, on_event, r);
+}
+
+/* ---- subscriber connections ---- */
+
+static void conn_close(struct run *r, struct conn *c, enum conn_state st)
+{
+	if (c->fd >= 0) {
+		epoll_ctl(r->ep, EPOLL_CTL_DEL, c->fd, NULL);
+		close(c->fd);
+		c->fd = -1;
+	}
+	if (c->st == ST_CONNECTING || c->st == ST_HEAD || (c->st == ST_BODY && !c->ready))
+		r->in_flight--;
+	if (c->ready && c->st == ST_BODY && st == ST_CLOSED)
+		r->closed_early++;
+	if (c->ready)
+		r->open--;
+	if (st == ST_FAILED)
+		r->failed++;
+	c->st = st;
+	free(c->head);
+	c->head = NULL;
+	sse_free(&c->sp);
+}
+
+static int conn_start(struct run *r, long idx)
+{
+	struct conn *c = &r->c[idx];
+	struct sockaddr_in sa;
+	struct epoll_event ev;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)r->o.port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
+		close(c->fd);
+		c->fd = -1;
+		return -1;
+	}
+	c->seen = calloc((size_t)(r->o.events + 7) / 8, 1);
+	if (c->seen == NULL) {
+		close(c->fd);
+		c->fd = -1;
+		return -1;
+	}
+	c->st = ST_CONNECTING;
+	c->deadline = now_ns() + (int64_t)(r->o.open_timeout * 1e9);
+	r->in_flight++;
+	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
+	ev.data.u64 = (uint64_t)idx;
+	if (epoll_ctl(r->ep, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+		conn_close(r, c, ST_FAILED);
+		return -1;
+	}
+	return 0;
+}
+
+static void conn_send(struct run *r, struct conn *c, uint64_t idx)
+{
+	int err = 0;
+	socklen_t el = sizeof(err);
+	struct epoll_event ev;
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err != 0) {
+		r->fail_connect++;
+		conn_close(r, c, ST_FAILED);
+		return;
+	}
+	while (c->sent < r->request_len) {
+		ssize_t w = send(c->fd, r->request + c->sent, r->request_len - c->sent, MSG_NOSIGNAL);
+		if (w < 0 && errno == EAGAIN)
+			return;
+		if (w <= 0) {
+			r->fail_connect++;
+			conn_close(r, c, ST_FAILED);
+			return;
+		}
+		c->sent += (size_t)w;
+	}
+	c->st = ST_HEAD;
+	ev.events = EPOLLIN | EPOLLRDHUP;
+	ev.data.u64 = idx;
+	epoll_ctl(r->ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* Body bytes of an open stream. Returns -1 when the stream must close. */
+static int conn_body(struct run *r, struct conn *c, const char *p, size_t n)
+{
+	int was_ready = c->ready, rc = 0;
+
+	r->cur = c;
+	if (c->body_mode == 1) {
+		rc = chunked_feed(&c->ck, p, n, body_sink, r);
+		if (rc == 1)
+			rc = -1;	/* the server ended the stream */
+	} else {
+		if (c->body_mode == 2) {
+			if ((long long)n > c->body_left)
+				n = (size_t)c->body_left;
+			c->body_left -= (long long)n;
+		}
+		rc = body_sink(r, p, n);
+		if (c->body_mode == 2 && c->body_left == 0)
+			rc = -1;
+	}
+	if (!was_ready && c->ready) {
+		r->in_flight--;
+		r->open++;
+		r->ready_total++;
+	}
+	return rc;
+}
+
+static int conn_head(struct run *r, struct conn *c, const char *p, size_t n)
+{
+	size_t end, old = c->head_len;
+	struct head h;
+
+	if (c->head == NULL && (c->head = malloc(HEAD_MAX)) == NULL)
+		return -1;
+	if (old + n > HEAD_MAX)
+		n = HEAD_MAX - old;
+	memcpy(c->head + old, p, n);
+	c->head_len += n;
+	end = head_end(c->head, c->head_len);
+	if (end == 0)
+		return c->head_len >= HEAD_MAX ? (r->fail_proto++, -1) : 0;
+	if (head_parse(c->head, end, &h) < 0) {
+		r->fail_proto++;
+		return -1;
+	}
+	if (h.status >= 0 && h.status < 600)
+		r->status_count[h.status]++;
+	if (h.status != 200)
+		return -1;
+	c->st = ST_BODY;
+	c->body_mode = h.chunked ? 1 : h.clen >= 0 ? 2 : 0;
+	c->body_left = h.clen;
+	{
+		/* bytes after the head belong to the body */
+		size_t extra = c->head_len - end;
+		char *rest = c->head;
+		int rc;
+		c->head = NULL;
+		rc = extra > 0 ? conn_body(r, c, rest + end, extra) : 0;
+		free(rest);
+		return rc;
+	}
+}
+
+static void conn_readable(struct run *r, struct conn *c)
+{
+	char buf[65536];
+
+	for (;;) {
+		ssize_t n = read(c->fd, buf, sizeof(buf));
+		int rc;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			if (!c->ready)
+				r->fail_proto++;
+			conn_close(r, c, c->ready ? ST_CLOSED : ST_FAILED);
+			return;
+		}
+		r->recv_now = now_ns();
+		if (c->st == ST_HEAD)
+			rc = conn_head(r, c, buf, (size_t)n);
+		else
+			rc = conn_body(r, c, buf, (size_t)n);
+		if (rc < 0) {
+			conn_close(r, c, c->ready ? ST_CLOSED : ST_FAILED);
+			return;
+		}
+		/* a short read drained the socket; epoll (level-triggered)
+		 * reports more, which saves a read() that would say EAGAIN */
+		if ((size_t)n < sizeof(buf))
+			return;
+	}
+}
+
+static void on_conn_event(struct run *r, const struct epoll_event *ev)
+{
+	uint64_t idx = ev->data.u64;
+	struct conn *c = &r->c[idx];
+
+	if (c->fd < 0)
+		return;
+	if (c->st == ST_CONNECTING) {
+		if (ev->events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+			conn_send(r, c, idx);
+		if (c->st == ST_CONNECTING || c->fd < 0)
+			return;
+	}
+	if (ev->events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		conn_readable(r, c);
+}
+
+/* Waits up to ms for socket events and handles them. */
+static void poll_once(struct run *r, int ms)
+{
+	struct epoll_event evs[256];
+	int n = epoll_wait(r->ep, evs, 256, ms);
+
+	for (int i = 0; i < n; i++)
+		on_conn_event(r, &evs[i]);
+}
+
+static void expire_pending(struct run *r)
+{
+	int64_t t = now_ns();
+
+	for (long i = 0; i < r->next_open; i++) {
+		struct conn *c = &r->c[i];
+		if (c->fd >= 0 && !c->ready && c->deadline < t) {
+			r->fail_timeout++;
+			conn_close(r, c, ST_FAILED);
+		}
+	}
+}
+
+/* Opens the streams, at most o.concurrency in flight. Returns when all are
+ * open or failed, or at the deadline. */
+static void open_streams(struct run *r, int64_t deadline)
+{
+	int64_t last_expire = 0;
+
+	while (!interrupted && now_ns() < deadline) {
+		while (r->next_open < r->o.streams && r->in_flight < r->o.concurrency) {
+			if (conn_start(r, r->next_open) < 0) {
+				r->fail_connect++;
+				r->failed++;
+				r->c[r->next_open].st = ST_FAILED;
+			}
+			r->next_open++;
+		}
+		if (r->next_open == r->o.streams && r->in_flight == 0)
+			return;
+		poll_once(r, 20);
+		if (now_ns() - last_expire > 100000000) {
+			expire_pending(r);
+			last_expire = now_ns();
+		}
+	}
+}
+
+static void serve_for(struct run *r, double seconds)
+{
+	int64_t end = now_ns() + (int64_t)(seconds * 1e9);
+
+	while (!interrupted && now_ns() < end)
+		poll_once(r, 20);
+}
+
+/* ---- publisher ---- */
+
+static int pub_connect(int port)
+{
+	struct sockaddr_in sa;
+	struct timeval tv = { 10, 0 };
+	int one = 1;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Expands the body template: {seq} and {t} become the numbers. */
+static size_t pub_body(const char *tpl, long seq, int64_t t, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	for (const char *p = tpl; *p && n + 32 < cap; ) {
+		if (strncmp(p, "{seq}", 5) == 0) {
+			n += (size_t)snprintf(out + n, cap - n, "%ld", seq);
+			p += 5;
+		} else if (strncmp(p, "{t}", 3) == 0) {
+			n += (size_t)snprintf(out + n, cap - n, "%" PRId64, t);
+			p += 3;
+		} else {
+			out[n++] = *p++;
+		}
+	}
+	out[n] = '\0';
+	return n;
+}
+
+static int send_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+struct capture {
+	char *buf;
+	size_t n, cap;
+};
+
+static int capture_sink(void *ctx, const char *p, size_t n)
+{
+	struct capture *k = ctx;
+	size_t take = n < k->cap - 1 - k->n ? n : k->cap - 1 - k->n;
+
+	memcpy(k->buf + k->n, p, take);
+	k->n += take;
+	k->buf[k->n] = '\0';
+	return 0;
+}
+
+/* Reads one response; returns its status (body in k), or -1 when the
+ * connection failed. *close_after tells whether the server closes it. */
+static int pub_response(int fd, struct capture *k, int *close_after)
+{
+	char buf[16384];
+	size_t have = 0, end = 0;
+	struct head h;
+	struct chunked ck;
+
+	while (end == 0) {
+		ssize_t n = recv(fd, buf + have, sizeof(buf) - have, 0);
+		if (n <= 0)
+			return -1;
+		have += (size_t)n;
+		end = head_end(buf, have);
+		if (end == 0 && have == sizeof(buf))
+			return -1;
+	}
+	if (head_parse(buf, end, &h) < 0)
+		return -1;
+	*close_after = h.close;
+	if (h.status == 204 || h.status == 304 || h.status < 200)
+		return h.status;
+	memset(&ck, 0, sizeof(ck));
+	for (size_t off = end;;) {
+		size_t avail = have - off;
+		if (h.chunked) {
+			int rc = chunked_feed(&ck, buf + off, avail, capture_sink, k);
+			if (rc != 0)
+				return rc < 0 ? -1 : h.status;
+		} else {
+			if (h.clen >= 0 && (long long)avail > h.clen)
+				avail = (size_t)h.clen;
+			capture_sink(k, buf + off, avail);
+			if (h.clen >= 0) {
+				h.clen -= (long long)avail;
+				if (h.clen == 0)
+					return h.status;
+			}
+		}
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n == 0 && h.clen < 0 && !h.chunked) {
+			*close_after = 1;
+			return h.status;
+		}
+		if (n <= 0)
+			return -1;
+		have = (size_t)n;
+		off = 0;
+	}
+}
+
+static void pub_record_error(struct pub *p, long seq, int status, const char *body)
+{
+	p->errors++;
+	if (p->first_error[0] == '\0')
+		snprintf(p->first_error, sizeof(p->first_error), "seq %ld: status %d %.160s",
+			 seq, status, body);
+}
+
+static int pub_one(struct pub *p, int *fd, long seq)
+{
+	const struct opts *o = p->o;
+	char body[4096], req[8192], resp[512];
+	struct capture k = { resp, 0, sizeof(resp) };
+	size_t bl, rl;
+	int64_t t;
+	int status, close_after = 0;
+
+	resp[0] = '\0';
+	if (*fd < 0 && (*fd = pub_connect(o->pub_port ? o->pub_port : o->port)) < 0) {
+		pub_record_error(p, seq, -1, "connect failed");
+		return -1;
+	}
+	t = now_ns();
+	bl = pub_body(o->body, seq, t, body, sizeof(body));
+	rl = (size_t)snprintf(req, sizeof(req),
+			      "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: %zu\r\n",
+			      o->pub_path, o->port, bl);
+	for (int i = 0; i < o->n_pub_headers && rl < sizeof(req); i++)
+		rl += (size_t)snprintf(req + rl, sizeof(req) - rl, "%s\r\n", o->pub_headers[i]);
+	if (rl + bl + 3 >= sizeof(req)) {
+		pub_record_error(p, seq, -1, "request too large");
+		return -1;
+	}
+	memcpy(req + rl, "\r\n", 2);
+	memcpy(req + rl + 2, body, bl);
+	rl += 2 + bl;
+	if (p->t_first == 0)
+		p->t_first = t;
+	p->t_last_send = t;
+	if (send_all(*fd, req, rl) < 0 || (status = pub_response(*fd, &k, &close_after)) < 0) {
+		close(*fd);
+		*fd = -1;
+		pub_record_error(p, seq, -1, "connection failed");
+		return -1;
+	}
+	p->t_last = now_ns();
+	u32vec_push(&p->rtt_us, (uint32_t)((p->t_last - t) / 1000));
+	if (close_after) {
+		close(*fd);
+		*fd = -1;
+	}
+	if (status < 200 || status > 299) {
+		pub_record_error(p, seq, status, resp);
+		return -1;
+	}
+	p->ok++;
+	return 0;
+}
+
+static void *pub_main(void *arg)
+{
+	struct pub *p = arg;
+	const struct opts *o = p->o;
+	int fd = -1;
+
+	for (long seq = p->index; seq < o->events && !p->all->stop; seq += p->all->n) {
+		int64_t due = p->all->start + (int64_t)((double)seq * 1e9 / o->rate);
+		struct timespec ts = { (time_t)(due / 1000000000), (long)(due % 1000000000) };
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+			;
+		pub_one(p, &fd, seq);
+	}
+	if (fd >= 0)
+		close(fd);
+	atomic_fetch_add(&p->all->done, 1);
+	return NULL;
+}
+
+/* ---- /proc sampling ---- */
+
+struct sample {
+	long long cpu_us[MAX_PIDS];
+	long long rss_kib[MAX_PIDS];
+	struct rusage self;
+};
+
+/* CPU time (utime + stime of the whole process, µs) and VmRSS (KiB) of pid,
+ * or -1 in both when it is gone. */
+static void proc_sample(int pid, long long *cpu_us, long long *rss_kib)
+{
+	char path[64], buf[2048], *p;
+	unsigned long long ut = 0, st = 0;
+	FILE *f;
+	size_t n;
+
+	*cpu_us = *rss_kib = -1;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* fields after the command name, which may contain spaces: state is 3 */
+	p = strrchr(buf, ')');
+	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+				&ut, &st) != 2)
+		return;
+	*cpu_us = (long long)((ut + st) * 1000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK));
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	while (fgets(buf, sizeof(buf), f) != NULL)
+		if (sscanf(buf, "VmRSS: %lld kB", rss_kib) == 1)
+			break;
+	fclose(f);
+}
+
+static void take_sample(const struct opts *o, struct sample *s)
+{
+	for (int i = 0; i < o->n_pids; i++)
+		proc_sample(o->pids[i], &s->cpu_us[i], &s->rss_kib[i]);
+	getrusage(RUSAGE_SELF, &s->self);
+}
+
+static long long self_cpu_us(const struct rusage *u)
+{
+	return (long long)u->ru_utime.tv_sec * 1000000 + u->ru_utime.tv_usec +
+	       (long long)u->ru_stime.tv_sec * 1000000 + u->ru_stime.tv_usec;
+}
+
+/* ---- report ---- */
+
+static double per(double x, double n)
+{
+	return n > 0 ? x / n : 0;
+}
+
+/* Sums the publishers' figures into tot (which owns the merged vector). */
+static void pubs_merge(struct pubs *ps, struct pub *tot)
+{
+	memset(tot, 0, sizeof(*tot));
+	for (int i = 0; i < ps->n; i++) {
+		struct pub *p = &ps->p[i];
+		tot->ok += p->ok;
+		tot->errors += p->errors;
+		if (p->t_first != 0 && (tot->t_first == 0 || p->t_first < tot->t_first))
+			tot->t_first = p->t_first;
+		if (p->t_last_send > tot->t_last_send)
+			tot->t_last_send = p->t_last_send;
+		for (size_t k = 0; k < p->rtt_us.n; k++)
+			u32vec_push(&tot->rtt_us, p->rtt_us.v[k]);
+		if (tot->first_error[0] == '\0')
+			memcpy(tot->first_error, p->first_error, sizeof(tot->first_error));
+	}
+}
+
+static void report(struct run *r, struct pub *p, const struct sample s[3], double elapsed)
+{
+	const struct opts *o = &r->o;
+	uint64_t expected = (uint64_t)r->ready_total * (uint64_t)o->events;
+	uint64_t loss = expected > r->deliveries ? expected - r->deliveries : 0;
+	/* n sends span n - 1 intervals */
+	double pub_secs = (double)(p->t_last_send - p->t_first) / 1e9;
+	double achieved = per((double)(p->ok + p->errors - 1), pub_secs);
+	long long rss_total = 0, cpu_pub = 0, cpu_open = 0;
+	uint32_t l50, l99, lmax, r50, r99;
+	char kv_pids[512] = "";
+	size_t kvl = 0;
+
+	qsort(r->lat_us.v, r->lat_us.n, sizeof(uint32_t), cmp_u32);
+	qsort(p->rtt_us.v, p->rtt_us.n, sizeof(uint32_t), cmp_u32);
+	l50 = percentile(r->lat_us.v, r->lat_us.n, 0.50);
+	l99 = percentile(r->lat_us.v, r->lat_us.n, 0.99);
+	lmax = r->lat_us.n ? r->lat_us.v[r->lat_us.n - 1] : 0;
+	r50 = percentile(p->rtt_us.v, p->rtt_us.n, 0.50);
+	r99 = percentile(p->rtt_us.v, p->rtt_us.n, 0.99);
+
+	printf("sse_load: %ld streams to 127.0.0.1:%d GET %s; %ld events at %.1f/s to POST %s"
+	       " (%d connection%s)\n", o->streams, o->port, o->sub_path, o->events, o->rate,
+	       o->pub_path, o->publishers, o->publishers == 1 ? "" : "s");
+	printf("  streams open:         %ld of %ld (failed %ld: connect %ld, timeout %ld, "
+	       "protocol %ld, status", r->ready_total, o->streams, r->failed,
+	       r->fail_connect, r->fail_timeout, r->fail_proto);
+	for (int st = 0; st < 600; st++)
+		if (r->status_count[st] > 0 && st != 200)
+			printf(" %d x%ld", st, r->status_count[st]);
+	printf("); closed during the run %ld\n", r->closed_early);
+	printf("  events published:     %ld ok, %ld errors; achieved %.1f/s (target %.1f/s); "
+	       "publish round trip p50 %.3f ms, p99 %.3f ms\n", (long)p->ok, (long)p->errors,
+	       achieved, o->rate, r50 / 1e3, r99 / 1e3);
+	if (p->first_error[0])
+		printf("  first publish error:  %s\n", p->first_error);
+	printf("  deliveries:           %" PRIu64 " of %" PRIu64 " expected\n", r->deliveries, expected);
+	printf("  loss:                 %" PRIu64 " (%.3f%%)\n", loss, 100.0 * per((double)loss, (double)expected));
+	printf("  duplicates:           %" PRIu64 " (other events %" PRIu64 ", bad seq %" PRIu64 ")\n",
+	       r->duplicates, r->other_events, r->bad_seq);
+	printf("  latency p50/p99/max:  %.3f / %.3f / %.3f ms\n", l50 / 1e3, l99 / 1e3, lmax / 1e3);
+	for (int i = 0; i < o->n_pids; i++) {
+		long long drss = s[1].rss_kib[i] - s[0].rss_kib[i];
+		long long dcpu = s[2].cpu_us[i] - s[1].cpu_us[i];
+		long long ocpu = s[1].cpu_us[i] - s[0].cpu_us[i];
+		rss_total += drss;
+		cpu_pub += dcpu;
+		cpu_open += ocpu;
+		printf("  pid %-7d RSS %lld -> %lld -> %lld KiB: %.2f KiB per open stream; "
+		       "CPU %.2f us per delivery, %.1f us per stream opened\n", o->pids[i],
+		       s[0].rss_kib[i], s[1].rss_kib[i], s[2].rss_kib[i],
+		       per((double)drss, (double)r->ready_total), per((double)dcpu, (double)r->deliveries),
+		       per((double)ocpu, (double)r->ready_total));
+		kvl += (size_t)snprintf(kv_pids + kvl, sizeof(kv_pids) - kvl,
+					" rss_kib_per_stream_%d=%.3f cpu_us_per_delivery_%d=%.3f",
+					o->pids[i], per((double)drss, (double)r->ready_total),
+					o->pids[i], per((double)dcpu, (double)r->deliveries));
+	}
+	printf("  servers (summed):     %.2f KiB RSS per open stream, %.2f us CPU per delivery, "
+	       "%.1f us CPU per stream opened\n", per((double)rss_total, (double)r->ready_total),
+	       per((double)cpu_pub, (double)r->deliveries), per((double)cpu_open, (double)r->ready_total));
+	printf("  sse_load itself:      %.2f us CPU per delivery; run %.1f s\n",
+	       per((double)(self_cpu_us(&s[2].self) - self_cpu_us(&s[1].self)), (double)r->deliveries),
+	       elapsed);
+	printf("kv streams=%ld streams_open=%ld streams_failed=%ld streams_closed=%ld events=%ld "
+	       "published=%ld publish_errors=%ld deliveries=%" PRIu64 " expected=%" PRIu64
+	       " loss=%" PRIu64 " duplicates=%" PRIu64 " lat_p50_ms=%.3f lat_p99_ms=%.3f"
+	       " lat_max_ms=%.3f rss_kib_per_stream=%.3f cpu_us_per_delivery=%.3f"
+	       " cpu_us_per_open=%.1f rate_target=%.1f rate_achieved=%.1f pub_rtt_p50_ms=%.3f"
+	       " pub_rtt_p99_ms=%.3f%s\n",
+	       o->streams, r->ready_total, r->failed, r->closed_early, o->events, (long)p->ok,
+	       (long)p->errors, r->deliveries, expected, loss, r->duplicates, l50 / 1e3, l99 / 1e3,
+	       lmax / 1e3, per((double)rss_total, (double)r->ready_total),
+	       per((double)cpu_pub, (double)r->deliveries), per((double)cpu_open, (double)r->ready_total),
+	       o->rate, achieved, r50 / 1e3, r99 / 1e3, kv_pids);
+	fflush(stdout);
+}
+
+/* ---- options ---- */
+
+static void usage(FILE *to)
+{
+	fputs("usage: sse_load --port P --sub-path PATH --pub-path PATH [options]\n"
+	      "  --streams N          subscriber streams (1000)\n"
+	      "  --events M           events to publish (1000)\n"
+	      "  --rate R             events per second (100)\n"
+	      "  --sub-header 'K: V'  extra subscriber request header (repeatable)\n"
+	      "  --pub-header 'K: V'  extra publish request header (repeatable)\n"
+	      "  --body TEMPLATE      publish body; {seq} and {t} are replaced\n"
+	      "                       (default {\"seq\":{seq},\"t\":{t}})\n"
+	      "  --event NAME         count only events of this name (default: any)\n"
+	      "  --ready-event NAME   a stream is open once this event arrives\n"
+	      "                       (default: at its first body byte)\n"
+	      "  --pids P1,P2         server processes to sample in /proc\n"
+	      "  --pub-port Q         publish to port Q instead of P (a second front server)\n"
+	      "  --publishers K       publishing keep-alive connections (1); event n\n"
+	      "                       goes out on connection n % K, on one schedule\n"
+	      "  --concurrency C      streams being opened at once (100)\n"
+	      "  --open-timeout S     per stream (15)\n"
+	      "  --idle S             wait with all streams open before sampling (2)\n"
+	      "  --drain S            wait for deliveries after the last publish (10)\n"
+	      "  --time-limit S       stop the whole run after S seconds (default: derived)\n",
+	      to);
+}
+
+static int parse_pids(struct opts *o, const char *s)
+{
+	char *end;
+
+	while (*s) {
+		long v = strtol(s, &end, 10);
+		if (end == s || v <= 0 || o->n_pids == MAX_PIDS)
+			return -1;
+		o->pids[o->n_pids++] = (int)v;
+		s = *end == ',' ? end + 1 : end;
+		if (*end != ',' && *end != '\0')
+			return -1;
+	}
+	return 0;
+}
+
+static int add_header(const char **list, int *n, const char *h)
+{
+	if (*n == MAX_HEADERS || strchr(h, ':') == NULL || strpbrk(h, "\r\n") != NULL)
+		return -1;
+	list[(*n)++] = h;
+	return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option lo[] = {
+		{ "port", 1, NULL, 'p' }, { "streams", 1, NULL, 'n' }, { "events", 1, NULL, 'm' },
+		{ "rate", 1, NULL, 'r' }, { "sub-path", 1, NULL, 's' }, { "pub-path", 1, NULL, 'P' },
+		{ "sub-header", 1, NULL, 'H' }, { "pub-header", 1, NULL, 'X' },
+		{ "body", 1, NULL, 'b' }, { "event", 1, NULL, 'e' }, { "ready-event", 1, NULL, 'R' },
+		{ "pids", 1, NULL, 'c' }, { "concurrency", 1, NULL, 'C' },
+		{ "publishers", 1, NULL, 'K' }, { "pub-port", 1, NULL, 'Q' },
+		{ "open-timeout", 1, NULL, 'o' }, { "idle", 1, NULL, 'i' }, { "drain", 1, NULL, 'd' },
+		{ "time-limit", 1, NULL, 'L' }, { "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 }
+	};
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	o->streams = 1000;
+	o->events = 1000;
+	o->rate = 100;
+	o->body = "{\"seq\":{seq},\"t\":{t}}";
+	o->concurrency = 100;
+	o->publishers = 1;
+	o->open_timeout = 15;
+	o->idle = 2;
+	o->drain = 10;
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		int bad = 0;
+		switch (ch) {
+		case 'p': o->port = atoi(optarg); break;
+		case 'Q': o->pub_port = atoi(optarg); break;
+		case 'n': o->streams = atol(optarg); break;
+		case 'm': o->events = atol(optarg); break;
+		case 'r': o->rate = atof(optarg); break;
+		case 's': o->sub_path = optarg; break;
+		case 'P': o->pub_path = optarg; break;
+		case 'H': bad = add_header(o->sub_headers, &o->n_sub_headers, optarg); break;
+		case 'X': bad = add_header(o->pub_headers, &o->n_pub_headers, optarg); break;
+		case 'b': o->body = optarg; break;
+		case 'e': o->event_filter = optarg; break;
+		case 'R': o->ready_event = optarg; break;
+		case 'c': bad = parse_pids(o, optarg); break;
+		case 'C': o->concurrency = atoi(optarg); break;
+		case 'K': o->publishers = atoi(optarg); break;
+		case 'o': o->open_timeout = atof(optarg); break;
+		case 'i': o->idle = atof(optarg); break;
+		case 'd': o->drain = atof(optarg); break;
+		case 'L': o->time_limit = atof(optarg); break;
+		case 'h': usage(stdout); exit(0);
+		default: return -1;
+		}
+		if (bad) {
+			fprintf(stderr, "sse_load: bad option value \"%s\"\n", optarg);
+			return -1;
+		}
+	}
+	if (optind != argc || o->port <= 0 || o->port > 65535 || o->sub_path == NULL ||
+	    o->pub_path == NULL || o->streams < 0 || o->events < 0 || o->rate <= 0 ||
+	    o->concurrency < 1 || o->publishers < 1 || o->publishers > MAX_PUBLISHERS ||
+	    o->open_timeout <= 0 || o->idle < 0 || o->drain < 0)
+		return -1;
+	if (o->time_limit <= 0)
+		o->time_limit = 60 + o->open_timeout + (double)o->streams / 50 + o->idle +
+				2 * (double)o->events / o->rate + o->drain;
+	return 0;
+}
+
+static int build_request(struct run *r)
+{
+	size_t cap = 1024 + strlen(r->o.sub_path), n;
+
+	for (int i = 0; i < r->o.n_sub_headers; i++)
+		cap += strlen(r->o.sub_headers[i]) + 2;
+	if ((r->request = malloc(cap)) == NULL)
+		return -1;
+	n = (size_t)snprintf(r->request, cap,
+			     "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: text/event-stream\r\n"
+			     "Cache-Control: no-cache\r\n", r->o.sub_path, r->o.port);
+	for (int i = 0; i < r->o.n_sub_headers; i++)
+		n += (size_t)snprintf(r->request + n, cap - n, "%s\r\n", r->o.sub_headers[i]);
+	n += (size_t)snprintf(r->request + n, cap - n, "\r\n");
+	r->request_len = n;
+	return 0;
+}
+
+static void raise_nofile(long need)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rlim_t)(need + 32) > rl.rlim_cur)
+		fprintf(stderr, "sse_load: open files limit %llu is below %ld streams\n",
+			(unsigned long long)rl.rlim_cur, need);
+}
+
+/* Keeps serving the streams while publishing, then until every open stream
+ * has every event or the drain time has passed. */
+static void publish_phase(struct run *r, struct pubs *ps, int64_t deadline)
+{
+	int64_t drain_end = 0;
+
+	while (!interrupted && now_ns() < deadline) {
+		uint64_t want = (uint64_t)r->ready_total * (uint64_t)r->o.events;
+		poll_once(r, 20);
+		if (ps->done < ps->n)
+			continue;
+		if (drain_end == 0)
+			drain_end = now_ns() + (int64_t)(r->o.drain * 1e9);
+		if (r->deliveries >= want || now_ns() >= drain_end)
+			break;
+	}
+	ps->stop = 1;
+}
+
+int main(int argc, char **argv)
+{
+	static struct run r;
+	static struct pubs ps;
+	struct pub tot;
+	struct sample s[3];
+	int64_t t0, deadline;
+
+	if (parse_opts(argc, argv, &r.o) < 0) {
+		usage(stderr);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	raise_nofile(r.o.streams + 16);
+	r.ep = epoll_create1(EPOLL_CLOEXEC);
+	r.c = calloc((size_t)r.o.streams + 1, sizeof(*r.c));
+	if (r.ep < 0 || r.c == NULL || build_request(&r) < 0) {
+		fprintf(stderr, "sse_load: %s\n", strerror(errno));
+		return 1;
+	}
+	for (long i = 0; i < r.o.streams; i++)
+		r.c[i].fd = -1;
+	t0 = now_ns();
+	deadline = t0 + (int64_t)(r.o.time_limit * 1e9);
+	memset(s, 0, sizeof(s));
+	take_sample(&r.o, &s[0]);
+	open_streams(&r, deadline);
+	serve_for(&r, r.o.idle);
+	take_sample(&r.o, &s[1]);
+	ps.start = now_ns();
+	for (int i = 0; i < r.o.publishers; i++) {
+		ps.p[i].o = &r.o;
+		ps.p[i].all = &ps;
+		ps.p[i].index = i;
+	}
+	ps.n = r.o.publishers;
+	for (int i = 0; i < ps.n; i++) {
+		if (pthread_create(&ps.th[i], NULL, pub_main, &ps.p[i]) != 0) {
+			fprintf(stderr, "sse_load: pthread_create failed\n");
+			return 1;
+		}
+	}
+	publish_phase(&r, &ps, deadline);
+	for (int i = 0; i < ps.n; i++)
+		pthread_join(ps.th[i], NULL);
+	take_sample(&r.o, &s[2]);
+	pubs_merge(&ps, &tot);
+	if (now_ns() >= deadline || interrupted)
+		fprintf(stderr, "sse_load: stopped early (%s)\n",
+			interrupted ? "signal" : "time limit");
+	report(&r, &tot, s, (double)(now_ns() - t0) / 1e9);
+	for (long i = 0; i < r.o.streams; i++) {
+		if (r.c[i].fd >= 0)
+			close(r.c[i].fd);
+		sse_free(&r.c[i].sp);
+		free(r.c[i].head);
+		free(r.c[i].seen);
+	}
+	free(r.c);
+	free(r.request);
+	free(r.lat_us.v);
+	free(tot.rtt_us.v);
+	for (int i = 0; i < ps.n; i++)
+		free(ps.p[i].rtt_us.v);
+	close(r.ep);
+	return 0;
+}
