@@ -24,7 +24,9 @@ config="$run_dir/config.json"
 if [ ! -f "$config" ]; then
 	# a signing key of this checkout's own, never committed
 	key=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
-	sed -e "s|@RUN_DIR@|$run_dir|g" -e "s|@JWT_KEY@|$key|" "$root/deploy/dev-config.json" > "$config"
+	secret=$(head -c 24 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+	sed -e "s|@RUN_DIR@|$run_dir|g" -e "s|@JWT_KEY@|$key|" -e "s|@INTERNAL_SECRET@|$secret|" \
+		"$root/deploy/dev-config.json" > "$config"
 	chmod 600 "$config"
 fi
 
@@ -86,6 +88,13 @@ cat <<MSG
       -d '{"tenant":"demo","username":"admin","password":"demo-password"}' \\
       ${url}api/v2/auth/login
     curl -s -b $run_dir/cookies -H "Authorization: Bearer <access_token>" ${url}api/v2/me
+
+  Events: open a stream with the token, publish with the internal secret
+  (security.internal_secret in the config):
+
+    curl -N -b $run_dir/cookies -H "Authorization: Bearer <access_token>" ${url}api/v2/events/stream
+    curl -s -H "X-Internal-Secret: <secret>" -H 'Content-Type: application/json' \\
+      -d '{"tenant":"demo","type":"hello","data":{"n":1}}' ${url}api/v2/events
 
   config: $config   logs: $run_dir/   Ctrl-C stops everything.
 
