@@ -22,8 +22,6 @@ static void refuse(struct api_call *call, int fd, int request_id, int shutting_d
 {
 	struct http_response *resp = call->resp;
 	struct buf head = BUF_INIT, out = BUF_INIT;
-	const char *p;
-	size_t left;
 
 	buf_reset(&resp->headers);
 	http_response_header(resp, "X-Request-Id", call->req->request_id);
@@ -37,15 +35,7 @@ static void refuse(struct api_call *call, int fd, int request_id, int shutting_d
 	fcgi_record_stdout(&out, request_id, head.data, head.len);
 	fcgi_record_end(&out, request_id, 0);
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	for (p = out.data, left = out.oom ? 0 : out.len; left > 0;) {
-		ssize_t n = write(fd, p, left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		p += n;
-		left -= (size_t)n;
-	}
+	buf_write_all(&out, fd); /* best effort: the connection is closed either way */
 	close(fd);
 	resp->bytes_sent = resp->body.len;
 	buf_release(&head);

@@ -2,7 +2,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 static int buf_reserve(struct buf *b, size_t extra)
 {
@@ -85,4 +87,23 @@ void buf_release(struct buf *b)
 const char *buf_str(const struct buf *b)
 {
 	return b->data ? b->data : "";
+}
+
+int buf_write_all(const struct buf *b, int fd)
+{
+	const char *p = b->data;
+	size_t left = b->len;
+
+	if (b->oom)
+		return -1;
+	while (left > 0) {
+		ssize_t n = write(fd, p, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		left -= (size_t)n;
+	}
+	return 0;
 }

@@ -34,6 +34,11 @@ void buf_reset(struct buf *b);
 /* Frees the memory; the buffer is empty and reusable afterwards. */
 void buf_release(struct buf *b);
 
+/* Writes the whole buffer to fd (a blocking descriptor), retrying on EINTR
+ * and short writes. Returns 0, or -1 when write failed or the buffer is
+ * out of memory (nothing, or part, was written). */
+int buf_write_all(const struct buf *b, int fd);
+
 /* Returns the contents as a string ("" when empty); valid until the next
  * append, reset or release. */
 const char *buf_str(const struct buf *b);

@@ -1,6 +1,5 @@
 #include "log.h"
 
-#include <errno.h>
 #include <json-c/json.h>
 #include <string.h>
 #include <time.h>
@@ -50,19 +49,8 @@ void log_json(const struct logger *lg, int level, const char *msg,
 {
 	struct buf line = BUF_INIT;
 
-	if (log_enabled(lg, level) && log_format(&line, level, msg, fields, NULL) == 0) {
-		const char *p = line.data;
-		size_t left = line.len;
-		while (left > 0) {
-			ssize_t n = write(lg->fd, p, left);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				break;
-			p += n;
-			left -= (size_t)n;
-		}
-	}
+	if (log_enabled(lg, level) && log_format(&line, level, msg, fields, NULL) == 0)
+		buf_write_all(&line, lg->fd); /* one write: lines from threads do not mix */
 	buf_release(&line);
 	if (fields != NULL)
 		json_object_put(fields);
