@@ -211,6 +211,15 @@ static void publish(struct api_call *call, struct json_object *in, const char *a
 		       ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
 							    JSON_C_TO_STRING_NOSLASHESCAPE)
 		       : "null";
+	/* an event must fit a stream's buffer with room to spare, or every
+	 * stream that is not drained at once would be dropped as slow */
+	if ((long long)strlen(data) > call->env->cfg->max_buffer_bytes / 4) {
+		char detail[120];
+		snprintf(detail, sizeof(detail), "Event data may be at most %lld bytes (sse.max_buffer_bytes / 4).",
+			 call->env->cfg->max_buffer_bytes / 4);
+		api_error(call, API_ERR_REQUEST_TOO_LARGE, detail);
+		return;
+	}
 	e = (struct hub_event){ t.id, type, topic, data, strlen(data), close };
 	if (close)
 		events_finish_topic(call, t.id, topic);

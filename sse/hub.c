@@ -196,8 +196,8 @@ static int flush(struct hub *h, struct stream *s)
 		memmove(s->pending, s->pending + n, s->pending_len - (size_t)n);
 		s->pending_len -= (size_t)n;
 	}
-	if (s->pending_len == 0 && s->pending_cap > 4096) {
-		/* a burst is over: give its memory back */
+	if (s->pending_len == 0 && s->pending != NULL) {
+		/* idle streams hold no buffer: thousands of them add up */
 		free(s->pending);
 		s->pending = NULL;
 		s->pending_cap = 0;

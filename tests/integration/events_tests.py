@@ -663,7 +663,7 @@ def events_finished_session_still_needs_its_cookie_and_login(s):
 
 @test
 def events_slow_client_is_dropped_and_others_keep_up(s, binary):
-    st = _stack(binary, {"sse": {"max_buffer_bytes": 2048}, "http": {"max_body_bytes": 65536}}, name="slow")
+    st = _stack(binary, {"sse": {"max_buffer_bytes": 131072}, "http": {"max_body_bytes": 65536}}, name="slow")
     slow = fast = None
     try:
         tenant = new_tenant(st, (("ana", "viewer"),))
@@ -878,3 +878,16 @@ def events_ids_of_other_tenants_are_not_shown(s):
             es2.close()
     finally:
         es.close()
+
+
+@test
+def events_data_over_a_quarter_of_the_buffer_is_413(s, binary):
+    st = _stack(binary, {"sse": {"max_buffer_bytes": 4096}, "http": {"max_body_bytes": 65536}},
+                name="bigevent")
+    try:
+        tenant = new_tenant(st, (("ana", "viewer"),))
+        b = problem(publish(st.port, tenant, data="x" * 2000), 413, "request.too_large")
+        check("1024" in b["detail"], "detail names the limit: %r" % b["detail"])
+        published_id(publish(st.port, tenant, data="x" * 900))
+    finally:
+        st.cleanup()
