@@ -109,8 +109,16 @@ void api_audit(struct api_call *call, const char *tenant_id, const char *actor,
  * newer stream with the same key replaces the older. When the hub refuses (full or stopping) the
  * client gets 503 server.busy or server.shutting_down instead. HEAD gets
  * the head alone. */
-void api_stream_handoff(struct api_call *call, const char *tenant_id, const char *events,
-			const char *topics, const char *key, const struct buf *first_frames);
+struct api_stream_owner {
+	const char *tenant_id;    /* "" : no published events (version stream) */
+	const char *user_id;      /* NULL for anonymous streams */
+	const char *auth_session; /* the login; its logout or end ends the stream */
+	long long auth_expires;   /* Unix seconds; 0: never */
+};
+
+void api_stream_handoff(struct api_call *call, const struct api_stream_owner *owner,
+			const char *events, const char *topics, const char *key,
+			const struct buf *first_frames);
 
 /* Handlers (api/health.c, api/version.c, api/auth.c, api/users.c). */
 route_handler_fn api_health;

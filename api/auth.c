@@ -164,6 +164,8 @@ void api_auth_logout(struct api_call *call)
 		api_unavailable(call);
 		return;
 	}
+	/* streams of this login end now (in this process; others: issue #5) */
+	hub_revoke_session(call->env->hub, p.claims.sid);
 	api_audit(call, p.claims.tid, p.claims.sub, "auth.logout", p.claims.sub, "");
 	call->resp->status = 204;
 }

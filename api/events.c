@@ -131,7 +131,10 @@ void api_events_stream(struct api_call *call)
 		api_error(call, API_ERR_INTERNAL_ERROR, NULL);
 		goto out;
 	}
-	api_stream_handoff(call, p.claims.tid, q.has_events ? buf_str(&q.events) : NULL,
+	api_stream_handoff(call,
+			   &(struct api_stream_owner){ p.claims.tid, p.claims.sub, p.claims.sid,
+						       p.session.expires_at },
+			   q.has_events ? buf_str(&q.events) : NULL,
 			   q.has_topics ? buf_str(&q.topics) : NULL, NULL, &first);
 out:
 	buf_release(&first);

@@ -79,7 +79,8 @@ static int cookie_matches(struct api_call *call, const char *fgp)
 
 /* Applies the rules of API.md §6. Returns 0 when the connect may go on,
  * 1 when the session is finished (204), -1 with the error set. */
-static int admit(struct api_call *call, struct store_stream_session *ss, const char *topics)
+static int admit(struct api_call *call, struct store_stream_session *ss, const char *topics,
+		 struct store_session *auth_out)
 {
 	struct store_session auth;
 	long long now = (long long)time(NULL);
@@ -98,6 +99,7 @@ static int admit(struct api_call *call, struct store_stream_session *ss, const c
 		api_unavailable(call);
 		return -1;
 	}
+	*auth_out = auth;
 	/* only the same client, still logged in, learns that it is finished */
 	if (ss->finished_at != 0)
 		return 1;
@@ -121,6 +123,7 @@ static int admit(struct api_call *call, struct store_stream_session *ss, const c
 void events_stream_by_session(struct api_call *call, const struct events_query *q)
 {
 	struct store_stream_session ss;
+	struct store_session auth;
 	struct buf first = BUF_INIT;
 	const char *id = buf_str(&q->session_id);
 	int rc;
@@ -138,7 +141,7 @@ void events_stream_by_session(struct api_call *call, const struct events_query *
 		api_unavailable(call);
 		return;
 	}
-	rc = admit(call, &ss, q->has_topics ? buf_str(&q->topics) : "");
+	rc = admit(call, &ss, q->has_topics ? buf_str(&q->topics) : "", &auth);
 	if (rc == 1) {
 		call->resp->status = 204; /* finished: tells EventSource to stop */
 		return;
@@ -148,7 +151,10 @@ void events_stream_by_session(struct api_call *call, const struct events_query *
 	if (events_first_frames(call, ss.tenant_id, &first) < 0)
 		api_error(call, API_ERR_INTERNAL_ERROR, NULL);
 	else
-		api_stream_handoff(call, ss.tenant_id, q->has_events ? buf_str(&q->events) : NULL,
+		api_stream_handoff(call,
+				   &(struct api_stream_owner){ ss.tenant_id, ss.user_id, ss.session_id,
+							       auth.expires_at },
+				   q->has_events ? buf_str(&q->events) : NULL,
 				   q->has_topics ? buf_str(&q->topics) : NULL, ss.id, &first);
 	buf_release(&first);
 }

@@ -42,8 +42,9 @@ static void refuse(struct api_call *call, int fd, int request_id, int shutting_d
 	buf_release(&out);
 }
 
-void api_stream_handoff(struct api_call *call, const char *tenant_id, const char *events,
-			const char *topics, const char *key, const struct buf *first_frames)
+void api_stream_handoff(struct api_call *call, const struct api_stream_owner *owner,
+			const char *events, const char *topics, const char *key,
+			const struct buf *first_frames)
 {
 	struct http_response *resp = call->resp;
 	struct hub_stream_spec spec;
@@ -66,8 +67,13 @@ void api_stream_handoff(struct api_call *call, const char *tenant_id, const char
 			api_error(call, API_ERR_INTERNAL_ERROR, NULL);
 		return;
 	}
-	spec = (struct hub_stream_spec){ fd, request_id, tenant_id, events, topics, key,
-					 call->req->request_id, head.data, head.len };
+	spec = (struct hub_stream_spec){
+		.fd = fd, .request_id = request_id, .tenant_id = owner->tenant_id,
+		.events = events, .topics = topics, .key = key,
+		.auth_session = owner->auth_session, .user_id = owner->user_id,
+		.auth_expires = owner->auth_expires, .request_log_id = call->req->request_id,
+		.head = head.data, .head_len = head.len,
+	};
 	if (hub_add(call->env->hub, &spec) < 0)
 		refuse(call, fd, request_id, errno == ESHUTDOWN);
 	else

@@ -151,6 +151,7 @@ void api_user_revoke_sessions(struct api_call *call)
 		api_unavailable(call);
 		return;
 	}
+	hub_revoke_user(call->env->hub, u.tenant_id, u.id);
 	snprintf(detail, sizeof(detail), "revoked=%d", n);
 	api_audit(call, p.claims.tid, p.claims.sub, "session.revoke_all", u.id, detail);
 	call->resp->status = 204;

@@ -71,7 +71,8 @@ void api_version_stream(struct api_call *call)
 	if (first.oom)
 		api_error(call, API_ERR_INTERNAL_ERROR, NULL);
 	else
-		api_stream_handoff(call, "", NULL, NULL, NULL, &first);
+		api_stream_handoff(call, &(struct api_stream_owner){ "", NULL, NULL, 0 }, NULL, NULL,
+				   NULL, &first);
 	buf_release(&first);
 	json_object_put(info);
 }

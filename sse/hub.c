@@ -26,17 +26,17 @@
 #define EPOLL_BATCH 256
 
 enum end_reason { END_GONE, END_LIFETIME, END_SHUTDOWN, END_SLOW, END_CLOSED, END_ERROR,
-		  END_REPLACED };
+		  END_REPLACED, END_REVOKED };
 
 static const char *const reason_names[] = {
 	"client_gone", "lifetime", "shutdown", "dropped_slow", "closed_by_publisher", "write_error",
-	"replaced",
+	"replaced", "revoked",
 };
 
 struct stream {
 	int fd;
 	int request_id;
-	char *tenant, *events, *topics, *key; /* one allocation: strs */
+	char *tenant, *events, *topics, *key, *auth, *user; /* one allocation: strs */
 	char *strs;
 	char reqid[40];
 	char last_id[HUB_ID_MAX + 1];
@@ -46,6 +46,7 @@ struct stream {
 	char *pending;                /* unsent bytes, allocated only when needed */
 	size_t pending_len, pending_cap;
 	long long started_ms, next_ping_ms, deadline_ms, close_by_ms;
+	long long revoke_at_ms;       /* the login ends: event: revoked (0: never) */
 	long long bytes;
 	int closing;                  /* end records queued; close once flushed */
 	int dead;                     /* closed; freed at the end of the loop turn */
@@ -53,7 +54,7 @@ struct stream {
 	enum end_reason reason;
 };
 
-enum cmd_kind { CMD_ADD, CMD_EVENT, CMD_STOP };
+enum cmd_kind { CMD_ADD, CMD_EVENT, CMD_STOP, CMD_REVOKE_SESSION, CMD_REVOKE_USER };
 
 struct cmd {
 	enum cmd_kind kind;
@@ -63,6 +64,7 @@ struct cmd {
 	size_t frame_len;
 	char *tenant, *type, *topic; /* CMD_EVENT, in one allocation with frame */
 	int close;
+	char *who, *who2;       /* CMD_REVOKE_*: session id, or tenant and user */
 };
 
 /* The last event id of one tenant (ids are shown only to that tenant). */
@@ -454,6 +456,32 @@ static int send_control(struct hub *h, struct stream *s, const char *event)
 	return rc;
 }
 
+/* The stream's credentials are gone: say so, then end it. */
+static void revoke_stream(struct hub *h, struct stream *s)
+{
+	int rc = send_control(h, s, "revoked");
+
+	if (rc < 0)
+		fail_stream(h, s, rc);
+	else
+		end_stream(h, s, END_REVOKED, 1);
+}
+
+static void revoke_matching(struct hub *h, const char *auth, const char *tenant, const char *user)
+{
+	struct stream *s, *next;
+
+	for (s = h->all; s != NULL; s = next) {
+		next = s->gnext;
+		if (s->closing)
+			continue;
+		if (auth != NULL ? (s->auth != NULL && strcmp(s->auth, auth) == 0)
+				 : (s->user != NULL && strcmp(s->user, user) == 0 &&
+				    strcmp(s->tenant, tenant) == 0))
+			revoke_stream(h, s);
+	}
+}
+
 static void tick(struct hub *h, long long now)
 {
 	struct stream *s, *next;
@@ -464,6 +492,10 @@ static void tick(struct hub *h, long long now)
 		if (s->closing) {
 			if (now >= s->close_by_ms)
 				destroy(h, s);
+			continue;
+		}
+		if (s->revoke_at_ms && now >= s->revoke_at_ms) {
+			revoke_stream(h, s);
 			continue;
 		}
 		if (s->deadline_ms && now >= s->deadline_ms) {
@@ -514,7 +546,14 @@ static void run_cmd(struct hub *h, struct cmd *c, int *stop)
 		*stop = 1;
 		begin_shutdown(h);
 		break;
+	case CMD_REVOKE_SESSION:
+		revoke_matching(h, c->who, NULL, NULL);
+		break;
+	case CMD_REVOKE_USER:
+		revoke_matching(h, NULL, c->who, c->who2);
+		break;
 	}
+	free(c->who);
 	free(c);
 }
 
@@ -651,17 +690,26 @@ static long long lifetime(const struct hub *h)
 
 static struct stream *new_stream(const struct hub *h, const struct hub_stream_spec *sp)
 {
-	size_t lt = strlen(sp->tenant_id) + 1, le = sp->events ? strlen(sp->events) + 1 : 0,
-	       lp = sp->topics ? strlen(sp->topics) + 1 : 0, lk = sp->key ? strlen(sp->key) + 1 : 0;
+	const char *src[6] = { sp->tenant_id, sp->events, sp->topics, sp->key, sp->auth_session,
+			       sp->user_id };
+	char **dst[6];
+	size_t total = 0, off = 0;
 	struct stream *s = calloc(1, sizeof(*s));
 	long long now = mono_ms(), life = lifetime(h);
 
-	if (s == NULL || (s->strs = malloc(lt + le + lp + lk)) == NULL)
+	if (s == NULL)
+		return NULL;
+	dst[0] = &s->tenant, dst[1] = &s->events, dst[2] = &s->topics;
+	dst[3] = &s->key, dst[4] = &s->auth, dst[5] = &s->user;
+	for (int i = 0; i < 6; i++)
+		total += src[i] ? strlen(src[i]) + 1 : 0;
+	if ((s->strs = malloc(total)) == NULL)
 		goto err;
-	s->tenant = memcpy(s->strs, sp->tenant_id, lt);
-	s->events = le ? memcpy(s->strs + lt, sp->events, le) : NULL;
-	s->topics = lp ? memcpy(s->strs + lt + le, sp->topics, lp) : NULL;
-	s->key = lk ? memcpy(s->strs + lt + le + lp, sp->key, lk) : NULL;
+	for (int i = 0; i < 6; i++) {
+		size_t n = src[i] ? strlen(src[i]) + 1 : 0;
+		*dst[i] = n ? memcpy(s->strs + off, src[i], n) : NULL;
+		off += n;
+	}
 	if ((s->pending = malloc(sp->head_len ? sp->head_len : 1)) == NULL)
 		goto err;
 	memcpy(s->pending, sp->head, sp->head_len);
@@ -673,6 +721,12 @@ static struct stream *new_stream(const struct hub *h, const struct hub_stream_sp
 	s->started_ms = now;
 	s->next_ping_ms = now + h->o.heartbeat_ms;
 	s->deadline_ms = life ? now + life : 0;
+	if (sp->auth_expires > 0) {
+		long long left_ms = (sp->auth_expires - (long long)time(NULL)) * 1000;
+		s->revoke_at_ms = now + (left_ms > 0 ? left_ms : 0);
+		if (s->revoke_at_ms == 0)
+			s->revoke_at_ms = 1;
+	}
 	return s;
 err:
 	if (s != NULL)
@@ -806,6 +860,34 @@ err:
 	return -1;
 }
 
+static int enqueue_revoke(struct hub *h, enum cmd_kind kind, const char *a, const char *b)
+{
+	size_t la = strlen(a) + 1, lb = b ? strlen(b) + 1 : 0;
+	struct cmd *c;
+
+	if (atomic_load(&h->stopping) || (c = calloc(1, sizeof(*c))) == NULL)
+		return -1;
+	if ((c->who = malloc(la + lb)) == NULL) {
+		free(c);
+		return -1;
+	}
+	memcpy(c->who, a, la);
+	c->who2 = lb ? memcpy(c->who + la, b, lb) : NULL;
+	c->kind = kind;
+	enqueue(h, c);
+	return 0;
+}
+
+int hub_revoke_session(struct hub *h, const char *auth_session)
+{
+	return enqueue_revoke(h, CMD_REVOKE_SESSION, auth_session, NULL);
+}
+
+int hub_revoke_user(struct hub *h, const char *tenant_id, const char *user_id)
+{
+	return enqueue_revoke(h, CMD_REVOKE_USER, tenant_id, user_id);
+}
+
 void hub_last_id(struct hub *h, const char *tenant_id, char *id)
 {
 	const struct tenant_id *t;
@@ -849,6 +931,7 @@ void hub_free(struct hub *h)
 			free(c->stream);
 		}
 		free(c->frame);
+		free(c->who);
 		free(c);
 	}
 	for (int b = 0; b < BUCKETS; b++) {

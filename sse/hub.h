@@ -36,6 +36,9 @@ struct hub_stream_spec {
 	const char *topics;     /* comma list of topics, or NULL for all */
 	const char *key;        /* a newer stream with the same key (and tenant)
 				 * replaces this one; NULL: none */
+	const char *auth_session; /* the login behind the stream (NULL: none) */
+	const char *user_id;      /* its user (NULL: none) */
+	long long auth_expires;   /* Unix seconds when the login ends (0: never) */
 	const char *request_log_id; /* X-Request-Id, for the stream's log line */
 	const char *head;       /* CGI head and first SSE frames, sent at once */
 	size_t head_len;
@@ -68,6 +71,14 @@ int hub_add(struct hub *h, const struct hub_stream_spec *s);
  * id to id (HUB_ID_MAX + 1 bytes). Returns 0, or -1 (stopping, or out of
  * memory). */
 int hub_publish(struct hub *h, const struct hub_event *e, char *id);
+
+/* Ends, with `event: revoked`, every stream opened under the login
+ * auth_session (a logout). Returns 0, or -1 when the hub is stopping. */
+int hub_revoke_session(struct hub *h, const char *auth_session);
+
+/* The same for every stream of a user of a tenant (sessions revoked by an
+ * admin). */
+int hub_revoke_user(struct hub *h, const char *tenant_id, const char *user_id);
 
 /* Writes the id of the tenant's last published event ("0-0" before any)
  * to id. */

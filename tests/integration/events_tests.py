@@ -891,3 +891,43 @@ def events_data_over_a_quarter_of_the_buffer_is_413(s, binary):
         published_id(publish(st.port, tenant, data="x" * 900))
     finally:
         st.cleanup()
+
+
+@test
+def events_logout_and_revoke_all_end_open_streams(s):
+    """An open stream must not outlive its credentials (in this process;
+    across processes is issue #5)."""
+    tenant = new_tenant(s, (("boss", "admin"), ("ana", "viewer")))
+    ana = Client(s.port, tenant, "ana")
+    es = open_bearer(ana)
+    es2 = open_session(ana, new_session(ana))
+    try:
+        connected(es)
+        connected(es2)
+        check(ana.post("/api/v2/auth/logout").status == 204, "logout")
+        for stream in (es, es2):
+            events = []
+            while True:
+                got = stream.next_event()
+                if got is None:
+                    break
+                events.append(got[1]["event"])
+            check(events and events[-1] == "revoked", "stream ended with revoked: %r" % events)
+    finally:
+        es.close()
+        es2.close()
+    boss, ana2 = Client(s.port, tenant, "boss"), Client(s.port, tenant, "ana")
+    es = open_bearer(ana2)
+    try:
+        connected(es)
+        uid = claims_of(ana2.token)["sub"]
+        check(boss.delete("/api/v2/users/%s/sessions" % uid).status == 204, "revoke all")
+        events = []
+        while True:
+            got = es.next_event()
+            if got is None:
+                break
+            events.append(got[1]["event"])
+        check(events and events[-1] == "revoked", "revoke-all ended the stream: %r" % events)
+    finally:
+        es.close()

@@ -101,8 +101,10 @@ static int open_stream(struct hub *h, struct peer *p, const char *tenant, const 
 	p->fd = -1;
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
 		return -1;
-	sp = (struct hub_stream_spec){ sv[0], 1, tenant, events, topics, key, "test", head,
-				       sizeof(head) - 1 };
+	sp = (struct hub_stream_spec){ .fd = sv[0], .request_id = 1, .tenant_id = tenant,
+				       .events = events, .topics = topics, .key = key,
+				       .auth_session = "auth-1", .user_id = "user-1",
+				       .request_log_id = "test", .head = head, .head_len = sizeof(head) - 1 };
 	if (hub_add(h, &sp) < 0) {
 		close(sv[0]);
 		close(sv[1]);
@@ -313,7 +315,39 @@ static void test_full_hub_refuses(void)
 	peer_close(&a);
 }
 
+static void test_revocation_ends_streams_of_a_login_or_user(void)
+{
+	struct hub *h = start(60000, 65536, 10);
+	struct peer a, b;
+
+	/* open_stream binds every stream to login auth-1 of user-1 */
+	CU_ASSERT_EQUAL_FATAL(open_stream(h, &a, "t", NULL, NULL, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(open_stream(h, &b, "t2", NULL, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(hub_revoke_session(h, "other-login"), 0);
+	CU_ASSERT_EQUAL(hub_revoke_session(h, "auth-1"), 0);
+	CU_ASSERT_TRUE(read_until(&a, NULL, 2000));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf_str(&a.text), "event: revoked"));
+	CU_ASSERT_TRUE(a.ended);
+	CU_ASSERT_TRUE(read_until(&b, NULL, 2000));
+	peer_close(&a);
+	peer_close(&b);
+	/* by user: only that tenant's user */
+	CU_ASSERT_EQUAL_FATAL(open_stream(h, &a, "t", NULL, NULL, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(open_stream(h, &b, "t2", NULL, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(hub_revoke_user(h, "t", "user-1"), 0);
+	CU_ASSERT_TRUE(read_until(&a, NULL, 2000));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf_str(&a.text), "event: revoked"));
+	usleep(200000);
+	CU_ASSERT_FALSE(b.eof);
+	CU_ASSERT_PTR_NULL(strstr(buf_str(&b.text), "event: revoked"));
+	hub_stop(h, 500);
+	hub_free(h);
+	peer_close(&a);
+	peer_close(&b);
+}
+
 static CU_TestInfo tests[] = {
+	{ "revocation ends the streams of a login or a user", test_revocation_ends_streams_of_a_login_or_user },
 	{ "comma lists", test_list_has },
 	{ "fan-out by tenant, type and topic", test_fan_out_with_filters },
 	{ "payload newlines become data lines", test_payload_newlines_are_split },
