@@ -429,6 +429,7 @@ static int serve(const struct config *cfg, const struct logger *lg, struct servi
 	env.sessions = svc->sessions;
 	env.keys = svc->keys;
 	env.hub = hub;
+	env.session_cache = svc->session_cache;
 	/* unknown users are checked against this, at the same cost */
 	if (password_hash("no such user", (long)cfg->pbkdf2_iterations, env.dummy_hash) < 0) {
 		hub_stop(hub, 0);

@@ -13,6 +13,7 @@
 #include "../core/log.h"
 #include "../core/router.h"
 #include "../auth/jwt.h"
+#include "../cache/cache.h"
 #include "../auth/password.h"
 #include "../session/sessions.h"
 #include "../sse/hub.h"
@@ -36,6 +37,7 @@ struct api_env {
 	struct sessions *sessions;
 	const struct jwt_keyring *keys;
 	struct hub *hub;
+	struct cache *session_cache; /* for its counters (NULL: none) */
 	char dummy_hash[PASSWORD_HASH_MAX]; /* verified against for unknown users */
 };
 
@@ -134,6 +136,10 @@ route_handler_fn api_user_get;
 route_handler_fn api_user_revoke_sessions;
 route_handler_fn api_events_stream;
 route_handler_fn api_events_session;
+route_handler_fn api_metrics;
+
+/* Counts one response for /metrics. */
+void api_metrics_count(int status);
 route_handler_fn api_events_publish;
 
 #endif

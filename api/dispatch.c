@@ -118,17 +118,33 @@ static void route_request(struct api_call *call, const char *rest)
 	m.route->handler(call);
 }
 
-void api_handle(void *envp, struct http_request *req, struct http_response *resp)
+/* Paths outside /api: only /metrics. */
+static void outside_api(struct api_call *call)
 {
-	struct api_env *env = envp;
+	struct http_request *req = call->req;
+
+	if (strcmp(req->path, "/metrics") != 0) {
+		api_error(call, API_ERR_ROUTE_NOT_FOUND, "Only /api/... and /metrics are served here.");
+		return;
+	}
+	req->route = "/metrics";
+	if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
+		http_response_header(call->resp, "Allow", "GET, HEAD");
+		api_error(call, API_ERR_ROUTE_METHOD_NOT_ALLOWED, "Only GET and HEAD are allowed here.");
+		return;
+	}
+	api_metrics(call);
+}
+
+static void handle(struct api_env *env, struct http_request *req, struct http_response *resp)
+{
 	struct api_call call = { env, req, resp, 0, NULL };
 	struct version_resolution vr;
 	int sunset;
 
-	http_response_header(resp, "X-Request-Id", req->request_id);
 	switch (versioning_resolve(req->path, http_request_param(req, "HTTP_API_VERSION"), &vr)) {
 	case VERSION_NOT_API:
-		api_error(&call, API_ERR_ROUTE_NOT_FOUND, "Only /api/... is served here.");
+		outside_api(&call);
 		return;
 	case VERSION_UNKNOWN:
 		api_error(&call, API_ERR_API_UNKNOWN_VERSION,
@@ -158,4 +174,11 @@ void api_handle(void *envp, struct http_request *req, struct http_response *resp
 		return;
 	}
 	route_request(&call, vr.rest);
+}
+
+void api_handle(void *envp, struct http_request *req, struct http_response *resp)
+{
+	http_response_header(resp, "X-Request-Id", req->request_id);
+	handle(envp, req, resp);
+	api_metrics_count(resp->status);
 }

@@ -931,3 +931,61 @@ def events_logout_and_revoke_all_end_open_streams(s):
         check(events and events[-1] == "revoked", "revoke-all ended the stream: %r" % events)
     finally:
         es.close()
+
+
+def _metric(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+@test
+def metrics_for_loopback_or_the_secret(s, binary):
+    from harness import fcgi_request, free_port
+    import os
+    import subprocess
+    import tempfile
+    tenant = new_tenant(s, (("ana", "viewer"),))
+    before = request(s.port, "GET", "/metrics")
+    check(before.status == 200, "loopback gets /metrics: %d" % before.status)
+    check(before.header("Content-Type").startswith("text/plain; version=0.0.4"), "Prometheus type")
+    published_id(publish(s.port, tenant, data={"m": 1}))
+    after = request(s.port, "GET", "/metrics").body.decode()
+    p0 = _metric(before.body.decode(), "fcgi_sse_events_published_total")
+    p1 = _metric(after, "fcgi_sse_events_published_total")
+    check(p0 is not None and p1 == p0 + 1, "published counter %r -> %r" % (p0, p1))
+    check(_metric(after, 'fcgi_sse_http_responses_total{code="202"}') >= 1, "202 counted")
+    check("fcgi_sse_streams_open" in after and 'cache="session"' in after, "stream and cache metrics")
+    check(SECRET not in after, "no secret in metrics")
+    problem(request(s.port, "POST", "/metrics", body=b""), 405, "route.method_not_allowed")
+    # a non-loopback caller (raw FastCGI, so REMOTE_ADDR can be set)
+    port = free_port()
+    tmp = tempfile.mkdtemp(prefix="fcgi_sse_it_metrics_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FCGI_SSE_")}
+    env.update(FCGI_SSE_STORE_PATH=os.path.join(tmp, "db"), FCGI_SSE_AUTH_PBKDF2_ITERATIONS="1000",
+               FCGI_SSE_SECURITY_INTERNAL_SECRET=SECRET)
+    p = subprocess.Popen([binary, "--listen", "127.0.0.1:%d" % port], env=env,
+                         stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        check(wait_until(lambda: _can_connect(port), 5), "listening")
+        base = {"REQUEST_METHOD": "GET", "REQUEST_URI": "/metrics", "REMOTE_ADDR": "203.0.113.9"}
+        out, _ = fcgi_request(("127.0.0.1", port), base)
+        check(out.startswith(b"Status: 403") and b"internal.forbidden" in out, "remote: %r" % out[:60])
+        out, _ = fcgi_request(("127.0.0.1", port), dict(base, HTTP_X_INTERNAL_SECRET="wrong"))
+        check(out.startswith(b"Status: 403"), "wrong secret: %r" % out[:40])
+        out, _ = fcgi_request(("127.0.0.1", port), dict(base, HTTP_X_INTERNAL_SECRET=SECRET))
+        check(out.startswith(b"Status: 200") and b"fcgi_sse_streams_open" in out, "secret: %r" % out[:40])
+    finally:
+        p.terminate()
+        p.wait(10)
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _can_connect(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.2).close()
+        return True
+    except OSError:
+        return False

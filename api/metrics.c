@@ -1,0 +1,86 @@
+/* GET /metrics: Prometheus text format (API.md §7), for loopback callers or
+ * holders of the internal secret. Counters so far: responses by status,
+ * streams and events of the hub, the session cache. */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../auth/auth.h"
+#include "api.h"
+
+#define STATUS_MIN 100
+#define STATUS_MAX 599
+
+static atomic_ullong responses[STATUS_MAX - STATUS_MIN + 1];
+
+void api_metrics_count(int status)
+{
+	if (status >= STATUS_MIN && status <= STATUS_MAX)
+		atomic_fetch_add(&responses[status - STATUS_MIN], 1);
+}
+
+static int loopback(const char *addr)
+{
+	return addr != NULL && (strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
+				strncmp(addr, "::ffff:127.", 11) == 0);
+}
+
+static void counter(struct buf *b, const char *name, const char *help, unsigned long long v)
+{
+	buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name, v);
+}
+
+static void gauge(struct buf *b, const char *name, const char *help, long long v)
+{
+	buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name, v);
+}
+
+static void render(const struct api_env *env, struct buf *b)
+{
+	struct hub_stats hs;
+	struct cache_stats cs;
+
+	buf_puts(b, "# HELP fcgi_sse_http_responses_total Responses by status code.\n"
+		    "# TYPE fcgi_sse_http_responses_total counter\n");
+	for (int i = 0; i <= STATUS_MAX - STATUS_MIN; i++) {
+		unsigned long long n = atomic_load(&responses[i]);
+		if (n > 0)
+			buf_printf(b, "fcgi_sse_http_responses_total{code=\"%d\"} %llu\n", i + STATUS_MIN, n);
+	}
+	hub_get_stats(env->hub, &hs);
+	gauge(b, "fcgi_sse_streams_open", "Event streams open in this process.", hs.open);
+	counter(b, "fcgi_sse_streams_opened_total", "Event streams opened.", (unsigned long long)hs.opened);
+	counter(b, "fcgi_sse_streams_dropped_slow_total", "Streams dropped because their client stopped reading.",
+		(unsigned long long)hs.dropped_slow);
+	counter(b, "fcgi_sse_events_published_total", "Events published.", (unsigned long long)hs.published);
+	counter(b, "fcgi_sse_events_delivered_total", "Event deliveries to streams.", (unsigned long long)hs.delivered);
+	if (env->session_cache != NULL) {
+		cache_get_stats(env->session_cache, &cs);
+		buf_puts(b, "# HELP fcgi_sse_cache_requests_total Cache lookups by cache and result.\n"
+			    "# TYPE fcgi_sse_cache_requests_total counter\n");
+		buf_printf(b, "fcgi_sse_cache_requests_total{cache=\"session\",result=\"hit\"} %llu\n", cs.hits);
+		buf_printf(b, "fcgi_sse_cache_requests_total{cache=\"session\",result=\"negative_hit\"} %llu\n",
+			   cs.negative_hits);
+		buf_printf(b, "fcgi_sse_cache_requests_total{cache=\"session\",result=\"miss\"} %llu\n", cs.misses);
+		counter(b, "fcgi_sse_cache_transport_errors_total", "Cache transport (Redis) failures.", cs.kv_errors);
+	}
+}
+
+void api_metrics(struct api_call *call)
+{
+	const char *secret = http_request_param(call->req, "HTTP_X_INTERNAL_SECRET");
+	struct http_response *resp = call->resp;
+
+	if (!loopback(http_request_param(call->req, "REMOTE_ADDR")) &&
+	    !(secret != NULL && auth_secret_equal(secret, call->env->cfg->internal_secret))) {
+		api_error(call, API_ERR_INTERNAL_FORBIDDEN,
+			  "Metrics are served to loopback callers or with the internal secret.");
+		return;
+	}
+	resp->status = 200;
+	buf_reset(&resp->body);
+	render(call->env, &resp->body);
+	http_response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	http_response_header(resp, "Cache-Control", "no-store");
+	resp->head_only = call->req->method == HTTP_HEAD;
+}
