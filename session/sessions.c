@@ -2,6 +2,7 @@
 
 #include <json-c/json.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +16,7 @@ struct sessions {
 	long long ttl_s;
 	long long cache_ttl_ms;
 	pthread_mutex_t mu; /* guards pending */
-	int npending;
+	atomic_int npending;      /* read without mu to skip the lock when 0 */
 	char pending[PENDING_MAX][STORE_ID_MAX + 1]; /* tombstones not yet written */
 };
 
@@ -113,9 +114,9 @@ static void tombstone(struct sessions *s, const char *id)
 	if (cache_tombstone(s->cache, id, s->cache_ttl_ms) == 0)
 		return;
 	pthread_mutex_lock(&s->mu);
-	if (s->npending < PENDING_MAX) {
-		memcpy(s->pending[s->npending], id, strlen(id) + 1);
-		s->npending++;
+	if (atomic_load(&s->npending) < PENDING_MAX) {
+		memcpy(s->pending[atomic_load(&s->npending)], id, strlen(id) + 1);
+		atomic_fetch_add(&s->npending, 1);
 	}
 	pthread_mutex_unlock(&s->mu);
 }
@@ -123,11 +124,15 @@ static void tombstone(struct sessions *s, const char *id)
 /* Retries queued tombstones; stops at the first failure (cache still down). */
 static void flush_pending(struct sessions *s)
 {
+	int n;
+
+	if (atomic_load(&s->npending) == 0)
+		return; /* the common case: no lock on the request path */
 	pthread_mutex_lock(&s->mu);
-	while (s->npending > 0) {
-		if (cache_tombstone(s->cache, s->pending[s->npending - 1], s->cache_ttl_ms) < 0)
+	while ((n = atomic_load(&s->npending)) > 0) {
+		if (cache_tombstone(s->cache, s->pending[n - 1], s->cache_ttl_ms) < 0)
 			break;
-		s->npending--;
+		atomic_fetch_sub(&s->npending, 1);
 	}
 	pthread_mutex_unlock(&s->mu);
 }

@@ -906,13 +906,9 @@ def events_logout_and_revoke_all_end_open_streams(s):
         connected(es2)
         check(ana.post("/api/v2/auth/logout").status == 204, "logout")
         for stream in (es, es2):
-            events = []
-            while True:
-                got = stream.next_event()
-                if got is None:
-                    break
-                events.append(got[1]["event"])
-            check(events and events[-1] == "revoked", "stream ended with revoked: %r" % events)
+            got, eof = read_to_eof(stream)
+            events = [ev["event"] for _, ev in got]
+            check(eof and events and events[-1] == "revoked", "stream ended with revoked: %r" % events)
     finally:
         es.close()
         es2.close()
@@ -922,13 +918,9 @@ def events_logout_and_revoke_all_end_open_streams(s):
         connected(es)
         uid = claims_of(ana2.token)["sub"]
         check(boss.delete("/api/v2/users/%s/sessions" % uid).status == 204, "revoke all")
-        events = []
-        while True:
-            got = es.next_event()
-            if got is None:
-                break
-            events.append(got[1]["event"])
-        check(events and events[-1] == "revoked", "revoke-all ended the stream: %r" % events)
+        got, eof = read_to_eof(es)
+        events = [ev["event"] for _, ev in got]
+        check(eof and events and events[-1] == "revoked", "revoke-all ended the stream: %r" % events)
     finally:
         es.close()
 
@@ -942,7 +934,7 @@ def _metric(text, name):
 
 @test
 def metrics_for_loopback_or_the_secret(s, binary):
-    from harness import fcgi_request, free_port
+    from harness import fcgi_request, free_port, port_open
     import os
     import subprocess
     import tempfile
@@ -968,7 +960,7 @@ def metrics_for_loopback_or_the_secret(s, binary):
     p = subprocess.Popen([binary, "--listen", "127.0.0.1:%d" % port], env=env,
                          stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        check(wait_until(lambda: _can_connect(port), 5), "listening")
+        check(wait_until(lambda: port_open(port), 5), "listening")
         base = {"REQUEST_METHOD": "GET", "REQUEST_URI": "/metrics", "REMOTE_ADDR": "203.0.113.9"}
         out, _ = fcgi_request(("127.0.0.1", port), base)
         check(out.startswith(b"Status: 403") and b"internal.forbidden" in out, "remote: %r" % out[:60])
@@ -982,10 +974,3 @@ def metrics_for_loopback_or_the_secret(s, binary):
         import shutil
         shutil.rmtree(tmp, ignore_errors=True)
 
-
-def _can_connect(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), 0.2).close()
-        return True
-    except OSError:
-        return False

@@ -22,7 +22,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ApacheStack, EventStream, RedisServer, Stack, fcgi_request, free_port, request,  # noqa: E402
+from harness import (ApacheStack, EventStream, RedisServer, Stack, fcgi_request, free_port, port_open, request,  # noqa: E402
                      wait_until)
 
 from common import (BASE_CONFIG, DEPRECATION, DEPR_DOC, SECRET, SUCCESSOR, SUNSET,  # noqa: E402
@@ -412,7 +412,7 @@ def standalone_tcp_mode_speaks_fastcgi(s, binary):
     p = subprocess.Popen([binary, "--listen", "127.0.0.1:%d" % port], env=env,
                          stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        check(wait_until(lambda: _connectable(port), 5), "listening on TCP")
+        check(wait_until(lambda: port_open(port), 5), "listening on TCP")
         params = {"REQUEST_METHOD": "GET", "REQUEST_URI": "/api/v2/health",
                   "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_X_REQUEST_ID": "tcp-1"}
         out, status = fcgi_request(("127.0.0.1", port), params)
@@ -433,14 +433,6 @@ def standalone_tcp_mode_speaks_fastcgi(s, binary):
         p.stderr.close()
         shutil.rmtree(tmp, ignore_errors=True)
     check(rc == 0, "exit 0 (stderr %s)" % err[-300:])
-
-
-def _connectable(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), 0.2).close()
-        return True
-    except OSError:
-        return False
 
 
 # ---------------------------------------------------------------- Apache
