@@ -186,12 +186,17 @@ static int open_listener(const struct config *cfg, struct buf *err)
 	return listen_open(&a, (int)cfg->backlog, err);
 }
 
-static struct redis *open_redis(const struct config *cfg)
+static struct redis_opts redis_opts_of(const struct config *cfg)
 {
-	const struct redis_opts ro = {
+	return (struct redis_opts){
 		cfg->redis_host, (int)cfg->redis_port, cfg->redis_password,
 		cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms, cfg->redis_backoff_max_ms,
 	};
+}
+
+static struct redis *open_redis(const struct config *cfg)
+{
+	const struct redis_opts ro = redis_opts_of(cfg);
 
 	return redis_new(&ro);
 }
@@ -376,6 +381,7 @@ static int shut_down(const struct logger *lg, struct lifecycle *lc, struct serve
 	json_object_object_add(f, "streams_opened", json_object_new_int64(hs.opened));
 	json_object_object_add(f, "events_published", json_object_new_int64(hs.published));
 	json_object_object_add(f, "events_delivered", json_object_new_int64(hs.delivered));
+	json_object_object_add(f, "events_replayed", json_object_new_int64(hs.replayed));
 	json_object_object_add(f, "streams_dropped_slow", json_object_new_int64(hs.dropped_slow));
 	log_json(lg, busy ? LOG_WARN : LOG_INFO, "shutdown", f);
 	return busy;
@@ -383,9 +389,10 @@ static int shut_down(const struct logger *lg, struct lifecycle *lc, struct serve
 
 static struct hub *open_hub(const struct config *cfg, const struct logger *lg, struct buf *err)
 {
+	const struct redis_opts ro = redis_opts_of(cfg);
 	const struct hub_opts ho = {
 		cfg->heartbeat_interval_ms, cfg->max_lifetime_ms, (int)cfg->lifetime_jitter_pct,
-		(size_t)cfg->max_buffer_bytes, (int)cfg->max_streams, lg,
+		(size_t)cfg->max_buffer_bytes, (int)cfg->max_streams, lg, &ro,
 	};
 
 	return hub_start(&ho, err);
@@ -429,6 +436,7 @@ static int serve(const struct config *cfg, const struct logger *lg, struct servi
 	env.sessions = svc->sessions;
 	env.keys = svc->keys;
 	env.hub = hub;
+	env.redis = svc->redis;
 	env.session_cache = svc->session_cache;
 	/* unknown users are checked against this, at the same cost */
 	if (password_hash("no such user", (long)cfg->pbkdf2_iterations, env.dummy_hash) < 0) {

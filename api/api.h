@@ -37,6 +37,7 @@ struct api_env {
 	struct sessions *sessions;
 	const struct jwt_keyring *keys;
 	struct hub *hub;
+	struct redis *redis;         /* publishing to the event bus */
 	struct cache *session_cache; /* for its counters (NULL: none) */
 	char dummy_hash[PASSWORD_HASH_MAX]; /* verified against for unknown users */
 };
@@ -106,9 +107,7 @@ void api_audit(struct api_call *call, const char *tenant_id, const char *actor,
 
 /* Hands the request's connection to the hub as an event stream: sends the
  * 200 head with the SSE headers, then first_frames (retry:, the first
- * events), then whatever the hub publishes to tenant_id that passes events
- * and topics (NULL: all). key (NULL: none) names the stream session: a
- * newer stream with the same key replaces the older. When the hub refuses (full or stopping) the
+ * events), then the tenant's events that pass the filter. When the hub refuses (full or stopping) the
  * client gets 503 server.busy or server.shutting_down instead. HEAD gets
  * the head alone. */
 struct api_stream_owner {
@@ -118,9 +117,17 @@ struct api_stream_owner {
 	long long auth_expires;   /* Unix seconds; 0: never */
 };
 
+/* What the stream receives. Tenant streams (tenant_id not "") get
+ * `event: connected` from the hub, after first_frames. */
+struct api_stream_filter {
+	const char *events;       /* comma list, NULL: every type */
+	const char *topics;       /* comma list, NULL: every topic */
+	const char *key;          /* stream session id: one connection each */
+	const char *resume_from;  /* Last-Event-ID (NULL: from the next event) */
+};
+
 void api_stream_handoff(struct api_call *call, const struct api_stream_owner *owner,
-			const char *events, const char *topics, const char *key,
-			const struct buf *first_frames);
+			const struct api_stream_filter *filter, const struct buf *first_frames);
 
 /* Handlers (api/health.c, api/version.c, api/auth.c, api/users.c). */
 route_handler_fn api_health;

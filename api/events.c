@@ -7,6 +7,7 @@
 
 #include "../auth/auth.h"
 #include "../core/query.h"
+#include "../redis/bus.h"
 #include "../sse/sse.h"
 #include "api.h"
 #include "events.h"
@@ -92,6 +93,7 @@ int events_parse_query(struct api_call *call, struct events_query *q)
 		return -1;
 	}
 	q->has_session = query_get(call->req->query, "session_id", &q->session_id) == 1;
+	q->has_last_id = query_get(call->req->query, "last_event_id", &q->last_id) == 1;
 	return 0;
 }
 
@@ -100,17 +102,18 @@ void events_query_release(struct events_query *q)
 	buf_release(&q->events);
 	buf_release(&q->topics);
 	buf_release(&q->session_id);
+	buf_release(&q->last_id);
 }
 
-/* retry: and `event: connected` with the connection id. */
-int events_first_frames(struct api_call *call, const char *tenant_id, struct buf *out)
+const char *events_resume_from(struct api_call *call, const struct events_query *q)
 {
-	char id[HUB_ID_MAX + 1], data[96];
+	const char *h = http_request_param(call->req, "HTTP_LAST_EVENT_ID");
 
-	hub_last_id(call->env->hub, tenant_id, id);
-	snprintf(data, sizeof(data), "{\"connection_id\":\"%s\"}", call->req->request_id);
-	sse_retry(out, call->env->cfg->retry_ms);
-	return sse_event(out, id, "connected", data, strlen(data));
+	/* the header is what EventSource sends on a reconnect: newer than the
+	 * query parameter it was first opened with */
+	if (h != NULL && *h)
+		return h;
+	return q->has_last_id ? buf_str(&q->last_id) : NULL;
 }
 
 void api_events_stream(struct api_call *call)
@@ -127,15 +130,17 @@ void api_events_stream(struct api_call *call)
 	}
 	if (api_authenticate(call, &p) < 0)
 		goto out;
-	if (events_first_frames(call, p.claims.tid, &first) < 0) {
+	if (sse_retry(&first, call->env->cfg->retry_ms) < 0) {
 		api_error(call, API_ERR_INTERNAL_ERROR, NULL);
 		goto out;
 	}
 	api_stream_handoff(call,
 			   &(struct api_stream_owner){ p.claims.tid, p.claims.sub, p.claims.sid,
 						       p.session.expires_at },
-			   q.has_events ? buf_str(&q.events) : NULL,
-			   q.has_topics ? buf_str(&q.topics) : NULL, NULL, &first);
+			   &(struct api_stream_filter){ q.has_events ? buf_str(&q.events) : NULL,
+							q.has_topics ? buf_str(&q.topics) : NULL, NULL,
+							events_resume_from(call, &q) },
+			   &first);
 out:
 	buf_release(&first);
 	events_query_release(&q);
@@ -181,8 +186,10 @@ static void publish(struct api_call *call, struct json_object *in, const char *a
 	const char *tenant, *type, *topic = NULL, *data;
 	struct json_object *v, *out;
 	struct store_tenant t;
-	struct hub_event e;
-	char id[HUB_ID_MAX + 1];
+	struct bus_entry e;
+	const struct bus_history hist = { call->env->cfg->history_max_len,
+					  call->env->cfg->history_max_age_s * 1000 };
+	char id[BUS_ID_MAX + 1];
 	int close, rc;
 
 	if ((tenant = api_field_string(call, in, "tenant", 1, STORE_NAME_MAX, api_valid_name,
@@ -223,12 +230,15 @@ static void publish(struct api_call *call, struct json_object *in, const char *a
 		api_error(call, API_ERR_REQUEST_TOO_LARGE, detail);
 		return;
 	}
-	e = (struct hub_event){ t.id, type, topic, data, strlen(data), close };
+	e = (struct bus_entry){ NULL, type, topic, data, strlen(data), close };
 	if (close)
 		events_finish_topic(call, t.id, topic);
-	if (hub_publish(call->env->hub, &e, id) < 0) {
-		http_response_header(call->resp, "Retry-After", "5");
-		api_error(call, API_ERR_SERVER_SHUTTING_DOWN, "The server is restarting; retry shortly.");
+	/* accepted only once it is in the durable history and on its way to
+	 * every process: never 202 and then lost */
+	if (bus_publish(call->env->redis, &hist, t.id, &e, id) < 0) {
+		http_response_header(call->resp, "Retry-After", "2");
+		api_error(call, API_ERR_DEPENDENCY_UNAVAILABLE,
+			  "Events cannot be stored right now (Redis unavailable); nothing was published. Retry shortly.");
 		return;
 	}
 	out = json_object_new_object();

@@ -6,8 +6,8 @@
 #include "api.h"
 
 struct events_query {
-	struct buf events, topics, session_id;
-	int has_events, has_topics, has_session;
+	struct buf events, topics, session_id, last_id;
+	int has_events, has_topics, has_session, has_last_id;
 };
 
 /* Parses and checks the stream query (events=, topics=, session_id=,
@@ -16,9 +16,10 @@ struct events_query {
 int events_parse_query(struct api_call *call, struct events_query *q);
 void events_query_release(struct events_query *q);
 
-/* Appends retry: and `event: connected` (with the tenant's last event id)
- * to out. Returns 0 or -1. */
-int events_first_frames(struct api_call *call, const char *tenant_id, struct buf *out);
+/* Where a stream resumes: the Last-Event-ID header, else the last_event_id
+ * query parameter, else NULL (from the next event). Valid while call and
+ * q are. */
+const char *events_resume_from(struct api_call *call, const struct events_query *q);
 
 /* Syntax of event types, topics and comma lists of them. */
 int events_valid_type(const char *s);

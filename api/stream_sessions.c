@@ -10,6 +10,7 @@
 #include "../core/cookie.h"
 #include "../core/timefmt.h"
 #include "../session/session.h"
+#include "../sse/sse.h"
 #include "events.h"
 
 static struct json_object *rfc3339(long long t)
@@ -148,14 +149,16 @@ void events_stream_by_session(struct api_call *call, const struct events_query *
 	}
 	if (rc < 0)
 		return;
-	if (events_first_frames(call, ss.tenant_id, &first) < 0)
+	if (sse_retry(&first, call->env->cfg->retry_ms) < 0)
 		api_error(call, API_ERR_INTERNAL_ERROR, NULL);
 	else
 		api_stream_handoff(call,
 				   &(struct api_stream_owner){ ss.tenant_id, ss.user_id, ss.session_id,
 							       auth.expires_at },
-				   q->has_events ? buf_str(&q->events) : NULL,
-				   q->has_topics ? buf_str(&q->topics) : NULL, ss.id, &first);
+				   &(struct api_stream_filter){ q->has_events ? buf_str(&q->events) : NULL,
+								q->has_topics ? buf_str(&q->topics) : NULL,
+								ss.id, events_resume_from(call, q) },
+				   &first);
 	buf_release(&first);
 }
 

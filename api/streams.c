@@ -43,8 +43,7 @@ static void refuse(struct api_call *call, int fd, int request_id, int shutting_d
 }
 
 void api_stream_handoff(struct api_call *call, const struct api_stream_owner *owner,
-			const char *events, const char *topics, const char *key,
-			const struct buf *first_frames)
+			const struct api_stream_filter *filter, const struct buf *first_frames)
 {
 	struct http_response *resp = call->resp;
 	struct hub_stream_spec spec;
@@ -69,7 +68,8 @@ void api_stream_handoff(struct api_call *call, const struct api_stream_owner *ow
 	}
 	spec = (struct hub_stream_spec){
 		.fd = fd, .request_id = request_id, .tenant_id = owner->tenant_id,
-		.events = events, .topics = topics, .key = key,
+		.events = filter->events, .topics = filter->topics, .key = filter->key,
+		.resume_from = filter->resume_from, .announce = owner->tenant_id[0] != '\0',
 		.auth_session = owner->auth_session, .user_id = owner->user_id,
 		.auth_expires = owner->auth_expires, .request_log_id = call->req->request_id,
 		.head = head.data, .head_len = head.len,

@@ -60,19 +60,17 @@ void api_version_stream(struct api_call *call)
 {
 	struct json_object *info = version_v2(call->env);
 	struct buf first = BUF_INIT;
-	char id[HUB_ID_MAX + 1];
 	const char *text = json_object_to_json_string_ext(info, JSON_C_TO_STRING_PLAIN |
 								       JSON_C_TO_STRING_NOSLASHESCAPE);
 
-	hub_last_id(call->env->hub, "", id);
 	sse_retry(&first, call->env->cfg->retry_ms);
-	sse_event(&first, id, "version_info", text, strlen(text));
+	sse_event(&first, NULL, "version_info", text, strlen(text));
 	/* tenant "": this stream receives no published events, only heartbeats */
 	if (first.oom)
 		api_error(call, API_ERR_INTERNAL_ERROR, NULL);
 	else
-		api_stream_handoff(call, &(struct api_stream_owner){ "", NULL, NULL, 0 }, NULL, NULL,
-				   NULL, &first);
+		api_stream_handoff(call, &(struct api_stream_owner){ "", NULL, NULL, 0 },
+				   &(struct api_stream_filter){ NULL, NULL, NULL, NULL }, &first);
 	buf_release(&first);
 	json_object_put(info);
 }

@@ -7,6 +7,17 @@
 #   bench/sse.sh sustained   per server, step the rate up (RATES) until an
 #                            event is lost, p99 > 1 s, or the publisher
 #                            falls behind; prints the highest rate that held
+#   bench/sse.sh cluster     cross-process fan-out (issue #5): two fcgi_sse
+#                            processes, each behind its own lighttpd, sharing
+#                            one redis-server and one SQLite file, against two
+#                            nginx + nchan sharing one redis-server; streams
+#                            alternate between the two, every publish goes
+#                            into the first, so half the deliveries cross Redis
+#   bench/sse.sh storm       the cluster, then a reconnect storm: once
+#                            STORM_AT events are sent every stream drops and
+#                            all reconnect at once with Last-Event-ID; how
+#                            long until all are back and caught up, and
+#                            whether each got every event exactly once, in order
 #
 # Environment: STREAMS (1000), EVENTS (1000), RATE (100), PUBLISHERS (16
 # keep-alive publishing connections sharing one schedule: nchan answers a
@@ -15,6 +26,10 @@
 # RATES ("50 75 100 125 150 200 300 400 600 800"), STEP_SECONDS (10: a
 # sustained step publishes rate x this events, at least EVENTS, at most
 # 50,000), KEEP_BENCH_DIR=1 keeps the temp dir with the servers' logs.
+# Cluster and storm: STORM_AT (EVENTS / 2), RESUME ("header": Last-Event-ID;
+# "query": fcgi_sse's last_event_id= parameter, nchan always gets the
+# header), NCHAN_BUFFER (1000 messages per channel in Redis). FCGI_SSE_*
+# configuration overrides in the environment reach every fcgi_sse started.
 # Only 127.0.0.1 is used; every server started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,10 +41,13 @@ PUBLISHERS=${PUBLISHERS:-16}
 SERVERS=${SERVERS:-fcgi_sse nchan}
 RATES=${RATES:-50 75 100 125 150 200 300 400 600 800}
 STEP_SECONDS=${STEP_SECONDS:-10}
+STORM_AT=${STORM_AT:-$((EVENTS / 2))}
+RESUME=${RESUME:-header}
+NCHAN_BUFFER=${NCHAN_BUFFER:-1000}
 mode=${1:-compare}
 case "$mode" in
-compare | sustained) ;;
-*) echo "usage: bench/sse.sh [compare|sustained]" >&2; exit 2 ;;
+compare | sustained | cluster | storm) ;;
+*) echo "usage: bench/sse.sh [compare|sustained|cluster|storm]" >&2; exit 2 ;;
 esac
 
 ulimit -n "$(ulimit -Hn)"
@@ -82,12 +100,19 @@ cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wmissing-prototypes -Wvla -
 
 # ---- process bookkeeping ----
 
+# set by the start_* functions: the cluster's subscriber ports and the
+# directories holding the servers' logs
+fcgi_ports= nchan_ports= fcgi_dirs= nchan_dirs=
+
 dir=$(mktemp -d /tmp/sse_bench.XXXXXX)
 pids=()
+# Stops what was started, newest first: front servers before the backends
+# and redis-server they use, so that none logs a lost backend while stopping.
 stop_all() {
-	local p
-	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do
+	local i p
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+		p=${pids[i]}
+		kill -TERM "$p" 2>/dev/null || true
 		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
 		kill -KILL "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
@@ -119,6 +144,7 @@ wait_port() {	# port seconds
 start_nchan() {
 	local d port master worker
 	d=$(mktemp -d "$dir/nchan.XXXX")
+	nchan_dirs="$d" nchan_ports=
 	port=$(free_port)
 	sed -e "s|@DIR@|$d|g" -e "s|@PORT@|$port|g" bench/nginx-nchan.conf >"$d/nginx.conf"
 	nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf" -g 'daemon off;' 2>"$d/stderr" &
@@ -130,9 +156,42 @@ start_nchan() {
 	nchan_port=$port
 }
 
+# The anchor cluster: two nginx + nchan sharing one redis-server
+# (bench/nginx-nchan-redis.conf); publishes go into the first. server_pids:
+# master 1, worker 1, master 2, worker 2, redis-server.
+start_nchan_cluster() {
+	local d i port master worker ports=() spids=() redis_port
+	d=$(mktemp -d "$dir/nchan_cluster.XXXX")
+	nchan_dirs="$d/n1 $d/n2"
+	redis_port=$(free_port)
+	redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+		--dir "$d" >"$d/redis.log" 2>&1 &
+	redis_pid=$!
+	pids+=("$redis_pid")
+	wait_port "$redis_port" 10 || { echo "sse.sh: redis-server did not start" >&2; return 1; }
+	for i in 1 2; do
+		mkdir -p "$d/n$i"
+		port=$(free_port)
+		sed -e "s|@DIR@|$d/n$i|g" -e "s|@PORT@|$port|g" -e "s|@REDIS_PORT@|$redis_port|g" \
+			-e "s|@BUFFER@|$NCHAN_BUFFER|g" bench/nginx-nchan-redis.conf >"$d/n$i/nginx.conf"
+		nginx -p "$d/n$i" -e "$d/n$i/error.log" -c "$d/n$i/nginx.conf" -g 'daemon off;' 2>"$d/n$i/stderr" &
+		master=$!
+		pids+=("$master")
+		wait_port "$port" 10 || { cat "$d/n$i/stderr" "$d/n$i/error.log" >&2; return 1; }
+		worker=$(pgrep -P "$master" | head -1)
+		ports+=("$port")
+		spids+=("$master" "$worker")
+	done
+	server_pids="$(IFS=,; echo "${spids[*]}"),$redis_pid"
+	nchan_port=${ports[0]}
+	nchan_ports="${ports[0]},${ports[1]}"
+}
+
 nchan_args() {	# channel
 	load_args=(--port "$nchan_port" --sub-path "/sub?id=$1" --pub-path "/pub?id=$1"
 		--pub-header 'Content-Type: application/json' --pids "$server_pids")
+	[ -n "$nchan_ports" ] && load_args+=(--ports "$nchan_ports")
+	return 0
 }
 
 # ---- fcgi_sse behind lighttpd ----
@@ -143,11 +202,10 @@ max_streams_limit() {
 		gsub(/[ `]/, "", $6); split($6, r, /\.\./); print r[2] }'
 }
 
-start_fcgi_sse() {
-	local d redis_port port key limit ms backend lighttpd code
-	[ "$fcgi_sse_built" = 1 ] || { echo "sse.sh: build/fcgi_sse was not built" >&2; return 1; }
-	d=$(mktemp -d "$dir/fcgi_sse.XXXX")
-	mkdir -p "$d/www"
+# Redis, the config, tenant and user, all in dir $1; sets redis_pid,
+# redis_port, secret. One SQLite file, $1/fcgi_sse.db, for every process.
+fcgi_sse_prepare() {
+	local d=$1 key limit ms
 	redis_port=$(free_port)
 	redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
 		--dir "$d" >"$d/redis.log" 2>&1 &
@@ -181,20 +239,59 @@ start_fcgi_sse() {
 		>/dev/null || return 1
 	echo 'bench-password' | env -u FCGI_SSE_CONFIG build/fcgi_sse admin --config "$d/config.json" \
 		create-user --tenant bench --username bench --role viewer >/dev/null || return 1
+}
 
-	env -u FCGI_SSE_CONFIG build/fcgi_sse --config "$d/config.json" --listen "unix:$d/fcgi_sse.sock" \
-		</dev/null >/dev/null 2>"$d/fcgi_sse.log" &
-	backend=$!
-	pids+=("$backend")
-	for _ in $(seq 50); do [ -S "$d/fcgi_sse.sock" ] && break; sleep 0.1; done
-	[ -S "$d/fcgi_sse.sock" ] || { echo "sse.sh: fcgi_sse did not start" >&2; cat "$d/fcgi_sse.log" >&2; return 1; }
+# One fcgi_sse process with config $2 on the socket $1/fcgi_sse.sock (log
+# $1/fcgi_sse.log) and a lighttpd in front with RUN_DIR $1; sets
+# inst_backend, inst_lighttpd, inst_port.
+fcgi_sse_instance() {
+	local rd=$1 cfg=$2
+	mkdir -p "$rd/www"
+	env -u FCGI_SSE_CONFIG build/fcgi_sse --config "$cfg" --listen "unix:$rd/fcgi_sse.sock" \
+		</dev/null >/dev/null 2>"$rd/fcgi_sse.log" &
+	inst_backend=$!
+	pids+=("$inst_backend")
+	for _ in $(seq 50); do [ -S "$rd/fcgi_sse.sock" ] && break; sleep 0.1; done
+	[ -S "$rd/fcgi_sse.sock" ] || { echo "sse.sh: fcgi_sse did not start" >&2; cat "$rd/fcgi_sse.log" >&2; return 1; }
 
-	port=$(free_port)
-	env -u FCGI_SSE_CONFIG PORT="$port" RUN_DIR="$d" lighttpd -D -f deploy/lighttpd/lighttpd.conf \
-		>/dev/null 2>"$d/lighttpd.stderr" &
-	lighttpd=$!
-	pids+=("$lighttpd")
-	wait_port "$port" 10 || { cat "$d/lighttpd.stderr" >&2; return 1; }
+	inst_port=$(free_port)
+	env -u FCGI_SSE_CONFIG PORT="$inst_port" RUN_DIR="$rd" lighttpd -D -f deploy/lighttpd/lighttpd.conf \
+		>/dev/null 2>"$rd/lighttpd.stderr" &
+	inst_lighttpd=$!
+	pids+=("$inst_lighttpd")
+	wait_port "$inst_port" 10 || { cat "$rd/lighttpd.stderr" >&2; return 1; }
+}
+
+# Logs in through port $1 (files in dir $2); sets token and fgp.
+fcgi_sse_login() {
+	local port=$1 d=$2
+	curl -sS -D "$d/login.head" -o "$d/login.json" -H 'Content-Type: application/json' \
+		-d '{"tenant":"bench","username":"bench","password":"bench-password"}' \
+		"http://127.0.0.1:$port/api/v2/auth/login" || return 1
+	token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_token"])' "$d/login.json") || {
+		echo "sse.sh: login failed:" >&2; cat "$d/login.head" "$d/login.json" >&2; return 1; }
+	fgp=$(sed -n 's/^[Ss]et-[Cc]ookie: *__Host-fgp=\([^;]*\).*/\1/p' "$d/login.head" | tr -d '\r' | head -1)
+}
+
+# Are the events endpoints there on port $1? (a stream answers 200 and stays open)
+fcgi_sse_probe() {
+	local code
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H 'Accept: text/event-stream' \
+		-H "Authorization: Bearer $token" -H "Cookie: __Host-fgp=$fgp" \
+		"http://127.0.0.1:$1/api/v2/events/stream?events=bench" || true)
+	if [ "$code" != 200 ]; then
+		echo "sse.sh: fcgi_sse GET /api/v2/events/stream on port $1 answers $code, not 200: no events endpoint yet" >&2
+		return 1
+	fi
+}
+
+start_fcgi_sse() {
+	local d
+	[ "$fcgi_sse_built" = 1 ] || { echo "sse.sh: build/fcgi_sse was not built" >&2; return 1; }
+	d=$(mktemp -d "$dir/fcgi_sse.XXXX")
+	fcgi_dirs="$d" fcgi_ports=
+	fcgi_sse_prepare "$d" || return 1
+	fcgi_sse_instance "$d" "$d/config.json" || return 1
 	# Publishers come in through a lighttpd of their own, as an internal
 	# service would: at 9,000 streams the subscribers' lighttpd holds 18,000
 	# descriptors, 90% of the 20,000 limit, where lighttpd stops accepting.
@@ -207,23 +304,31 @@ start_fcgi_sse() {
 	pids+=("$pub_lighttpd")
 	wait_port "$pub_port" 10 || { cat "$d/lighttpd-pub.stderr" >&2; return 1; }
 
-	curl -sS -D "$d/login.head" -o "$d/login.json" -H 'Content-Type: application/json' \
-		-d '{"tenant":"bench","username":"bench","password":"bench-password"}' \
-		"http://127.0.0.1:$port/api/v2/auth/login" || return 1
-	token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_token"])' "$d/login.json") || {
-		echo "sse.sh: login failed:" >&2; cat "$d/login.head" "$d/login.json" >&2; return 1; }
-	fgp=$(sed -n 's/^[Ss]et-[Cc]ookie: *__Host-fgp=\([^;]*\).*/\1/p' "$d/login.head" | tr -d '\r' | head -1)
+	fcgi_sse_login "$inst_port" "$d" || return 1
+	fcgi_sse_probe "$inst_port" || return 1
+	server_pids="$inst_backend,$inst_lighttpd,$pub_lighttpd"
+	fcgi_port=$inst_port
+}
 
-	# are the events endpoints there yet? (a stream answers 200 and stays open)
-	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H 'Accept: text/event-stream' \
-		-H "Authorization: Bearer $token" -H "Cookie: __Host-fgp=$fgp" \
-		"http://127.0.0.1:$port/api/v2/events/stream?events=bench" || true)
-	if [ "$code" != 200 ]; then
-		echo "sse.sh: fcgi_sse GET /api/v2/events/stream answers $code, not 200: no events endpoint yet" >&2
-		return 1
-	fi
-	server_pids="$backend,$lighttpd,$pub_lighttpd"
-	fcgi_port=$port
+# The cluster: two fcgi_sse processes (same config, one redis-server, one
+# SQLite file), each behind its own lighttpd (run dirs $d/p1, $d/p2).
+# Publishes go through the first lighttpd into process 1. server_pids:
+# fcgi_sse 1, lighttpd 1, fcgi_sse 2, lighttpd 2, redis-server.
+start_fcgi_sse_cluster() {
+	local d b1 l1 p1 i
+	[ "$fcgi_sse_built" = 1 ] || { echo "sse.sh: build/fcgi_sse was not built" >&2; return 1; }
+	d=$(mktemp -d "$dir/fcgi_sse_cluster.XXXX")
+	fcgi_dirs="$d/p1 $d/p2"
+	fcgi_sse_prepare "$d" || return 1
+	fcgi_sse_instance "$d/p1" "$d/config.json" || return 1
+	b1=$inst_backend l1=$inst_lighttpd p1=$inst_port
+	fcgi_sse_instance "$d/p2" "$d/config.json" || return 1
+	fcgi_sse_login "$p1" "$d" || return 1
+	for i in "$p1" "$inst_port"; do fcgi_sse_probe "$i" || return 1; done
+	server_pids="$b1,$l1,$inst_backend,$inst_lighttpd,$redis_pid"
+	fcgi_port=$p1
+	pub_port=$p1
+	fcgi_ports="$p1,$inst_port"
 }
 
 fcgi_sse_args() {
@@ -232,24 +337,30 @@ fcgi_sse_args() {
 		--ready-event connected --event bench
 		--pub-port "$pub_port" --pub-path /api/v2/events --pub-header "X-Internal-Secret: $secret"
 		--pub-header 'Content-Type: application/json'
-		--body '{"tenant":"bench","type":"bench","data":{"seq":{seq},"t":{t}}}'
+		--body '{"tenant":"bench","type":"bench","data":{"seq":{seq},"t":{t},"after":{after}}}'
 		--pids "$server_pids")
+	[ -n "$fcgi_ports" ] && load_args+=(--ports "$fcgi_ports")
+	return 0
 }
 
 # ---- running and reporting ----
 
-# run_load server label streams events rate: prints sse_load's block to the
-# terminal and keeps the kv line in $dir/<label>.kv
+# run_load server label streams events rate [sse_load options...]: prints
+# sse_load's block to the terminal and keeps the kv line in $dir/<label>.kv
 run_load() {
-	local server=$1 label=$2 limit r0=0
+	local server=$1 label=$2 streams=$3 events=$4 rate=$5 limit r0=0 single=0
+	shift 5
 	if [ "$server" = nchan ]; then nchan_args "bench-$label"; else fcgi_sse_args; fi
-	[ "$server" = fcgi_sse ] && r0=$(cpu_ticks "$redis_pid")
-	limit=$((60 + $3 / 50 + 2 * $4 / $5 + 30))
-	timeout $((limit + 30)) build/bench/sse_load "${load_args[@]}" --streams "$3" \
-		--events "$4" --rate "$5" --publishers "$PUBLISHERS" --time-limit "$limit" | tee "$dir/$label.out" | sed 's/^/  /' | grep -v '^  kv '
+	# in the cluster modes redis-server is one of the summed --pids
+	[ "$server" = fcgi_sse ] && [ -z "$fcgi_ports" ] && single=1
+	[ "$single" = 1 ] && r0=$(cpu_ticks "$redis_pid")
+	limit=$((60 + streams / 50 + 2 * events / rate + 30))
+	timeout $((limit + 30)) build/bench/sse_load "${load_args[@]}" --streams "$streams" \
+		--events "$events" --rate "$rate" --publishers "$PUBLISHERS" --time-limit "$limit" "$@" |
+		tee "$dir/$label.out" | sed 's/^/  /' | grep -v '^  kv '
 	grep '^kv ' "$dir/$label.out" | sed 's/^kv //' >"$dir/$label.kv"
 	# Redis carries fcgi_sse's publishes (not in the summed server figures)
-	[ "$server" = fcgi_sse ] && awk -v t="$(( $(cpu_ticks "$redis_pid") - r0 ))" \
+	[ "$single" = 1 ] && awk -v t="$(( $(cpu_ticks "$redis_pid") - r0 ))" \
 		-v hz="$(getconf CLK_TCK)" -v d="$(kv "$dir/$label.kv" deliveries)" 'BEGIN {
 		printf "    redis-server:         %.1f ms CPU during the run, %.2f us per delivery\n",
 			t * 1000 / hz, (d > 0 ? t * 1e6 / hz / d : 0) }'
@@ -266,7 +377,44 @@ kv() {	# file key
 }
 
 start_server() {
-	if [ "$1" = nchan ]; then start_nchan; else start_fcgi_sse; fi
+	case "$mode:$1" in
+	cluster:nchan | storm:nchan) start_nchan_cluster ;;
+	cluster:* | storm:*) start_fcgi_sse_cluster ;;
+	*:nchan) start_nchan ;;
+	*) start_fcgi_sse ;;
+	esac
+}
+
+# What the servers logged during a run: counts by level and the first
+# distinct messages (fcgi_sse JSON lines, lighttpd and nginx error logs).
+log_digest() {	# server
+	local d f
+	if [ "$1" = nchan ]; then
+		for d in $nchan_dirs; do
+			f="$d/error.log"
+			[ -f "$f" ] || continue
+			# the deprecation warnings of nchan_redis_url are not ours
+			grep -v 'is discouraged' "$f" | grep -E '\[(warn|error|crit|alert|emerg)\]' |
+				sed -E 's/^[0-9/]+ [0-9:]+ //; s/[0-9]+#[0-9]+: (\*[0-9]+ )?//' |
+				sort | uniq -c | sort -rn | head -5 | sed "s|^|    nginx $(basename "$d") error.log: |" || true
+		done
+		return 0
+	fi
+	for d in $fcgi_dirs; do
+		f="$d/fcgi_sse.log"
+		if [ -s "$f" ]; then
+			echo "    fcgi_sse $(basename "$d") log: $(wc -l <"$f") lines;" \
+				"$(grep -c '"level":"error"' "$f" || true) error," \
+				"$(grep -c '"level":"warn"' "$f" || true) warn"
+			sed -n 's/.*"level":"\([a-z]*\)".*"msg":"\([^"]*\)".*/\1: \2/p' "$f" |
+				sort | uniq -c | sort -rn | head -5 | sed 's/^/      /' || true
+		fi
+		f="$d/lighttpd.error.log"
+		[ -f "$f" ] && grep -v 'server started\|server stopped\|graceful shutdown' "$f" |
+			sed -E 's/^[0-9-]+ [0-9:]+: //' | sort | uniq -c | sort -rn | head -3 |
+			sed "s|^|    lighttpd $(basename "$d"): |" || true
+	done
+	return 0
 }
 
 # Prints one row: name, fcgi_sse value, nchan value, ratio.
@@ -281,24 +429,89 @@ row() {	# label fcgi nchan
 		printf "| %-36s | %12s | %12s | %14s |\n", l, a, b, r }'
 }
 
-table() {	# fcgi_kv nchan_kv
-	local f=$1 n=$2 k
+table_head() {
 	printf '| %-36s | %12s | %12s | %14s |\n' metric fcgi_sse nchan 'fcgi_sse/nchan'
 	printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' $(seq 38))" "$(printf -- '-%.0s' $(seq 14))" \
 		"$(printf -- '-%.0s' $(seq 14))" "$(printf -- '-%.0s' $(seq 16))"
-	for k in "streams_open:streams open" "published:events published" "deliveries:deliveries" \
-		"loss:loss" "duplicates:duplicates" "lat_p50_ms:latency p50 (ms)" \
-		"lat_p99_ms:latency p99 (ms)" "lat_max_ms:latency max (ms)" \
-		"rss_kib_per_stream:RSS per stream (KiB)" "cpu_us_per_delivery:server CPU per delivery (us)" \
-		"cpu_us_per_open:server CPU per stream open (us)" "rate_achieved:publish rate achieved (/s)" \
-		"pub_rtt_p50_ms:publish round trip p50 (ms)"; do
+}
+
+table_rows() {	# fcgi_kv nchan_kv "key:label"...
+	local f=$1 n=$2 k
+	shift 2
+	for k in "$@"; do
 		row "${k#*:}" "$( [ -s "$f" ] && kv "$f" "${k%%:*}" || true)" \
 			"$( [ -s "$n" ] && kv "$n" "${k%%:*}" || true)"
 	done
 }
 
+table() {	# fcgi_kv nchan_kv
+	table_head
+	table_rows "$1" "$2" "streams_open:streams open" "published:events published" \
+		"deliveries:deliveries" "loss:loss" "duplicates:duplicates" "lat_p50_ms:latency p50 (ms)" \
+		"lat_p99_ms:latency p99 (ms)" "lat_max_ms:latency max (ms)" \
+		"rss_kib_per_stream:RSS per stream (KiB)" "cpu_us_per_delivery:server CPU per delivery (us)" \
+		"cpu_us_per_open:server CPU per stream open (us)" "rate_achieved:publish rate achieved (/s)" \
+		"pub_rtt_p50_ms:publish round trip p50 (ms)"
+}
+
+cluster_table() {	# fcgi_kv nchan_kv
+	table_head
+	table_rows "$1" "$2" "streams_open:streams open" "port_streams_1:  of them on process 2" \
+		"published:events published" "deliveries:deliveries" "loss:loss" \
+		"port_loss_1:  loss on process 2 (via Redis)" "duplicates:duplicates" \
+		"out_of_order:out of order" "streams_incomplete:streams missing events" \
+		"lat_p50_ms:latency p50 (ms)" "lat_p99_ms:latency p99 (ms)" "lat_max_ms:latency max (ms)" \
+		"cpu_us_per_delivery:server CPU per delivery (us)" \
+		"cpu_us_per_open:server CPU per stream open (us)" \
+		"rss_kib_per_stream:RSS per stream (KiB)" "rss_end_kib:RSS of all servers at end (KiB)" \
+		"rate_achieved:publish rate achieved (/s)" "pub_rtt_p50_ms:publish round trip p50 (ms)"
+}
+
+storm_table() {	# fcgi_kv nchan_kv
+	table_head
+	table_rows "$1" "$2" "storm_clients:streams dropped at once" "storm_at:  after events sent" \
+		"storm_back:streams back" "storm_back_p50_ms:back p50 (ms after drop)" \
+		"storm_back_max_ms:all back (ms after drop)" "storm_caught:streams caught up" \
+		"storm_caught_p50_ms:caught up p50 (ms after drop)" \
+		"storm_caught_p99_ms:caught up p99 (ms after drop)" \
+		"storm_caught_max_ms:all caught up (ms after drop)" \
+		"loss:loss (whole run)" "duplicates:duplicates (whole run)" \
+		"out_of_order:out of order (whole run)" "streams_incomplete:streams missing events" \
+		"storm_failures:failed reconnects" "storm_503:  of them 503" \
+		"storm_closed_by_server:streams ended by server after" \
+		"published:events published" "lat_p99_ms:latency p99 (ms, incl. replay)" \
+		"cpu_us_per_delivery:server CPU per delivery (us)" "rss_end_kib:RSS of all servers at end (KiB)"
+}
+
 echo "== $(date -u +%FT%TZ) $(uname -m), $(nproc) cores; bench/sse.sh $mode" \
 	"STREAMS=$STREAMS EVENTS=$EVENTS RATE=$RATE PUBLISHERS=$PUBLISHERS"
+
+if [ "$mode" = cluster ] || [ "$mode" = storm ]; then
+	for s in $SERVERS; do
+		echo "-- $s: 2 processes sharing one redis-server, $STREAMS streams split between them," \
+			"publishes into the first"
+		if start_server "$s"; then
+			if [ "$mode" = storm ]; then
+				[ "$s" = fcgi_sse ] && resume=(--resume "$RESUME") || resume=()
+				run_load "$s" "$s" "$STREAMS" "$EVENTS" "$RATE" --storm-at "$STORM_AT" \
+					"${resume[@]}" || echo "sse.sh: $s run failed" >&2
+			else
+				run_load "$s" "$s" "$STREAMS" "$EVENTS" "$RATE" || echo "sse.sh: $s run failed" >&2
+			fi
+		else
+			echo "  $s: not measured (see above)"
+		fi
+		stop_all
+		log_digest "$s"
+	done
+	echo
+	if [ "$mode" = storm ]; then
+		storm_table "$dir/fcgi_sse.kv" "$dir/nchan.kv"
+	else
+		cluster_table "$dir/fcgi_sse.kv" "$dir/nchan.kv"
+	fi
+	exit 0
+fi
 
 if [ "$mode" = compare ]; then
 	for s in $SERVERS; do

@@ -11,6 +11,30 @@
  * "seq":<n> and "t":<ns>, the sequence number and the CLOCK_MONOTONIC time
  * of its publication (same host, so comparable across processes).
  *
+ * Cluster runs: --ports P1,P2 spreads the streams round-robin over several
+ * front servers (stream i goes to port i % n); publishes still go to --port
+ * (or --pub-port). Loss is also reported per subscriber port.
+ *
+ * Order: with several publishing connections, two events published at the
+ * same time may legitimately be stored in either order, so "out of order"
+ * counts only real violations: the body template's {after} is the number
+ * of events whose publication had been acknowledged (all of 0..after-1)
+ * when this one was sent; receiving event a after an event whose "after"
+ * exceeds a means a stream got a before-published event late. Reordering of
+ * concurrent publishes is reported apart ("inversions").
+ *
+ * Reconnect storm (--storm-at K): once K events have been sent, every
+ * stream is closed at the same moment and all reconnect at once, each
+ * naming the last event id it received (the WHATWG "last event ID string":
+ * the latest `id:` field seen at a dispatch) in a Last-Event-ID header
+ * (--resume header) or a last_event_id query parameter (--resume query). A
+ * failed reconnect (refused, non-200, timeout) is retried after
+ * --retry-ms. A stream ended by the server after the storm reconnects the
+ * same way, as EventSource would. Reported: time until every stream is
+ * reconnected, and until each has every event whose publication had been
+ * acknowledged when its reconnect was answered ("caught up"); loss,
+ * duplicates and order are counted over the whole run, across the storm.
+ *
  * usage: sse_load --port P --sub-path PATH --pub-path PATH [options]
  * (sse_load --help lists them). Exits 0 when the run completed (whatever the
  * loss), 1 when it could not run, 2 on a usage error. Prints a block of
@@ -36,7 +60,9 @@
 #include <unistd.h>
 
 #define MAX_HEADERS 16
-#define MAX_PIDS 8
+#define MAX_PIDS 12
+#define MAX_PORTS 8
+#define ID_MAX 160
 #define MAX_PUBLISHERS 64
 #define MAX_LINE (1 << 20)
 #define HEAD_MAX 16384
@@ -44,6 +70,11 @@
 struct opts {
 	int port;
 	int pub_port; /* 0: the same as port */
+	int ports[MAX_PORTS];	/* subscriber ports; n_ports 0: port alone */
+	int n_ports;
+	long storm_at;		/* -1: no storm */
+	int resume_query;	/* name the last id in the query, not a header */
+	double retry_ms;
 	long streams;
 	long events;
 	double rate;
@@ -308,6 +339,8 @@ struct sse_parser {
 	char *data;
 	size_t data_len, data_cap;
 	char event[64];
+	char idbuf[ID_MAX];	/* the last event ID buffer */
+	char *last_id;		/* where a dispatch sets the last event ID string */
 	int last_cr;
 	int started;	/* a leading BOM is stripped once */
 };
@@ -335,6 +368,9 @@ static int grow(char **p, size_t *cap, size_t need)
 
 static void sse_dispatch(struct sse_parser *sp, event_fn fn, void *ctx)
 {
+	/* the last event ID string is set even when no event fires */
+	if (sp->last_id != NULL)
+		memcpy(sp->last_id, sp->idbuf, strlen(sp->idbuf) + 1);
 	if (sp->data_len > 0) {
 		sp->data_len--;	/* the LF after the last data line */
 		sp->data[sp->data_len] = '\0';
@@ -350,6 +386,14 @@ static int sse_field(struct sse_parser *sp, const char *f, size_t fl, const char
 		size_t n = vl < sizeof(sp->event) - 1 ? vl : sizeof(sp->event) - 1;
 		memcpy(sp->event, v, n);
 		sp->event[n] = '\0';
+	} else if (fl == 2 && memcmp(f, "id", 2) == 0) {
+		/* an id with NUL is ignored; a longer one than we keep is cut,
+		 * which a reconnect would then show as a wrong id */
+		size_t n = vl < sizeof(sp->idbuf) - 1 ? vl : sizeof(sp->idbuf) - 1;
+		if (memchr(v, '\0', vl) == NULL) {
+			memcpy(sp->idbuf, v, n);
+			sp->idbuf[n] = '\0';
+		}
 	} else if (fl == 4 && memcmp(f, "data", 4) == 0) {
 		if (grow(&sp->data, &sp->data_cap, sp->data_len + vl + 2) < 0)
 			return -1;
@@ -357,7 +401,7 @@ static int sse_field(struct sse_parser *sp, const char *f, size_t fl, const char
 		sp->data_len += vl;
 		sp->data[sp->data_len++] = '\n';
 	}
-	/* id and retry matter to a reconnecting client, not to this count */
+	/* retry: the reconnect delay here is --retry-ms */
 	return 0;
 }
 
@@ -428,9 +472,38 @@ static void sse_free(struct sse_parser *sp)
 	memset(sp, 0, sizeof(*sp));
 }
 
+/* A fresh parser for a new connection of a client whose last event ID
+ * string is in last_id (kept across connections, as EventSource does). */
+static void sse_begin(struct sse_parser *sp, char *last_id)
+{
+	memset(sp, 0, sizeof(*sp));
+	sp->last_id = last_id;
+	snprintf(sp->idbuf, sizeof(sp->idbuf), "%s", last_id);
+}
+
 /* ---- run state ---- */
 
 enum conn_state { ST_IDLE, ST_CONNECTING, ST_HEAD, ST_BODY, ST_FAILED, ST_CLOSED };
+
+/* before the storm; dropped and not yet back; back (ready again) */
+enum phase { PH_FIRST, PH_RECONNECTING, PH_BACK };
+
+/* What one subscriber keeps across its connections. */
+struct client {
+	unsigned char *seen;	/* one bit per sequence number */
+	uint64_t deliveries;
+	char last_id[ID_MAX];	/* the last event ID string */
+	long long max_seq;	/* highest seq received (-1) */
+	long long max_after;	/* highest "after" of a received event (-1) */
+	long prefix;		/* every event below it received or never published */
+	int port_idx;
+	int counted;		/* was ready once: one of ready_total */
+	enum phase phase;
+	int64_t retry_at;	/* 0, or when to connect again */
+	int64_t t_back;		/* ready again after the storm */
+	long catchup_target;	/* events acknowledged when it was back */
+	int64_t t_caught;	/* had every one of them */
+};
 
 struct conn {
 	int fd;
@@ -444,23 +517,39 @@ struct conn {
 	int64_t deadline;
 	struct chunked ck;
 	struct sse_parser sp;
-	unsigned char *seen;	/* one bit per sequence number */
-	uint64_t deliveries;
+	char *req;	/* this connection's request */
+	size_t req_len;
+	struct client k;	/* survives reconnects */
+};
+
+struct pubs;
+
+/* Counters that the storm report shows as "during the reconnects". */
+struct fails {
+	long status_count[600];
+	long fail_connect, fail_timeout, fail_proto;
 };
 
 struct run {
 	struct opts o;
 	int ep;
 	struct conn *c;
-	char *request;
-	size_t request_len;
+	struct pubs *ps;
 	long next_open, in_flight, open, failed, closed_early, ready_total;
-	long status_count[600];
-	long fail_connect, fail_timeout, fail_proto;
+	struct fails f;
 	uint64_t deliveries, duplicates, other_events, bad_seq, events_seen;
+	uint64_t out_of_order, inversions;
+	uint64_t port_deliveries[MAX_PORTS];
+	long port_ready[MAX_PORTS];
 	struct u32vec lat_us;
 	int64_t recv_now;
 	struct conn *cur;
+	/* the storm */
+	int storm_done;
+	int64_t t_storm, t_last_retry_scan;
+	long storm_sent, storm_clients, back, caught, pending_retries;
+	long storm_retries, storm_closed_by_server, storm_failures;
+	struct fails f_before;
 };
 
 /* One publishing connection; its thread alone writes it until joined. */
@@ -483,7 +572,23 @@ struct pubs {
 	int64_t start;
 	atomic_int stop;
 	atomic_int done;
+	atomic_long sent;		/* publishes begun */
+	atomic_uchar *acked;		/* per seq: 0 pending, 1 ok, 2 failed */
+	atomic_long prefix;		/* every seq below it answered */
+	long events;
 };
+
+/* Every seq below the returned number has been answered (any thread). */
+static long acked_prefix(struct pubs *ps)
+{
+	long p = atomic_load(&ps->prefix), q = p;
+
+	while (q < ps->events && atomic_load(&ps->acked[q]) != 0)
+		q++;
+	while (p < q && !atomic_compare_exchange_weak(&ps->prefix, &p, q))
+		;
+	return q;
+}
 
 static volatile sig_atomic_t interrupted;
 
@@ -517,15 +622,59 @@ static int json_int(const char *s, size_t n, const char *key, long long *out)
 	return 0;
 }
 
+static int seen_bit(const struct client *k, long long seq)
+{
+	return (k->seen[seq >> 3] >> (seq & 7)) & 1;
+}
+
+/* A client back after the storm is caught up once it has every event that
+ * had been acknowledged when its reconnect was answered. */
+static void check_caught(struct run *r, struct conn *c)
+{
+	struct client *k = &c->k;
+
+	if (k->phase != PH_BACK || k->t_caught != 0)
+		return;
+	while (k->prefix < r->o.events &&
+	       (seen_bit(k, k->prefix) || atomic_load(&r->ps->acked[k->prefix]) == 2))
+		k->prefix++;
+	if (k->prefix >= k->catchup_target) {
+		k->t_caught = r->recv_now;
+		r->caught++;
+	}
+}
+
+/* The stream has just become open (its ready event or first body byte). */
+static void became_ready(struct run *r, struct conn *c)
+{
+	struct client *k = &c->k;
+
+	c->ready = 1;
+	r->in_flight--;
+	r->open++;
+	if (!k->counted) {
+		k->counted = 1;
+		r->ready_total++;
+		r->port_ready[k->port_idx]++;
+	} else if (k->phase == PH_RECONNECTING) {
+		k->phase = PH_BACK;
+		k->t_back = r->recv_now;
+		k->catchup_target = acked_prefix(r->ps);
+		r->back++;
+		check_caught(r, c);
+	}
+}
+
 static void on_event(void *ctx, const char *name, const char *data, size_t len)
 {
 	struct run *r = ctx;
 	struct conn *c = r->cur;
-	long long seq, t;
+	struct client *k = &c->k;
+	long long seq, t, after;
 
 	r->events_seen++;
 	if (!c->ready && r->o.ready_event != NULL && strcmp(name, r->o.ready_event) == 0)
-		c->ready = 1;
+		became_ready(r, c);
 	if (r->o.event_filter != NULL && strcmp(name, r->o.event_filter) != 0) {
 		r->other_events++;
 		return;
@@ -534,23 +683,35 @@ static void on_event(void *ctx, const char *name, const char *data, size_t len)
 		r->other_events++;
 		return;
 	}
-	if (seq < 0 || seq >= r->o.events || c->seen == NULL) {
+	if (seq < 0 || seq >= r->o.events || k->seen == NULL) {
 		r->bad_seq++;
 		return;
 	}
-	if (c->seen[seq >> 3] & (1u << (seq & 7))) {
+	if (seen_bit(k, seq)) {
 		r->duplicates++;
 		return;
 	}
-	c->seen[seq >> 3] |= (unsigned char)(1u << (seq & 7));
-	c->deliveries++;
+	k->seen[seq >> 3] |= (unsigned char)(1u << (seq & 7));
+	k->deliveries++;
 	r->deliveries++;
+	r->port_deliveries[k->port_idx]++;
+	/* order: a before-published event arriving late is a violation; two
+	 * concurrent publishes may come either way (an inversion) */
+	if (seq < k->max_after)
+		r->out_of_order++;
+	else if (seq < k->max_seq)
+		r->inversions++;
+	if (seq > k->max_seq)
+		k->max_seq = seq;
+	if (json_int(data, len, "after", &after) && after > k->max_after)
+		k->max_after = after;
 	{
 		int64_t lat = r->recv_now - t;
 		if (lat < 0)
 			lat = 0;
 		u32vec_push(&r->lat_us, (uint32_t)(lat / 1000 > UINT32_MAX ? UINT32_MAX : lat / 1000));
 	}
+	check_caught(r, c);
 }
 
 static int body_sink(void *ctx, const char *p, size_t n)
@@ -558,12 +719,16 @@ static int body_sink(void *ctx, const char *p, size_t n)
 	struct run *r = ctx;
 
 	if (n > 0 && !r->cur->ready && r->o.ready_event == NULL)
-		r->cur->ready = 1;
+		became_ready(r, r->cur);
 	return sse_feed(&r->cur->sp, p, n, on_event, r);
 }
 
 /* ---- subscriber connections ---- */
 
+/* Closes the connection. ST_IDLE: dropped on purpose (the storm);
+ * ST_CLOSED: ended by the server after being open; ST_FAILED: never open.
+ * After the storm, any of the latter two connects again after --retry-ms,
+ * as EventSource would. */
 static void conn_close(struct run *r, struct conn *c, enum conn_state st)
 {
 	if (c->fd >= 0) {
@@ -577,49 +742,128 @@ static void conn_close(struct run *r, struct conn *c, enum conn_state st)
 		r->closed_early++;
 	if (c->ready)
 		r->open--;
-	if (st == ST_FAILED)
+	if (st == ST_FAILED && !r->storm_done)
 		r->failed++;
+	if (r->storm_done && c->k.counted && st != ST_IDLE) {
+		if (st == ST_FAILED)
+			r->storm_failures++;
+		else
+			r->storm_closed_by_server++;
+		if (c->k.phase == PH_BACK && st == ST_CLOSED)
+			c->k.phase = PH_RECONNECTING;	/* must come back again */
+		c->k.retry_at = now_ns() + (int64_t)(r->o.retry_ms * 1e6);
+		r->pending_retries++;
+	}
 	c->st = st;
+	c->ready = 0;
 	free(c->head);
 	c->head = NULL;
+	free(c->req);
+	c->req = NULL;
 	sse_free(&c->sp);
 }
 
+static int port_of(const struct run *r, const struct conn *c)
+{
+	return r->o.n_ports > 0 ? r->o.ports[c->k.port_idx] : r->o.port;
+}
+
+/* Percent-encodes s into out (for the last_event_id query parameter). */
+static size_t url_encode(const char *s, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = 0;
+
+	for (; *s && n + 4 < cap; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+			out[n++] = (char)ch;
+		} else {
+			out[n++] = '%';
+			out[n++] = hex[ch >> 4];
+			out[n++] = hex[ch & 15];
+		}
+	}
+	out[n] = '\0';
+	return n;
+}
+
+/* This connection's GET: after the storm it names the last event id. */
+static int conn_request(struct run *r, struct conn *c)
+{
+	const struct opts *o = &r->o;
+	int resume = c->k.phase != PH_FIRST && c->k.last_id[0] != '\0';
+	char enc[3 * ID_MAX + 1] = "";
+	size_t cap = 1024 + strlen(o->sub_path) + 4 * ID_MAX, n;
+
+	for (int i = 0; i < o->n_sub_headers; i++)
+		cap += strlen(o->sub_headers[i]) + 2;
+	if ((c->req = malloc(cap)) == NULL)
+		return -1;
+	if (resume && o->resume_query)
+		url_encode(c->k.last_id, enc, sizeof(enc));
+	n = (size_t)snprintf(c->req, cap, "GET %s%s%s%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+			     "Accept: text/event-stream\r\nCache-Control: no-cache\r\n", o->sub_path,
+			     enc[0] ? (strchr(o->sub_path, '?') ? "&" : "?") : "",
+			     enc[0] ? "last_event_id=" : "", enc, port_of(r, c));
+	if (resume && !o->resume_query)
+		n += (size_t)snprintf(c->req + n, cap - n, "Last-Event-ID: %s\r\n", c->k.last_id);
+	for (int i = 0; i < o->n_sub_headers; i++)
+		n += (size_t)snprintf(c->req + n, cap - n, "%s\r\n", o->sub_headers[i]);
+	n += (size_t)snprintf(c->req + n, cap - n, "\r\n");
+	c->req_len = n;
+	return 0;
+}
+
+/* Starts a connection for client idx (the first, or a reconnect). Returns
+ * -1 when it could not even begin (nothing is counted then). */
 static int conn_start(struct run *r, long idx)
 {
 	struct conn *c = &r->c[idx];
+	struct client k = c->k;
 	struct sockaddr_in sa;
 	struct epoll_event ev;
 
 	memset(c, 0, sizeof(*c));
+	c->k = k;
+	c->k.retry_at = 0;
+	if (c->k.seen == NULL) {
+		c->k.port_idx = r->o.n_ports > 0 ? (int)(idx % r->o.n_ports) : 0;
+		c->k.max_seq = c->k.max_after = -1;
+		if ((c->k.seen = calloc((size_t)(r->o.events + 7) / 8, 1)) == NULL) {
+			c->fd = -1;
+			return -1;
+		}
+	}
+	sse_begin(&c->sp, c->k.last_id);
+	if (conn_request(r, c) < 0) {
+		c->fd = -1;
+		return -1;
+	}
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
-		return -1;
+		goto fail;
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)r->o.port);
+	sa.sin_port = htons((uint16_t)port_of(r, c));
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
-		close(c->fd);
-		c->fd = -1;
-		return -1;
-	}
-	c->seen = calloc((size_t)(r->o.events + 7) / 8, 1);
-	if (c->seen == NULL) {
-		close(c->fd);
-		c->fd = -1;
-		return -1;
-	}
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)
+		goto fail;
+	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
+	ev.data.u64 = (uint64_t)idx;
+	if (epoll_ctl(r->ep, EPOLL_CTL_ADD, c->fd, &ev) < 0)
+		goto fail;
 	c->st = ST_CONNECTING;
 	c->deadline = now_ns() + (int64_t)(r->o.open_timeout * 1e9);
 	r->in_flight++;
-	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
-	ev.data.u64 = (uint64_t)idx;
-	if (epoll_ctl(r->ep, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
-		conn_close(r, c, ST_FAILED);
-		return -1;
-	}
 	return 0;
+fail:
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	free(c->req);
+	c->req = NULL;
+	return -1;
 }
 
 static void conn_send(struct run *r, struct conn *c, uint64_t idx)
@@ -629,22 +873,24 @@ static void conn_send(struct run *r, struct conn *c, uint64_t idx)
 	struct epoll_event ev;
 
 	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err != 0) {
-		r->fail_connect++;
+		r->f.fail_connect++;
 		conn_close(r, c, ST_FAILED);
 		return;
 	}
-	while (c->sent < r->request_len) {
-		ssize_t w = send(c->fd, r->request + c->sent, r->request_len - c->sent, MSG_NOSIGNAL);
+	while (c->sent < c->req_len) {
+		ssize_t w = send(c->fd, c->req + c->sent, c->req_len - c->sent, MSG_NOSIGNAL);
 		if (w < 0 && errno == EAGAIN)
 			return;
 		if (w <= 0) {
-			r->fail_connect++;
+			r->f.fail_connect++;
 			conn_close(r, c, ST_FAILED);
 			return;
 		}
 		c->sent += (size_t)w;
 	}
 	c->st = ST_HEAD;
+	free(c->req);
+	c->req = NULL;
 	ev.events = EPOLLIN | EPOLLRDHUP;
 	ev.data.u64 = idx;
 	epoll_ctl(r->ep, EPOLL_CTL_MOD, c->fd, &ev);
@@ -653,7 +899,7 @@ static void conn_send(struct run *r, struct conn *c, uint64_t idx)
 /* Body bytes of an open stream. Returns -1 when the stream must close. */
 static int conn_body(struct run *r, struct conn *c, const char *p, size_t n)
 {
-	int was_ready = c->ready, rc = 0;
+	int rc = 0;
 
 	r->cur = c;
 	if (c->body_mode == 1) {
@@ -669,11 +915,6 @@ static int conn_body(struct run *r, struct conn *c, const char *p, size_t n)
 		rc = body_sink(r, p, n);
 		if (c->body_mode == 2 && c->body_left == 0)
 			rc = -1;
-	}
-	if (!was_ready && c->ready) {
-		r->in_flight--;
-		r->open++;
-		r->ready_total++;
 	}
 	return rc;
 }
@@ -691,13 +932,13 @@ static int conn_head(struct run *r, struct conn *c, const char *p, size_t n)
 	c->head_len += n;
 	end = head_end(c->head, c->head_len);
 	if (end == 0)
-		return c->head_len >= HEAD_MAX ? (r->fail_proto++, -1) : 0;
+		return c->head_len >= HEAD_MAX ? (r->f.fail_proto++, -1) : 0;
 	if (head_parse(c->head, end, &h) < 0) {
-		r->fail_proto++;
+		r->f.fail_proto++;
 		return -1;
 	}
 	if (h.status >= 0 && h.status < 600)
-		r->status_count[h.status]++;
+		r->f.status_count[h.status]++;
 	if (h.status != 200)
 		return -1;
 	c->st = ST_BODY;
@@ -726,7 +967,7 @@ static void conn_readable(struct run *r, struct conn *c)
 			return;
 		if (n <= 0) {
 			if (!c->ready)
-				r->fail_proto++;
+				r->f.fail_proto++;
 			conn_close(r, c, c->ready ? ST_CLOSED : ST_FAILED);
 			return;
 		}
@@ -780,7 +1021,7 @@ static void expire_pending(struct run *r)
 	for (long i = 0; i < r->next_open; i++) {
 		struct conn *c = &r->c[i];
 		if (c->fd >= 0 && !c->ready && c->deadline < t) {
-			r->fail_timeout++;
+			r->f.fail_timeout++;
 			conn_close(r, c, ST_FAILED);
 		}
 	}
@@ -795,7 +1036,7 @@ static void open_streams(struct run *r, int64_t deadline)
 	while (!interrupted && now_ns() < deadline) {
 		while (r->next_open < r->o.streams && r->in_flight < r->o.concurrency) {
 			if (conn_start(r, r->next_open) < 0) {
-				r->fail_connect++;
+				r->f.fail_connect++;
 				r->failed++;
 				r->c[r->next_open].st = ST_FAILED;
 			}
@@ -817,6 +1058,65 @@ static void serve_for(struct run *r, double seconds)
 
 	while (!interrupted && now_ns() < end)
 		poll_once(r, 20);
+}
+
+/* ---- the reconnect storm ---- */
+
+/* Every open stream drops its connection at once, then all reconnect at
+ * once naming their last event id. Streams that never opened stay out. */
+static void storm(struct run *r)
+{
+	r->storm_done = 1;
+	r->t_storm = now_ns();
+	r->storm_sent = atomic_load(&r->ps->sent);
+	r->f_before = r->f;
+	for (long i = 0; i < r->o.streams; i++) {
+		struct conn *c = &r->c[i];
+		if (!c->k.counted)
+			continue;
+		r->storm_clients++;
+		if (c->fd >= 0)
+			conn_close(r, c, ST_IDLE);
+		c->k.phase = PH_RECONNECTING;
+	}
+	for (long i = 0; i < r->o.streams; i++) {
+		struct conn *c = &r->c[i];
+		if (!c->k.counted)
+			continue;
+		if (conn_start(r, i) < 0) {
+			r->f.fail_connect++;
+			r->storm_failures++;
+			c->k.retry_at = now_ns() + (int64_t)(r->o.retry_ms * 1e6);
+			r->pending_retries++;
+		}
+	}
+}
+
+/* After the storm: connect again the clients whose retry is due, and time
+ * out reconnects that hang. */
+static void storm_service(struct run *r)
+{
+	int64_t t = now_ns();
+
+	if (t - r->t_last_retry_scan < 20000000)
+		return;
+	r->t_last_retry_scan = t;
+	expire_pending(r);
+	if (r->pending_retries == 0)
+		return;
+	for (long i = 0; i < r->o.streams; i++) {
+		struct conn *c = &r->c[i];
+		if (c->fd >= 0 || c->k.retry_at == 0 || c->k.retry_at > t)
+			continue;
+		r->pending_retries--;
+		r->storm_retries++;
+		if (conn_start(r, i) < 0) {
+			r->f.fail_connect++;
+			r->storm_failures++;
+			c->k.retry_at = t + (int64_t)(r->o.retry_ms * 1e6);
+			r->pending_retries++;
+		}
+	}
 }
 
 /* ---- publisher ---- */
@@ -844,8 +1144,8 @@ static int pub_connect(int port)
 	return fd;
 }
 
-/* Expands the body template: {seq} and {t} become the numbers. */
-static size_t pub_body(const char *tpl, long seq, int64_t t, char *out, size_t cap)
+/* Expands the body template: {seq}, {t} and {after} become the numbers. */
+static size_t pub_body(const char *tpl, long seq, int64_t t, long after, char *out, size_t cap)
 {
 	size_t n = 0;
 
@@ -856,6 +1156,9 @@ static size_t pub_body(const char *tpl, long seq, int64_t t, char *out, size_t c
 		} else if (strncmp(p, "{t}", 3) == 0) {
 			n += (size_t)snprintf(out + n, cap - n, "%" PRId64, t);
 			p += 3;
+		} else if (strncmp(p, "{after}", 7) == 0) {
+			n += (size_t)snprintf(out + n, cap - n, "%ld", after);
+			p += 7;
 		} else {
 			out[n++] = *p++;
 		}
@@ -960,14 +1263,16 @@ static int pub_one(struct pub *p, int *fd, long seq)
 	size_t bl, rl;
 	int64_t t;
 	int status, close_after = 0;
+	long after = acked_prefix(p->all);
 
 	resp[0] = '\0';
+	atomic_fetch_add(&p->all->sent, 1);
 	if (*fd < 0 && (*fd = pub_connect(o->pub_port ? o->pub_port : o->port)) < 0) {
 		pub_record_error(p, seq, -1, "connect failed");
 		return -1;
 	}
 	t = now_ns();
-	bl = pub_body(o->body, seq, t, body, sizeof(body));
+	bl = pub_body(o->body, seq, t, after, body, sizeof(body));
 	rl = (size_t)snprintf(req, sizeof(req),
 			      "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: %zu\r\n",
 			      o->pub_path, o->port, bl);
@@ -1014,7 +1319,7 @@ static void *pub_main(void *arg)
 		struct timespec ts = { (time_t)(due / 1000000000), (long)(due % 1000000000) };
 		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 			;
-		pub_one(p, &fd, seq);
+		atomic_store(&p->all->acked[seq], pub_one(p, &fd, seq) == 0 ? 1 : 2);
 	}
 	if (fd >= 0)
 		close(fd);
@@ -1110,8 +1415,12 @@ static void report(struct run *r, struct pub *p, const struct sample s[3], doubl
 	double achieved = per((double)(p->ok + p->errors - 1), pub_secs);
 	long long rss_total = 0, cpu_pub = 0, cpu_open = 0;
 	uint32_t l50, l99, lmax, r50, r99;
-	char kv_pids[512] = "";
-	size_t kvl = 0;
+	char kv_pids[1024] = "", kv_more[2048] = "";
+	size_t kvl = 0, kml = 0;
+	const struct fails *f0 = r->storm_done ? &r->f_before : &r->f;
+	long long rss_end = 0;
+	long incomplete = 0;
+	uint64_t missing = 0;
 
 	qsort(r->lat_us.v, r->lat_us.n, sizeof(uint32_t), cmp_u32);
 	qsort(p->rtt_us.v, p->rtt_us.n, sizeof(uint32_t), cmp_u32);
@@ -1126,10 +1435,10 @@ static void report(struct run *r, struct pub *p, const struct sample s[3], doubl
 	       o->pub_path, o->publishers, o->publishers == 1 ? "" : "s");
 	printf("  streams open:         %ld of %ld (failed %ld: connect %ld, timeout %ld, "
 	       "protocol %ld, status", r->ready_total, o->streams, r->failed,
-	       r->fail_connect, r->fail_timeout, r->fail_proto);
+	       f0->fail_connect, f0->fail_timeout, f0->fail_proto);
 	for (int st = 0; st < 600; st++)
-		if (r->status_count[st] > 0 && st != 200)
-			printf(" %d x%ld", st, r->status_count[st]);
+		if (f0->status_count[st] > 0 && st != 200)
+			printf(" %d x%ld", st, f0->status_count[st]);
 	printf("); closed during the run %ld\n", r->closed_early);
 	printf("  events published:     %ld ok, %ld errors; achieved %.1f/s (target %.1f/s); "
 	       "publish round trip p50 %.3f ms, p99 %.3f ms\n", (long)p->ok, (long)p->errors,
@@ -1140,12 +1449,82 @@ static void report(struct run *r, struct pub *p, const struct sample s[3], doubl
 	printf("  loss:                 %" PRIu64 " (%.3f%%)\n", loss, 100.0 * per((double)loss, (double)expected));
 	printf("  duplicates:           %" PRIu64 " (other events %" PRIu64 ", bad seq %" PRIu64 ")\n",
 	       r->duplicates, r->other_events, r->bad_seq);
+	/* every stream must end with every acknowledged event */
+	for (long i = 0; i < o->streams; i++) {
+		const struct client *k = &r->c[i].k;
+		uint64_t m = 0;
+		if (!k->counted)
+			continue;
+		for (long q = 0; q < o->events; q++)
+			if (atomic_load(&r->ps->acked[q]) == 1 && !seen_bit(k, q))
+				m++;
+		missing += m;
+		incomplete += m > 0;
+	}
+	printf("  order:                %" PRIu64 " out of order (acknowledged before another was sent,"
+	       " received after it); %" PRIu64 " inversions (concurrent publishes, either order)\n",
+	       r->out_of_order, r->inversions);
+	printf("  streams incomplete:   %ld of %ld miss some of the %ld acknowledged events"
+	       " (%" PRIu64 " missing in all)\n", incomplete, r->ready_total, (long)p->ok, missing);
+	for (int i = 0; i < o->n_ports; i++) {
+		uint64_t e = (uint64_t)r->port_ready[i] * (uint64_t)o->events;
+		uint64_t l = e > r->port_deliveries[i] ? e - r->port_deliveries[i] : 0;
+		printf("  port %-5d            %ld streams open, %" PRIu64 " deliveries of %" PRIu64
+		       ", loss %" PRIu64 " (%.3f%%)\n", o->ports[i], r->port_ready[i],
+		       r->port_deliveries[i], e, l, 100.0 * per((double)l, (double)e));
+		kml += (size_t)snprintf(kv_more + kml, sizeof(kv_more) - kml,
+					" port_streams_%d=%ld port_loss_%d=%" PRIu64, i, r->port_ready[i], i, l);
+	}
 	printf("  latency p50/p99/max:  %.3f / %.3f / %.3f ms\n", l50 / 1e3, l99 / 1e3, lmax / 1e3);
+	if (r->storm_done) {
+		struct u32vec back = { 0 }, caught = { 0 };
+		long s503 = r->f.status_count[503] - r->f_before.status_count[503];
+		for (long i = 0; i < o->streams; i++) {
+			const struct client *k = &r->c[i].k;
+			if (k->counted && k->t_back != 0)
+				u32vec_push(&back, (uint32_t)((k->t_back - r->t_storm) / 1000));
+			if (k->counted && k->t_caught != 0)
+				u32vec_push(&caught, (uint32_t)((k->t_caught - r->t_storm) / 1000));
+		}
+		qsort(back.v, back.n, sizeof(uint32_t), cmp_u32);
+		qsort(caught.v, caught.n, sizeof(uint32_t), cmp_u32);
+		printf("  storm:                at %ld events sent, %ld streams dropped at once and"
+		       " reconnected with their last id (%s)\n", r->storm_sent, r->storm_clients,
+		       o->resume_query ? "last_event_id= query" : "Last-Event-ID header");
+		printf("    back (open again):  %ld of %ld; p50/p99/max %.1f / %.1f / %.1f ms after the drop\n",
+		       r->back, r->storm_clients, percentile(back.v, back.n, 0.5) / 1e3,
+		       percentile(back.v, back.n, 0.99) / 1e3, back.n ? back.v[back.n - 1] / 1e3 : 0);
+		printf("    caught up:          %ld of %ld; p50/p99/max %.1f / %.1f / %.1f ms after the drop\n",
+		       r->caught, r->storm_clients, percentile(caught.v, caught.n, 0.5) / 1e3,
+		       percentile(caught.v, caught.n, 0.99) / 1e3, caught.n ? caught.v[caught.n - 1] / 1e3 : 0);
+		printf("    reconnect failures: %ld (connect %ld, timeout %ld, protocol %ld, status",
+		       r->storm_failures, r->f.fail_connect - r->f_before.fail_connect,
+		       r->f.fail_timeout - r->f_before.fail_timeout, r->f.fail_proto - r->f_before.fail_proto);
+		for (int st = 0; st < 600; st++)
+			if (r->f.status_count[st] != r->f_before.status_count[st] && st != 200)
+				printf(" %d x%ld", st, r->f.status_count[st] - r->f_before.status_count[st]);
+		printf("); retries %ld; streams ended by the server afterwards %ld\n",
+		       r->storm_retries, r->storm_closed_by_server);
+		kml += (size_t)snprintf(kv_more + kml, sizeof(kv_more) - kml,
+			" storm_at=%ld storm_clients=%ld storm_back=%ld storm_back_p50_ms=%.1f"
+			" storm_back_max_ms=%.1f storm_caught=%ld storm_caught_p50_ms=%.1f"
+			" storm_caught_p99_ms=%.1f storm_caught_max_ms=%.1f storm_failures=%ld"
+			" storm_retries=%ld storm_503=%ld storm_closed_by_server=%ld",
+			r->storm_sent, r->storm_clients, r->back, percentile(back.v, back.n, 0.5) / 1e3,
+			back.n ? back.v[back.n - 1] / 1e3 : 0, r->caught,
+			percentile(caught.v, caught.n, 0.5) / 1e3, percentile(caught.v, caught.n, 0.99) / 1e3,
+			caught.n ? caught.v[caught.n - 1] / 1e3 : 0, r->storm_failures, r->storm_retries,
+			s503, r->storm_closed_by_server);
+		free(back.v);
+		free(caught.v);
+	}
 	for (int i = 0; i < o->n_pids; i++) {
 		long long drss = s[1].rss_kib[i] - s[0].rss_kib[i];
 		long long dcpu = s[2].cpu_us[i] - s[1].cpu_us[i];
 		long long ocpu = s[1].cpu_us[i] - s[0].cpu_us[i];
 		rss_total += drss;
+		if (s[2].rss_kib[i] > 0)
+			rss_end += s[2].rss_kib[i];
 		cpu_pub += dcpu;
 		cpu_open += ocpu;
 		printf("  pid %-7d RSS %lld -> %lld -> %lld KiB: %.2f KiB per open stream; "
@@ -1159,8 +1538,9 @@ static void report(struct run *r, struct pub *p, const struct sample s[3], doubl
 					o->pids[i], per((double)dcpu, (double)r->deliveries));
 	}
 	printf("  servers (summed):     %.2f KiB RSS per open stream, %.2f us CPU per delivery, "
-	       "%.1f us CPU per stream opened\n", per((double)rss_total, (double)r->ready_total),
-	       per((double)cpu_pub, (double)r->deliveries), per((double)cpu_open, (double)r->ready_total));
+	       "%.1f us CPU per stream opened; RSS at the end %lld KiB\n",
+	       per((double)rss_total, (double)r->ready_total), per((double)cpu_pub, (double)r->deliveries),
+	       per((double)cpu_open, (double)r->ready_total), rss_end);
 	printf("  sse_load itself:      %.2f us CPU per delivery; run %.1f s\n",
 	       per((double)(self_cpu_us(&s[2].self) - self_cpu_us(&s[1].self)), (double)r->deliveries),
 	       elapsed);
@@ -1169,12 +1549,14 @@ static void report(struct run *r, struct pub *p, const struct sample s[3], doubl
 	       " loss=%" PRIu64 " duplicates=%" PRIu64 " lat_p50_ms=%.3f lat_p99_ms=%.3f"
 	       " lat_max_ms=%.3f rss_kib_per_stream=%.3f cpu_us_per_delivery=%.3f"
 	       " cpu_us_per_open=%.1f rate_target=%.1f rate_achieved=%.1f pub_rtt_p50_ms=%.3f"
-	       " pub_rtt_p99_ms=%.3f%s\n",
+	       " pub_rtt_p99_ms=%.3f out_of_order=%" PRIu64 " inversions=%" PRIu64
+	       " streams_incomplete=%ld missing=%" PRIu64 " rss_end_kib=%lld%s%s\n",
 	       o->streams, r->ready_total, r->failed, r->closed_early, o->events, (long)p->ok,
 	       (long)p->errors, r->deliveries, expected, loss, r->duplicates, l50 / 1e3, l99 / 1e3,
 	       lmax / 1e3, per((double)rss_total, (double)r->ready_total),
 	       per((double)cpu_pub, (double)r->deliveries), per((double)cpu_open, (double)r->ready_total),
-	       o->rate, achieved, r50 / 1e3, r99 / 1e3, kv_pids);
+	       o->rate, achieved, r50 / 1e3, r99 / 1e3, r->out_of_order, r->inversions, incomplete,
+	       missing, rss_end, kv_more, kv_pids);
 	fflush(stdout);
 }
 
@@ -1188,8 +1570,15 @@ static void usage(FILE *to)
 	      "  --rate R             events per second (100)\n"
 	      "  --sub-header 'K: V'  extra subscriber request header (repeatable)\n"
 	      "  --pub-header 'K: V'  extra publish request header (repeatable)\n"
-	      "  --body TEMPLATE      publish body; {seq} and {t} are replaced\n"
-	      "                       (default {\"seq\":{seq},\"t\":{t}})\n"
+	      "  --body TEMPLATE      publish body; {seq}, {t} and {after} are replaced\n"
+	      "                       (default {\"seq\":{seq},\"t\":{t},\"after\":{after}})\n"
+	      "  --ports P1,P2        spread the streams over these ports (stream i on\n"
+	      "                       port i %% n); publishes still go to --port/--pub-port\n"
+	      "  --storm-at K         once K events are sent, drop every stream at once and\n"
+	      "                       reconnect all, naming the last event id received\n"
+	      "  --resume header|query  how a reconnect names it: Last-Event-ID (header,\n"
+	      "                       default) or the last_event_id query parameter\n"
+	      "  --retry-ms MS        delay before retrying a failed reconnect (500)\n"
 	      "  --event NAME         count only events of this name (default: any)\n"
 	      "  --ready-event NAME   a stream is open once this event arrives\n"
 	      "                       (default: at its first body byte)\n"
@@ -1221,6 +1610,22 @@ static int parse_pids(struct opts *o, const char *s)
 	return 0;
 }
 
+static int parse_ports(struct opts *o, const char *s)
+{
+	char *end;
+
+	while (*s) {
+		long v = strtol(s, &end, 10);
+		if (end == s || v <= 0 || v > 65535 || o->n_ports == MAX_PORTS)
+			return -1;
+		o->ports[o->n_ports++] = (int)v;
+		if (*end != ',' && *end != '\0')
+			return -1;
+		s = *end == ',' ? end + 1 : end;
+	}
+	return 0;
+}
+
 static int add_header(const char **list, int *n, const char *h)
 {
 	if (*n == MAX_HEADERS || strchr(h, ':') == NULL || strpbrk(h, "\r\n") != NULL)
@@ -1239,7 +1644,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "pids", 1, NULL, 'c' }, { "concurrency", 1, NULL, 'C' },
 		{ "publishers", 1, NULL, 'K' }, { "pub-port", 1, NULL, 'Q' },
 		{ "open-timeout", 1, NULL, 'o' }, { "idle", 1, NULL, 'i' }, { "drain", 1, NULL, 'd' },
-		{ "time-limit", 1, NULL, 'L' }, { "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 }
+		{ "time-limit", 1, NULL, 'L' }, { "ports", 1, NULL, 'T' },
+		{ "storm-at", 1, NULL, 'S' }, { "resume", 1, NULL, 'E' }, { "retry-ms", 1, NULL, 'Y' },
+		{ "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 }
 	};
 	int ch;
 
@@ -1247,7 +1654,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->streams = 1000;
 	o->events = 1000;
 	o->rate = 100;
-	o->body = "{\"seq\":{seq},\"t\":{t}}";
+	o->body = "{\"seq\":{seq},\"t\":{t},\"after\":{after}}";
+	o->storm_at = -1;
+	o->retry_ms = 500;
 	o->concurrency = 100;
 	o->publishers = 1;
 	o->open_timeout = 15;
@@ -1275,6 +1684,13 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'i': o->idle = atof(optarg); break;
 		case 'd': o->drain = atof(optarg); break;
 		case 'L': o->time_limit = atof(optarg); break;
+		case 'T': bad = parse_ports(o, optarg); break;
+		case 'S': o->storm_at = atol(optarg); break;
+		case 'E':
+			bad = strcmp(optarg, "header") != 0 && strcmp(optarg, "query") != 0;
+			o->resume_query = strcmp(optarg, "query") == 0;
+			break;
+		case 'Y': o->retry_ms = atof(optarg); break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
@@ -1286,29 +1702,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	if (optind != argc || o->port <= 0 || o->port > 65535 || o->sub_path == NULL ||
 	    o->pub_path == NULL || o->streams < 0 || o->events < 0 || o->rate <= 0 ||
 	    o->concurrency < 1 || o->publishers < 1 || o->publishers > MAX_PUBLISHERS ||
-	    o->open_timeout <= 0 || o->idle < 0 || o->drain < 0)
+	    o->open_timeout <= 0 || o->idle < 0 || o->drain < 0 || o->retry_ms < 0 ||
+	    (o->storm_at >= 0 && o->storm_at >= o->events))
 		return -1;
 	if (o->time_limit <= 0)
 		o->time_limit = 60 + o->open_timeout + (double)o->streams / 50 + o->idle +
 				2 * (double)o->events / o->rate + o->drain;
-	return 0;
-}
-
-static int build_request(struct run *r)
-{
-	size_t cap = 1024 + strlen(r->o.sub_path), n;
-
-	for (int i = 0; i < r->o.n_sub_headers; i++)
-		cap += strlen(r->o.sub_headers[i]) + 2;
-	if ((r->request = malloc(cap)) == NULL)
-		return -1;
-	n = (size_t)snprintf(r->request, cap,
-			     "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: text/event-stream\r\n"
-			     "Cache-Control: no-cache\r\n", r->o.sub_path, r->o.port);
-	for (int i = 0; i < r->o.n_sub_headers; i++)
-		n += (size_t)snprintf(r->request + n, cap - n, "%s\r\n", r->o.sub_headers[i]);
-	n += (size_t)snprintf(r->request + n, cap - n, "\r\n");
-	r->request_len = n;
 	return 0;
 }
 
@@ -1333,7 +1732,11 @@ static void publish_phase(struct run *r, struct pubs *ps, int64_t deadline)
 
 	while (!interrupted && now_ns() < deadline) {
 		uint64_t want = (uint64_t)r->ready_total * (uint64_t)r->o.events;
-		poll_once(r, 20);
+		poll_once(r, r->storm_done ? 5 : 20);
+		if (r->o.storm_at >= 0 && !r->storm_done && atomic_load(&ps->sent) >= r->o.storm_at)
+			storm(r);
+		if (r->storm_done)
+			storm_service(r);
 		if (ps->done < ps->n)
 			continue;
 		if (drain_end == 0)
@@ -1362,7 +1765,10 @@ int main(int argc, char **argv)
 	raise_nofile(r.o.streams + 16);
 	r.ep = epoll_create1(EPOLL_CLOEXEC);
 	r.c = calloc((size_t)r.o.streams + 1, sizeof(*r.c));
-	if (r.ep < 0 || r.c == NULL || build_request(&r) < 0) {
+	ps.events = r.o.events;
+	ps.acked = calloc((size_t)r.o.events + 1, sizeof(*ps.acked));
+	r.ps = &ps;
+	if (r.ep < 0 || r.c == NULL || ps.acked == NULL) {
 		fprintf(stderr, "sse_load: %s\n", strerror(errno));
 		return 1;
 	}
@@ -1402,10 +1808,11 @@ int main(int argc, char **argv)
 			close(r.c[i].fd);
 		sse_free(&r.c[i].sp);
 		free(r.c[i].head);
-		free(r.c[i].seen);
+		free(r.c[i].req);
+		free(r.c[i].k.seen);
 	}
 	free(r.c);
-	free(r.request);
+	free(ps.acked);
 	free(r.lat_us.v);
 	free(tot.rtt_us.v);
 	for (int i = 0; i < ps.n; i++)

@@ -40,6 +40,8 @@ struct config {
 	long long shutdown_grace_ms;
 	long long stream_session_connect_s;
 	long long stream_session_max_age_s;
+	long long history_max_len;
+	long long history_max_age_s;
 	/* security */
 	char *internal_secret;
 	/* store */

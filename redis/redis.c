@@ -298,3 +298,45 @@ const char *redis_errstr(struct redis *r)
 
 	return c != NULL ? c->errstr : "";
 }
+
+#define SCRIPT_ARGS_MAX 16
+
+static redisReply *eval(struct redis *r, const char *verb, const char *body, int nkeys, int nargs,
+			const char *const *argv, const size_t *lens)
+{
+	const char *av[SCRIPT_ARGS_MAX + 3];
+	size_t al[SCRIPT_ARGS_MAX + 3];
+	char nk[12];
+
+	snprintf(nk, sizeof(nk), "%d", nkeys);
+	av[0] = verb, al[0] = strlen(verb);
+	av[1] = body, al[1] = strlen(body);
+	av[2] = nk, al[2] = strlen(nk);
+	for (int i = 0; i < nargs; i++) {
+		av[3 + i] = argv[i];
+		al[3 + i] = lens[i];
+	}
+	return command(r, nargs + 3, av, al);
+}
+
+int redis_script(struct redis *r, const char *sha, const char *script, int nkeys, int nargs,
+		 const char *const *argv, const size_t *lens, struct buf *out)
+{
+	redisReply *rep;
+	int rc;
+
+	if (nargs > SCRIPT_ARGS_MAX)
+		return -1;
+	rep = eval(r, "EVALSHA", sha, nkeys, nargs, argv, lens);
+	if (rep == NULL && strncmp(redis_errstr(r), "NOSCRIPT", 8) == 0)
+		rep = eval(r, "EVAL", script, nkeys, nargs, argv, lens);
+	if (rep == NULL)
+		return -1;
+	rc = 0;
+	if (rep->type == REDIS_REPLY_STRING || rep->type == REDIS_REPLY_STATUS) {
+		buf_reset(out);
+		rc = buf_append(out, rep->str, rep->len) == 0 ? 1 : -1;
+	}
+	freeReplyObject(rep);
+	return rc;
+}

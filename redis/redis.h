@@ -44,6 +44,13 @@ int redis_set(struct redis *r, const char *key, const char *val, size_t len,
 /* DEL key. Returns 0 (whether or not it existed), -1 when unavailable. */
 int redis_del(struct redis *r, const char *key);
 
+/* Runs a Lua script: EVALSHA sha, and EVAL script when Redis does not have
+ * it cached yet. keys then args, as in EVAL. Returns 1 with a string or
+ * status result in *out (replacing its contents), 0 for another result
+ * type, -1 when Redis is unavailable or the script failed. */
+int redis_script(struct redis *r, const char *sha, const char *script, int nkeys, int nargs,
+		 const char *const *argv, const size_t *lens, struct buf *out);
+
 /* PING. Returns 0 when Redis answers, -1 otherwise. */
 int redis_ping(struct redis *r);
 

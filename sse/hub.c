@@ -18,12 +18,15 @@
 
 #include "../core/fcgi_record.h"
 #include "../core/timefmt.h"
+#include "../redis/bus.h"
 #include "sse.h"
 
 #define BUCKETS 1024          /* tenant index */
 #define TICK_MS 100           /* heartbeat and lifetime resolution */
 #define CLOSE_GRACE_MS 2000   /* a graceful end waits this long to flush */
 #define EPOLL_BATCH 256
+#define REPLAY_BATCH 500      /* history entries per read */
+#define OUTBOX_MAX 10000      /* control messages kept while the bus is down */
 
 enum end_reason { END_GONE, END_LIFETIME, END_SHUTDOWN, END_SLOW, END_CLOSED, END_ERROR,
 		  END_REPLACED, END_REVOKED };
@@ -33,13 +36,28 @@ static const char *const reason_names[] = {
 	"replaced", "revoked",
 };
 
+/* Where a stream stands against its tenant's event sequence. */
+enum sync_state {
+	SYNC_LIVE,   /* has every event up to pos; takes live events after pos */
+	SYNC_WAIT,   /* behind, waiting for the bus to come up */
+	SYNC_QUERY,  /* a history read is in flight */
+};
+
 struct stream {
 	int fd;
 	int request_id;
 	char *tenant, *events, *topics, *key, *auth, *user; /* one allocation: strs */
 	char *strs;
 	char reqid[40];
-	char last_id[HUB_ID_MAX + 1];
+	char pos[HUB_ID_MAX + 1];      /* the last tenant event covered ("" unknown) */
+	char resume[HUB_ID_MAX + 1];   /* Last-Event-ID to check, while need_info */
+	enum sync_state sync;
+	int need_info;                /* the start point is still to be resolved */
+	int resume_bad;               /* the Last-Event-ID was not an id */
+	int must_fetch;               /* read history after pos before going live */
+	int in_flight;                /* bus queries that name this stream */
+	int announce;                 /* `event: connected` still to be sent */
+	int announced;                /* saw its own replacement notice on the bus */
 	unsigned bucket;
 	struct stream *tprev, *tnext; /* tenant bucket list */
 	struct stream *gprev, *gnext; /* every stream */
@@ -60,18 +78,25 @@ struct cmd {
 	enum cmd_kind kind;
 	struct cmd *next;
 	struct stream *stream;  /* CMD_ADD */
-	char *frame;            /* CMD_EVENT: the SSE frame, encoded once */
-	size_t frame_len;
-	char *tenant, *type, *topic; /* CMD_EVENT, in one allocation with frame */
-	int close;
+	char *strs;             /* CMD_EVENT: one allocation for the fields */
+	const char *tenant;
+	struct bus_entry e;
 	char *who, *who2;       /* CMD_REVOKE_*: session id, or tenant and user */
 };
 
-/* The last event id of one tenant (ids are shown only to that tenant). */
-struct tenant_id {
-	struct tenant_id *next;
+/* Per tenant: the last event id seen (in-process: the last assigned). */
+struct cursor {
+	struct cursor *next;
 	char id[HUB_ID_MAX + 1];
-	char tenant[]; /* flexible: the tenant id */
+	unsigned epoch;         /* bus epoch in which id was seen */
+	char tenant[];          /* flexible: the tenant id */
+};
+
+/* A control message waiting for the bus. */
+struct outmsg {
+	struct outmsg *next;
+	size_t len;
+	char msg[];
 };
 
 struct hub {
@@ -80,15 +105,21 @@ struct hub {
 	int ep, wake_fd;
 	atomic_int stopping;
 	long long grace_ms;
-	pthread_mutex_t mu;      /* guards the queue, ids and stats */
+	pthread_mutex_t mu;      /* guards the queue, id assignment and stats */
 	struct cmd *head, *tail;
-	struct tenant_id *last_ids[BUCKETS]; /* per tenant, under mu */
-	long long last_ms, seq;
+	long long last_ms, seq;  /* in-process ids */
 	struct hub_stats stats;
 	/* owned by the hub thread */
+	int bus_mode;            /* set at start: events come from the bus */
+	struct bus *bus;         /* NULL: in-process only */
+	unsigned epoch;          /* bumped each time the bus comes up */
+	struct cursor *cursors[BUCKETS];
+	struct outmsg *outbox, **outbox_tail;
+	int outbox_len;
 	struct stream *buckets[BUCKETS];
 	struct stream *all;
-	struct stream *dead; /* closed this turn, freed after it (events may still name them) */
+	struct stream *dead;     /* closed this turn, freed after it (events may still name them) */
+	struct stream *zombies;  /* closed, but a bus answer still names them */
 	int count;
 };
 
@@ -319,13 +350,37 @@ static void destroy(struct hub *h, struct stream *s)
 	h->dead = s;
 }
 
+static void stream_free(struct stream *s)
+{
+	free(s->pending);
+	free(s->strs);
+	free(s);
+}
+
+/* Frees the streams closed this turn; those a bus answer still names wait
+ * among the zombies until it has come. */
 static void free_dead(struct hub *h)
 {
+	struct stream **pp;
+
 	while (h->dead != NULL) {
 		struct stream *s = h->dead;
 		h->dead = s->gnext;
-		free(s->strs);
-		free(s);
+		if (s->in_flight > 0) {
+			s->gnext = h->zombies;
+			h->zombies = s;
+		} else {
+			stream_free(s);
+		}
+	}
+	for (pp = &h->zombies; *pp != NULL;) {
+		struct stream *s = *pp;
+		if (s->in_flight == 0) {
+			*pp = s->gnext;
+			stream_free(s);
+		} else {
+			pp = &s->gnext;
+		}
 	}
 }
 
@@ -372,88 +427,334 @@ static void replace_older(struct hub *h, const struct stream *s)
 	}
 }
 
-static void add_stream(struct hub *h, struct stream *s)
-{
-	struct epoll_event ev = { EPOLLIN | EPOLLRDHUP, { .ptr = s } };
+/* ---------------------------------------------------------------- cursors */
 
-	s->bucket = hash(s->tenant);
-	s->tnext = h->buckets[s->bucket];
-	if (s->tnext)
-		s->tnext->tprev = s;
-	h->buckets[s->bucket] = s;
-	s->gnext = h->all;
-	if (s->gnext)
-		s->gnext->gprev = s;
-	h->all = s;
-	h->count++;
-	replace_older(h, s);
-	if (epoll_ctl(h->ep, EPOLL_CTL_ADD, s->fd, &ev) < 0) {
-		end_stream(h, s, END_ERROR, 0);
-		return;
-	}
-	/* the head was stashed in pending by hub_add: push it out now */
-	if (flush(h, s) < 0)
-		end_stream(h, s, END_GONE, 0);
+/* The tenant's cursor, created on first use (NULL when out of memory). */
+static struct cursor *cursor_get(struct hub *h, const char *tenant, int create)
+{
+	unsigned b = hash(tenant);
+	struct cursor *c;
+	size_t n = strlen(tenant) + 1;
+
+	for (c = h->cursors[b]; c != NULL; c = c->next)
+		if (strcmp(c->tenant, tenant) == 0)
+			return c;
+	if (!create || (c = calloc(1, sizeof(*c) + n)) == NULL)
+		return NULL;
+	memcpy(c->tenant, tenant, n);
+	c->next = h->cursors[b];
+	h->cursors[b] = c;
+	return c;
 }
 
-/* ---------------------------------------------------------------- events */
-
-static int matches(const struct stream *s, const struct cmd *c)
+/* The tenant's newest event id seen since the bus last came up, or NULL. */
+static const char *cursor_now(struct hub *h, const char *tenant)
 {
-	if (s->closing || strcmp(s->tenant, c->tenant) != 0 || !hub_list_has(s->events, c->type))
-		return 0;
-	if (s->topics == NULL)
-		return 1;
-	return c->topic != NULL && hub_list_has(s->topics, c->topic);
+	const struct cursor *c = cursor_get(h, tenant, 0);
+
+	return c != NULL && c->epoch == h->epoch && c->id[0] ? c->id : NULL;
 }
 
-static void deliver(struct hub *h, struct cmd *c, const char *id)
+/* ---------------------------------------------------------------- frames */
+
+static int send_frame(struct hub *h, struct stream *s, const char *event, const char *data,
+		      size_t len)
 {
-	struct stream *s, *next;
-	struct buf close_frame = BUF_INIT;
-	long long n = 0;
-	int rc;
+	struct buf f = BUF_INIT;
+	int rc = -1;
 
-	if (c->close)
-		sse_event(&close_frame, id, "close", "{}", 2);
-
-	for (s = h->buckets[hash(c->tenant)]; s != NULL; s = next) {
-		next = s->tnext; /* s may be freed below */
-		if (!matches(s, c))
-			continue;
-		rc = send_text(h, s, c->frame, c->frame_len);
-		if (rc < 0) {
-			fail_stream(h, s, rc);
-			continue;
-		}
-		n++;
-		memcpy(s->last_id, id, strlen(id) + 1);
-		if (c->close && s->topics != NULL && c->topic != NULL) {
-			if (close_frame.oom || send_text(h, s, close_frame.data, close_frame.len) < 0)
-				fail_stream(h, s, -1);
-			else
-				end_stream(h, s, END_CLOSED, 1);
-		}
-	}
-	buf_release(&close_frame);
-	stat_add(h, &h->stats.delivered, n);
+	if (sse_event(&f, s->pos[0] ? s->pos : NULL, event, data, len) == 0)
+		rc = send_text(h, s, f.data, f.len);
+	buf_release(&f);
+	return rc;
 }
 
-/* Sends a ping (or, when stopping, the shutdown event) to one stream. */
+/* A ping, shutdown, revoked or reset: data is the server time. */
 static int send_control(struct hub *h, struct stream *s, const char *event)
 {
 	char data[80], when[TIMEFMT_RFC3339_LEN + 1];
-	struct buf frame = BUF_INIT;
-	int rc;
 
 	snprintf(data, sizeof(data), "{\"time\":\"%s\"}", timefmt_rfc3339(time(NULL), when));
-	if (sse_event(&frame, s->last_id, event, data, strlen(data)) < 0) {
-		buf_release(&frame);
-		return -1;
+	return send_frame(h, s, event, data, strlen(data));
+}
+
+/* `event: connected`, with the id the stream starts from once known. */
+static int send_connected(struct hub *h, struct stream *s)
+{
+	char data[96];
+
+	s->announce = 0;
+	snprintf(data, sizeof(data), "{\"connection_id\":\"%s\"}", s->reqid);
+	return send_frame(h, s, "connected", data, strlen(data));
+}
+
+/* One event on its way to streams: encoded once, on first use. */
+struct outgoing {
+	const struct bus_entry *e;
+	struct buf frame, close_frame;
+	int encoded, bad;
+};
+
+static int encode(struct outgoing *o)
+{
+	if (!o->encoded) {
+		o->encoded = 1;
+		if (sse_event(&o->frame, o->e->id, o->e->type, o->e->data, o->e->len) < 0 ||
+		    (o->e->close && sse_event(&o->close_frame, o->e->id, "close", "{}", 2) < 0))
+			o->bad = 1;
 	}
-	rc = send_text(h, s, frame.data, frame.len);
-	buf_release(&frame);
-	return rc;
+	return o->bad ? -1 : 0;
+}
+
+static void outgoing_release(struct outgoing *o)
+{
+	buf_release(&o->frame);
+	buf_release(&o->close_frame);
+}
+
+static int event_matches(const struct stream *s, const struct bus_entry *e)
+{
+	if (!hub_list_has(s->events, e->type))
+		return 0;
+	if (s->topics == NULL)
+		return 1;
+	return e->topic != NULL && hub_list_has(s->topics, e->topic);
+}
+
+/* Moves s past the event, sending it when it matches (and ending s after
+ * a close for its topic). Returns 1 when sent. */
+static int give(struct hub *h, struct stream *s, struct outgoing *o)
+{
+	int rc;
+
+	snprintf(s->pos, sizeof(s->pos), "%s", o->e->id);
+	if (!event_matches(s, o->e) || encode(o) < 0)
+		return 0;
+	if ((rc = send_text(h, s, o->frame.data, o->frame.len)) < 0) {
+		fail_stream(h, s, rc);
+		return 0;
+	}
+	if (o->e->close && s->topics != NULL && o->e->topic != NULL) {
+		if ((rc = send_text(h, s, o->close_frame.data, o->close_frame.len)) < 0)
+			fail_stream(h, s, rc);
+		else
+			end_stream(h, s, END_CLOSED, 1);
+	}
+	return 1;
+}
+
+/* ---------------------------------------------------------------- sync */
+
+/* Brings a stream that is not live one step closer: resolve where it
+ * starts, read history after pos, or go live. Every path that ends a bus
+ * answer comes back here, so a stream is never left behind. */
+static void stream_sync(struct hub *h, struct stream *s)
+{
+	const char *cur;
+
+	if (s->in_flight > 0 || s->closing || s->dead)
+		return;
+	if (!bus_is_up(h->bus)) {
+		s->sync = SYNC_WAIT;
+		return;
+	}
+	if (s->need_info) {
+		cur = cursor_now(h, s->tenant);
+		if (s->resume[0] || s->resume_bad || cur == NULL) {
+			if (bus_query_info(h->bus, s->tenant, s) < 0) {
+				s->sync = SYNC_WAIT;
+				return;
+			}
+			s->in_flight++;
+			s->sync = SYNC_QUERY;
+			return;
+		}
+		/* a fresh stream of a tenant being followed: start at its newest */
+		s->need_info = 0;
+		snprintf(s->pos, sizeof(s->pos), "%s", cur);
+		if (s->announce && send_connected(h, s) < 0) {
+			fail_stream(h, s, -1);
+			return;
+		}
+	}
+	cur = cursor_now(h, s->tenant);
+	if (s->must_fetch || (cur != NULL && bus_id_cmp(cur, s->pos) > 0)) {
+		if (bus_query_range(h->bus, s->tenant, s->pos, REPLAY_BATCH, s) < 0) {
+			s->sync = SYNC_WAIT;
+			return;
+		}
+		s->in_flight++;
+		s->must_fetch = 0;
+		s->sync = SYNC_QUERY;
+		return;
+	}
+	s->sync = SYNC_LIVE;
+}
+
+/* Whether a client at id L missed events the history no longer has. */
+static int must_reset(const char *l, const struct bus_info *in)
+{
+	int zero = bus_id_cmp(l, "0-0") == 0;
+
+	if (!in->exists)
+		return !zero; /* no history at all: it was lost */
+	if (bus_id_cmp(l, in->trimmed_id) < 0 || bus_id_cmp(l, in->last_id) > 0)
+		return 1;
+	/* before the oldest kept but not the newest trimmed: not an id of
+	 * this history (Redis lost its data) */
+	return !zero && bus_id_cmp(l, in->first_id) < 0 && bus_id_cmp(l, in->trimmed_id) != 0;
+}
+
+static void on_bus_info(void *ctx, void *tag, const struct bus_info *in)
+{
+	struct hub *h = ctx;
+	struct stream *s = tag;
+	int reset = 0, rc = 0;
+
+	s->in_flight--;
+	if (s->dead || s->closing)
+		return;
+	if (in != NULL) {
+		s->need_info = 0;
+		if (s->resume[0] && !s->resume_bad && !must_reset(s->resume, in)) {
+			snprintf(s->pos, sizeof(s->pos), "%s", s->resume);
+			s->must_fetch = 1;
+		} else {
+			reset = s->resume[0] || s->resume_bad;
+			snprintf(s->pos, sizeof(s->pos), "%s", in->last_id);
+		}
+		if (s->announce)
+			rc = send_connected(h, s);
+		if (rc == 0 && reset) {
+			rc = send_control(h, s, "reset");
+			stat_add(h, &h->stats.resets, 1);
+		}
+		if (rc < 0) {
+			fail_stream(h, s, rc);
+			return;
+		}
+	}
+	stream_sync(h, s);
+}
+
+static void on_bus_range(void *ctx, void *tag, const struct bus_entry *es, size_t n, int ok)
+{
+	struct hub *h = ctx;
+	struct stream *s = tag;
+	long long sent = 0;
+
+	s->in_flight--;
+	if (s->dead || s->closing)
+		return;
+	if (!ok)
+		s->must_fetch = 1;
+	for (size_t i = 0; i < n && !s->closing && !s->dead; i++) {
+		struct outgoing o = { .e = &es[i] };
+		if (bus_id_cmp(es[i].id, s->pos) <= 0)
+			continue;
+		sent += give(h, s, &o);
+		outgoing_release(&o);
+	}
+	stat_add(h, &h->stats.replayed, sent);
+	if (n == REPLAY_BATCH)
+		s->must_fetch = 1;
+	stream_sync(h, s);
+}
+
+/* ---------------------------------------------------------------- live events */
+
+static void on_event(struct hub *h, const char *tenant, const struct bus_entry *e)
+{
+	struct cursor *c = cursor_get(h, tenant, 1);
+	struct outgoing o = { .e = e };
+	struct stream *s, *next;
+	long long n = 0;
+
+	if (c != NULL) {
+		snprintf(c->id, sizeof(c->id), "%s", e->id);
+		c->epoch = h->epoch;
+	}
+	for (s = h->buckets[hash(tenant)]; s != NULL; s = next) {
+		next = s->tnext; /* s may end below */
+		if (s->closing || s->sync != SYNC_LIVE || strcmp(s->tenant, tenant) != 0 ||
+		    (s->pos[0] && bus_id_cmp(e->id, s->pos) <= 0))
+			continue;
+		n += give(h, s, &o);
+	}
+	outgoing_release(&o);
+	pthread_mutex_lock(&h->mu);
+	h->stats.published++;
+	h->stats.delivered += n;
+	pthread_mutex_unlock(&h->mu);
+}
+
+static void on_bus_event(void *ctx, const char *tenant, const struct bus_entry *e)
+{
+	on_event(ctx, tenant, e);
+}
+
+/* ---------------------------------------------------------------- control */
+
+/* Queues a control message for every process; sent when the bus is up. */
+static void outbox_push(struct hub *h, const char *msg, size_t len)
+{
+	struct outmsg *m;
+
+	if (h->bus == NULL)
+		return;
+	if (h->outbox == NULL && bus_send_control(h->bus, msg, len) == 0)
+		return;
+	if (h->outbox_len >= OUTBOX_MAX || (m = malloc(sizeof(*m) + len)) == NULL) {
+		log_text(h->o.log, LOG_WARN, "bus_control_dropped", "outbox full");
+		return;
+	}
+	m->next = NULL;
+	m->len = len;
+	memcpy(m->msg, msg, len);
+	*h->outbox_tail = m;
+	h->outbox_tail = &m->next;
+	h->outbox_len++;
+}
+
+static void outbox_flush(struct hub *h)
+{
+	while (h->outbox != NULL && bus_send_control(h->bus, h->outbox->msg, h->outbox->len) == 0) {
+		struct outmsg *m = h->outbox;
+		h->outbox = m->next;
+		if (h->outbox == NULL)
+			h->outbox_tail = &h->outbox;
+		h->outbox_len--;
+		free(m);
+	}
+}
+
+/* The stream session key of s now belongs to s, in every process. */
+static void announce_key(struct hub *h, const struct stream *s)
+{
+	struct buf m = BUF_INIT;
+
+	buf_printf(&m, "K\n%s\n%s\n%s", s->tenant, s->key, s->reqid);
+	if (!m.oom)
+		outbox_push(h, m.data, m.len);
+	buf_release(&m);
+}
+
+/* Another process (or this one) announced conn for key: streams with that
+ * key whose own announcement came earlier are older, and end. */
+static void replace_remote(struct hub *h, const char *tenant, const char *key, const char *conn)
+{
+	struct stream *s, *next;
+
+	for (s = h->buckets[hash(tenant)]; s != NULL; s = next) {
+		next = s->tnext;
+		if (s->closing || s->key == NULL || strcmp(s->key, key) != 0 ||
+		    strcmp(s->tenant, tenant) != 0)
+			continue;
+		if (strcmp(s->reqid, conn) == 0)
+			s->announced = 1;
+		else if (s->announced)
+			end_stream(h, s, END_REPLACED, 1);
+	}
 }
 
 /* The stream's credentials are gone: say so, then end it. */
@@ -481,6 +782,116 @@ static void revoke_matching(struct hub *h, const char *auth, const char *tenant,
 			revoke_stream(h, s);
 	}
 }
+
+/* "R\n<login>", "U\n<tenant>\n<user>", "K\n<tenant>\n<key>\n<conn>". */
+static void on_bus_control(void *ctx, const char *msg, size_t len)
+{
+	struct hub *h = ctx;
+	char copy[1024], *f[4] = { NULL, NULL, NULL, NULL };
+	int n = 0;
+
+	if (len >= sizeof(copy))
+		return;
+	memcpy(copy, msg, len);
+	copy[len] = '\0';
+	for (char *p = copy; p != NULL && n < 4; n++) {
+		f[n] = p;
+		if ((p = strchr(p, '\n')) != NULL)
+			*p++ = '\0';
+	}
+	if (strcmp(f[0], "R") == 0 && n == 2)
+		revoke_matching(h, f[1], NULL, NULL);
+	else if (strcmp(f[0], "U") == 0 && n == 3)
+		revoke_matching(h, NULL, f[1], f[2]);
+	else if (strcmp(f[0], "K") == 0 && n == 4)
+		replace_remote(h, f[1], f[2], f[3]);
+}
+
+static void on_bus_up(void *ctx)
+{
+	struct hub *h = ctx;
+	struct stream *s, *next;
+
+	h->epoch++;
+	pthread_mutex_lock(&h->mu);
+	h->stats.bus_up = 1;
+	if (h->epoch > 1)
+		h->stats.bus_reconnects++;
+	pthread_mutex_unlock(&h->mu);
+	log_text(h->o.log, h->epoch > 1 ? LOG_WARN : LOG_INFO, "bus_up",
+		 h->epoch > 1 ? "reconnected: streams catch up from history" : "subscribed");
+	outbox_flush(h);
+	/* whatever was published while the bus was away is in history */
+	for (s = h->all; s != NULL; s = next) {
+		next = s->gnext;
+		if (s->closing || s->tenant[0] == '\0')
+			continue;
+		if (!s->need_info)
+			s->must_fetch = 1;
+		stream_sync(h, s);
+	}
+}
+
+static void on_bus_lost(void *ctx)
+{
+	struct hub *h = ctx;
+
+	stat_add(h, &h->stats.bus_up, -1);
+	log_text(h->o.log, LOG_WARN, "bus_lost", "Redis unreachable: streams stay open, publishing is refused");
+}
+
+/* ---------------------------------------------------------------- adding */
+
+static void add_stream(struct hub *h, struct stream *s)
+{
+	struct epoll_event ev = { EPOLLIN | EPOLLRDHUP, { .ptr = s } };
+	const struct cursor *c;
+
+	s->bucket = hash(s->tenant);
+	s->tnext = h->buckets[s->bucket];
+	if (s->tnext)
+		s->tnext->tprev = s;
+	h->buckets[s->bucket] = s;
+	s->gnext = h->all;
+	if (s->gnext)
+		s->gnext->gprev = s;
+	h->all = s;
+	h->count++;
+	replace_older(h, s);
+	if (epoll_ctl(h->ep, EPOLL_CTL_ADD, s->fd, &ev) < 0) {
+		end_stream(h, s, END_ERROR, 0);
+		return;
+	}
+	if (s->key != NULL)
+		announce_key(h, s);
+	if (s->tenant[0] == '\0') {
+		s->sync = SYNC_LIVE; /* gets no events: nothing to catch up */
+	} else if (h->bus == NULL) {
+		c = cursor_get(h, s->tenant, 0);
+		snprintf(s->pos, sizeof(s->pos), "%s", c != NULL ? c->id : "0-0");
+		s->sync = SYNC_LIVE;
+	} else {
+		s->need_info = 1;
+		s->sync = SYNC_WAIT;
+	}
+	if (s->announce && (s->pos[0] || s->resume[0]) && !s->resume_bad) {
+		if (s->resume[0])
+			snprintf(s->pos, sizeof(s->pos), "%s", s->resume);
+		if (send_connected(h, s) < 0) {
+			fail_stream(h, s, -1);
+			return;
+		}
+	}
+	/* the head (and connected) are in pending: push them out now */
+	if (flush(h, s) < 0) {
+		end_stream(h, s, END_GONE, 0);
+		return;
+	}
+	if (h->bus != NULL && s->need_info)
+		stream_sync(h, s);
+}
+
+/* ---------------------------------------------------------------- timers */
 
 static void tick(struct hub *h, long long now)
 {
@@ -530,17 +941,14 @@ static void begin_shutdown(struct hub *h)
 
 static void run_cmd(struct hub *h, struct cmd *c, int *stop)
 {
-	char id[HUB_ID_MAX + 1];
+	struct buf m = BUF_INIT;
 
 	switch (c->kind) {
 	case CMD_ADD:
 		add_stream(h, c->stream);
 		break;
 	case CMD_EVENT:
-		/* the id is the first line of the frame: "id: <id>\n" */
-		snprintf(id, sizeof(id), "%.*s", (int)strcspn(c->frame + 4, "\n"), c->frame + 4);
-		deliver(h, c, id);
-		free(c->frame);
+		on_event(h, c->tenant, &c->e);
 		break;
 	case CMD_STOP:
 		*stop = 1;
@@ -548,11 +956,17 @@ static void run_cmd(struct hub *h, struct cmd *c, int *stop)
 		break;
 	case CMD_REVOKE_SESSION:
 		revoke_matching(h, c->who, NULL, NULL);
+		buf_printf(&m, "R\n%s", c->who);
 		break;
 	case CMD_REVOKE_USER:
 		revoke_matching(h, NULL, c->who, c->who2);
+		buf_printf(&m, "U\n%s\n%s", c->who, c->who2);
 		break;
 	}
+	if (m.len > 0 && !m.oom)
+		outbox_push(h, m.data, m.len);
+	buf_release(&m);
+	free(c->strs);
 	free(c->who);
 	free(c);
 }
@@ -619,18 +1033,23 @@ static void *hub_main(void *arg)
 		int n = epoll_wait(h->ep, evs, EPOLL_BATCH, next_tick > now ? (int)(next_tick - now) : 0);
 
 		for (int i = 0; i < n; i++) {
-			if (evs[i].data.ptr == NULL) {
+			void *ptr = evs[i].data.ptr;
+			if (ptr == NULL) {
 				if (drain_commands(h) && !stopping) {
 					stopping = 1;
 					stop_by = mono_ms() + h->grace_ms;
 				}
+			} else if (h->bus != NULL && bus_owns(h->bus, ptr)) {
+				bus_on_io(h->bus, ptr, evs[i].events);
 			} else {
-				on_io(h, evs[i].data.ptr, evs[i].events);
+				on_io(h, ptr, evs[i].events);
 			}
 		}
 		now = mono_ms();
 		if (now >= next_tick) {
 			next_tick = now + TICK_MS;
+			if (h->bus != NULL)
+				bus_tick(h->bus, now);
 			if (!stopping)
 				tick(h, now);
 		}
@@ -642,6 +1061,12 @@ static void *hub_main(void *arg)
 		h->all->reason = END_SHUTDOWN;
 		destroy(h, h->all);
 	}
+	bus_free(h->bus); /* no answers will come: zombies can go */
+	h->bus = NULL;
+	for (struct stream *s = h->dead; s != NULL; s = s->gnext)
+		s->in_flight = 0;
+	for (struct stream *s = h->zombies; s != NULL; s = s->gnext)
+		s->in_flight = 0;
 	free_dead(h);
 	return NULL;
 }
@@ -652,27 +1077,40 @@ struct hub *hub_start(const struct hub_opts *o, struct buf *err)
 {
 	struct hub *h = calloc(1, sizeof(*h));
 	struct epoll_event ev = { EPOLLIN, { .ptr = NULL } };
+	const struct bus_handlers bh = { h, on_bus_up, on_bus_lost, on_bus_event, on_bus_control,
+					 on_bus_info, on_bus_range };
 
 	if (h == NULL) {
 		buf_puts(err, "out of memory");
 		return NULL;
 	}
 	h->o = *o;
+	h->o.redis = NULL; /* the bus keeps its own copy */
+	h->outbox_tail = &h->outbox;
+	h->stats.bus_up = o->redis == NULL;
+	h->bus_mode = o->redis != NULL;
 	h->ep = epoll_create1(EPOLL_CLOEXEC);
 	h->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	pthread_mutex_init(&h->mu, NULL);
-	if (h->ep < 0 || h->wake_fd < 0 || epoll_ctl(h->ep, EPOLL_CTL_ADD, h->wake_fd, &ev) < 0 ||
-	    pthread_create(&h->thread, NULL, hub_main, h) != 0) {
-		buf_printf(err, "hub: %s", strerror(errno));
-		if (h->ep >= 0)
-			close(h->ep);
-		if (h->wake_fd >= 0)
-			close(h->wake_fd);
-		pthread_mutex_destroy(&h->mu);
-		free(h);
-		return NULL;
+	if (h->ep < 0 || h->wake_fd < 0 || epoll_ctl(h->ep, EPOLL_CTL_ADD, h->wake_fd, &ev) < 0)
+		goto err;
+	if (o->redis != NULL && (h->bus = bus_open(o->redis, h->ep, &bh)) == NULL) {
+		errno = ENOMEM;
+		goto err;
 	}
+	if (pthread_create(&h->thread, NULL, hub_main, h) != 0)
+		goto err;
 	return h;
+err:
+	buf_printf(err, "hub: %s", strerror(errno));
+	bus_free(h->bus);
+	if (h->ep >= 0)
+		close(h->ep);
+	if (h->wake_fd >= 0)
+		close(h->wake_fd);
+	pthread_mutex_destroy(&h->mu);
+	free(h);
+	return NULL;
 }
 
 static long long lifetime(const struct hub *h)
@@ -717,6 +1155,14 @@ static struct stream *new_stream(const struct hub *h, const struct hub_stream_sp
 	s->bytes = (long long)sp->head_len;
 	s->fd = sp->fd;
 	s->request_id = sp->request_id;
+	s->announce = sp->announce;
+	if (sp->resume_from != NULL && *sp->resume_from) {
+		uint64_t ms, seq;
+		if (strlen(sp->resume_from) <= HUB_ID_MAX && bus_id_parse(sp->resume_from, &ms, &seq) == 0)
+			snprintf(s->resume, sizeof(s->resume), "%s", sp->resume_from);
+		else
+			s->resume_bad = 1;
+	}
 	snprintf(s->reqid, sizeof(s->reqid), "%s", sp->request_log_id ? sp->request_log_id : "");
 	s->started_ms = now;
 	s->next_ping_ms = now + h->o.heartbeat_ms;
@@ -762,14 +1208,9 @@ int hub_add(struct hub *h, const struct hub_stream_spec *sp)
 	spec.head_len = framed.len;
 	s = framed.oom ? NULL : new_stream(h, &spec);
 	buf_release(&framed);
-	if (s != NULL)
-		hub_last_id(h, sp->tenant_id, s->last_id); /* pings carry it until an event */
 	if (s == NULL || (c = calloc(1, sizeof(*c))) == NULL) {
-		if (s != NULL) {
-			free(s->pending);
-			free(s->strs);
-			free(s);
-		}
+		if (s != NULL)
+			stream_free(s);
 		stat_add(h, &h->stats.open, -1);
 		errno = ENOMEM;
 		return -1;
@@ -782,32 +1223,10 @@ int hub_add(struct hub *h, const struct hub_stream_spec *sp)
 	return 0;
 }
 
-/* The tenant's last-id slot, created on first use. Caller holds h->mu.
- * NULL when out of memory. */
-static struct tenant_id *tenant_slot(struct hub *h, const char *tenant, int create)
+/* Assigns the next in-process id: "<unix ms>-<seq>", increasing even if the
+ * clock steps back. Caller holds h->mu. */
+static void next_id(struct hub *h, char *id)
 {
-	unsigned b = hash(tenant);
-	struct tenant_id *t;
-	size_t n = strlen(tenant) + 1;
-
-	for (t = h->last_ids[b]; t != NULL; t = t->next)
-		if (strcmp(t->tenant, tenant) == 0)
-			return t;
-	if (!create || (t = malloc(sizeof(*t) + n)) == NULL)
-		return NULL;
-	memcpy(t->tenant, tenant, n);
-	memcpy(t->id, "0-0", 4);
-	t->next = h->last_ids[b];
-	h->last_ids[b] = t;
-	return t;
-}
-
-/* Assigns the next id: "<unix ms>-<seq>", increasing even if the clock
- * steps back, and records it as the tenant's last. Caller holds h->mu. */
-static void next_id(struct hub *h, const char *tenant, char *id)
-{
-	struct tenant_id *t;
-
 	struct timespec ts;
 	long long ms;
 
@@ -820,44 +1239,37 @@ static void next_id(struct hub *h, const char *tenant, char *id)
 		h->seq++;
 	}
 	snprintf(id, HUB_ID_MAX + 1, "%lld-%lld", h->last_ms, h->seq);
-	if ((t = tenant_slot(h, tenant, 1)) != NULL)
-		memcpy(t->id, id, strlen(id) + 1);
-	h->stats.published++;
 }
 
 int hub_publish(struct hub *h, const struct hub_event *e, char *id)
 {
-	struct cmd *c = calloc(1, sizeof(*c));
-	struct buf frame = BUF_INIT;
+	struct cmd *c;
 	size_t lt = strlen(e->tenant_id) + 1, ly = strlen(e->type) + 1,
-	       lp = e->topic ? strlen(e->topic) + 1 : 0;
-	char *strs;
+	       lp = e->topic ? strlen(e->topic) + 1 : 0, li = HUB_ID_MAX + 1;
+	char *p;
 
-	if (c == NULL || atomic_load(&h->stopping))
-		goto err;
-	pthread_mutex_lock(&h->mu);
-	next_id(h, e->tenant_id, id);
-	pthread_mutex_unlock(&h->mu);
-	if (sse_event(&frame, id, e->type, e->data, e->len) < 0)
-		goto err;
-	/* frame and the matching keys in one allocation */
-	if ((strs = malloc(frame.len + lt + ly + lp)) == NULL)
-		goto err;
-	memcpy(strs, frame.data, frame.len);
-	c->frame = strs;
-	c->frame_len = frame.len;
-	c->tenant = memcpy(strs + frame.len, e->tenant_id, lt);
-	c->type = memcpy(strs + frame.len + lt, e->type, ly);
-	c->topic = lp ? memcpy(strs + frame.len + lt + ly, e->topic, lp) : NULL;
-	c->close = e->close;
+	if (h->bus_mode || atomic_load(&h->stopping) || (c = calloc(1, sizeof(*c))) == NULL)
+		return -1;
+	if ((p = c->strs = malloc(li + lt + ly + lp + e->len + 1)) == NULL) {
+		free(c);
+		return -1;
+	}
+	/* the id is assigned and queued under one lock, so queue order is id order */
+	c->e.id = p;
+	c->tenant = memcpy(p + li, e->tenant_id, lt);
+	c->e.type = memcpy(p + li + lt, e->type, ly);
+	c->e.topic = lp ? memcpy(p + li + lt + ly, e->topic, lp) : NULL;
+	c->e.data = memcpy(p + li + lt + ly + lp, e->data, e->len);
+	p[li + lt + ly + lp + e->len] = '\0';
+	c->e.len = e->len;
+	c->e.close = e->close;
 	c->kind = CMD_EVENT;
-	buf_release(&frame);
+	pthread_mutex_lock(&h->mu);
+	next_id(h, c->strs);
+	memcpy(id, c->strs, strlen(c->strs) + 1);
+	pthread_mutex_unlock(&h->mu);
 	enqueue(h, c);
 	return 0;
-err:
-	buf_release(&frame);
-	free(c);
-	return -1;
 }
 
 static int enqueue_revoke(struct hub *h, enum cmd_kind kind, const char *a, const char *b)
@@ -888,16 +1300,6 @@ int hub_revoke_user(struct hub *h, const char *tenant_id, const char *user_id)
 	return enqueue_revoke(h, CMD_REVOKE_USER, tenant_id, user_id);
 }
 
-void hub_last_id(struct hub *h, const char *tenant_id, char *id)
-{
-	const struct tenant_id *t;
-
-	pthread_mutex_lock(&h->mu);
-	t = tenant_slot(h, tenant_id, 0);
-	memcpy(id, t ? t->id : "0-0", strlen(t ? t->id : "0-0") + 1);
-	pthread_mutex_unlock(&h->mu);
-}
-
 int hub_stopping(struct hub *h)
 {
 	return atomic_load(&h->stopping);
@@ -926,20 +1328,23 @@ void hub_free(struct hub *h)
 		next = c->next;
 		if (c->kind == CMD_ADD) {
 			close(c->stream->fd);
-			free(c->stream->pending);
-			free(c->stream->strs);
-			free(c->stream);
+			stream_free(c->stream);
 		}
-		free(c->frame);
+		free(c->strs);
 		free(c->who);
 		free(c);
 	}
 	for (int b = 0; b < BUCKETS; b++) {
-		struct tenant_id *t, *tn;
-		for (t = h->last_ids[b]; t != NULL; t = tn) {
+		struct cursor *t, *tn;
+		for (t = h->cursors[b]; t != NULL; t = tn) {
 			tn = t->next;
 			free(t);
 		}
+	}
+	while (h->outbox != NULL) {
+		struct outmsg *m = h->outbox;
+		h->outbox = m->next;
+		free(m);
 	}
 	close(h->ep);
 	close(h->wake_fd);

@@ -7,7 +7,16 @@
  * matching streams. Every stream has a bounded output buffer: a client that
  * stops reading is dropped when it fills, never allowed to stall the rest.
  *
- * Thread-safe: hub_add and hub_publish may be called from any thread. */
+ * With a Redis (hub_opts.redis) the hub joins the event bus (redis/bus.h):
+ * events come from every process sharing that Redis, in history order, and
+ * a stream that starts from an id (Last-Event-ID) or misses events while
+ * Redis is away catches up from the tenant's history before it goes live,
+ * with no gap and no duplicate. Revocations and stream-session
+ * replacements reach every process. Without one (unit tests), hub_publish
+ * feeds events in-process and there is no history.
+ *
+ * Thread-safe: hub_add, hub_publish and hub_revoke_* may be called from any
+ * thread. */
 #ifndef FCGI_SSE_HUB_H
 #define FCGI_SSE_HUB_H
 
@@ -15,8 +24,9 @@
 
 #include "../core/buf.h"
 #include "../core/log.h"
+#include "../redis/redis.h"
 
-#define HUB_ID_MAX 31         /* event ids: "<unix ms>-<seq>" */
+#define HUB_ID_MAX 47         /* event ids: "<unix ms>-<seq>" (Redis Stream ids) */
 #define HUB_LIST_MAX 512      /* events=/topics= lists, bytes */
 
 struct hub_opts {
@@ -26,6 +36,7 @@ struct hub_opts {
 	size_t max_buffer;           /* unsent bytes per stream before it is dropped */
 	int max_streams;
 	const struct logger *log;
+	const struct redis_opts *redis; /* the bus; NULL: in-process only */
 };
 
 struct hub_stream_spec {
@@ -39,7 +50,14 @@ struct hub_stream_spec {
 	const char *auth_session; /* the login behind the stream (NULL: none) */
 	const char *user_id;      /* its user (NULL: none) */
 	long long auth_expires;   /* Unix seconds when the login ends (0: never) */
-	const char *request_log_id; /* X-Request-Id, for the stream's log line */
+	const char *request_log_id; /* X-Request-Id: the log line and the
+				     * connection id of `event: connected` */
+	int announce;           /* send `event: connected` with the stream's
+				 * starting id once it is known */
+	const char *resume_from;  /* Last-Event-ID as the client sent it (NULL:
+				   * start with the next event). An id that is
+				   * not one, or older than the history kept,
+				   * gets `event: reset` */
 	const char *head;       /* CGI head and first SSE frames, sent at once */
 	size_t head_len;
 };
@@ -55,6 +73,10 @@ struct hub_event {
 
 struct hub_stats {
 	long long open, opened, closed, dropped_slow, published, delivered;
+	long long replayed;     /* events sent from history (resume, catch-up) */
+	long long resets;       /* `event: reset` sent */
+	long long bus_up;       /* 1 while the bus is up (always 1 without one) */
+	long long bus_reconnects;
 };
 
 struct hub;
@@ -67,22 +89,21 @@ struct hub *hub_start(const struct hub_opts *o, struct buf *err);
  * ESHUTDOWN) and the caller still owns fd. */
 int hub_add(struct hub *h, const struct hub_stream_spec *s);
 
-/* Queues an event for every matching stream of its tenant and writes its
- * id to id (HUB_ID_MAX + 1 bytes). Returns 0, or -1 (stopping, or out of
- * memory). */
+/* In-process only (no hub_opts.redis): queues an event for every matching
+ * stream of its tenant and writes its id to id (HUB_ID_MAX + 1 bytes).
+ * Returns 0, or -1 (stopping, out of memory, or the hub has a bus: publish
+ * with bus_publish then). */
 int hub_publish(struct hub *h, const struct hub_event *e, char *id);
 
 /* Ends, with `event: revoked`, every stream opened under the login
- * auth_session (a logout). Returns 0, or -1 when the hub is stopping. */
+ * auth_session (a logout), here and, through the bus, in every process
+ * (sent when the bus is up, kept until then). Returns 0, or -1 when the
+ * hub is stopping. */
 int hub_revoke_session(struct hub *h, const char *auth_session);
 
 /* The same for every stream of a user of a tenant (sessions revoked by an
  * admin). */
 int hub_revoke_user(struct hub *h, const char *tenant_id, const char *user_id);
-
-/* Writes the id of the tenant's last published event ("0-0" before any)
- * to id. */
-void hub_last_id(struct hub *h, const char *tenant_id, char *id);
 
 /* Returns 1 once hub_stop has begun. */
 int hub_stopping(struct hub *h);

@@ -81,7 +81,7 @@ static void peer_close(struct peer *p)
 
 static struct hub *start(long long heartbeat_ms, size_t max_buffer, int max_streams)
 {
-	const struct hub_opts o = { heartbeat_ms, 0, 0, max_buffer, max_streams, NULL };
+	const struct hub_opts o = { heartbeat_ms, 0, 0, max_buffer, max_streams, NULL, NULL };
 	struct buf err = BUF_INIT;
 	struct hub *h = hub_start(&o, &err);
 
