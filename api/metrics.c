@@ -52,8 +52,15 @@ static void render(const struct api_env *env, struct buf *b)
 	counter(b, "fcgi_sse_streams_opened_total", "Event streams opened.", (unsigned long long)hs.opened);
 	counter(b, "fcgi_sse_streams_dropped_slow_total", "Streams dropped because their client stopped reading.",
 		(unsigned long long)hs.dropped_slow);
-	counter(b, "fcgi_sse_events_published_total", "Events published.", (unsigned long long)hs.published);
+	counter(b, "fcgi_sse_events_published_total", "Events received for delivery in this process (from every process, through the bus).", (unsigned long long)hs.published);
 	counter(b, "fcgi_sse_events_delivered_total", "Event deliveries to streams.", (unsigned long long)hs.delivered);
+	counter(b, "fcgi_sse_events_replayed_total", "Events sent from history (Last-Event-ID resume, catch-up after a Redis outage).",
+		(unsigned long long)hs.replayed);
+	counter(b, "fcgi_sse_stream_resets_total", "event: reset sent (resume point older than the history kept).",
+		(unsigned long long)hs.resets);
+	gauge(b, "fcgi_sse_bus_up", "1 while this process is subscribed to the Redis event bus.", hs.bus_up);
+	counter(b, "fcgi_sse_bus_reconnects_total", "Times the event bus came back after losing Redis.",
+		(unsigned long long)hs.bus_reconnects);
 	if (env->session_cache != NULL) {
 		cache_get_stats(env->session_cache, &cs);
 		buf_puts(b, "# HELP fcgi_sse_cache_requests_total Cache lookups by cache and result.\n"

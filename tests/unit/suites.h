@@ -29,5 +29,6 @@ int register_cache_redis_tests(void);
 int register_fcgi_record_tests(void);
 int register_query_tests(void);
 int register_hub_tests(void);
+int register_bus_tests(void);
 
 #endif

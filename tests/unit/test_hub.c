@@ -4,11 +4,13 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "../../redis/bus.h"
 #include "../../sse/hub.h"
 #include "suites.h"
 
@@ -346,7 +348,122 @@ static void test_revocation_ends_streams_of_a_login_or_user(void)
 	peer_close(&b);
 }
 
+/* ---------------------------------------------------------------- with the bus */
+
+/* A hub joined to the real Redis of tests/unit/run.sh. */
+static struct hub *start_bus(int port)
+{
+	const struct redis_opts ro = { "127.0.0.1", port, "", 200, 200, 200 };
+	const struct hub_opts o = { 60000, 0, 0, 65536, 10, NULL, &ro };
+	struct buf err = BUF_INIT;
+	struct hub *h = hub_start(&o, &err);
+
+	buf_release(&err);
+	return h;
+}
+
+/* A stream that announces itself and resumes from `from` (NULL: fresh). */
+static int open_resume(struct hub *h, struct peer *p, const char *tenant, const char *from,
+		       const char *events)
+{
+	static const char head[] = "Status: 200 OK\r\n\r\nretry: 1000\n\n";
+	struct hub_stream_spec sp;
+	int sv[2];
+
+	memset(p, 0, sizeof(*p));
+	p->fd = -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		return -1;
+	sp = (struct hub_stream_spec){ .fd = sv[0], .request_id = 1, .tenant_id = tenant,
+				       .events = events, .request_log_id = "conn-1", .announce = 1,
+				       .resume_from = from, .head = head, .head_len = sizeof(head) - 1 };
+	if (hub_add(h, &sp) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	p->fd = sv[1];
+	return 0;
+}
+
+static int bus_pub(struct redis *r, long long max_len, const char *tenant, const char *type,
+		   const char *data, char *id)
+{
+	const struct bus_history hist = { max_len, 0 };
+	const struct bus_entry e = { NULL, type, NULL, data, strlen(data), 0 };
+
+	return bus_publish(r, &hist, tenant, &e, id);
+}
+
+/* Replay from an id, then live, with no gap and no duplicate; a filtered
+ * stream's heartbeat id moves past skipped events; an id the history no
+ * longer covers (or no id at all) gets a reset. */
+static void test_bus_resume_replay_and_reset(void)
+{
+	const char *ps = getenv("FCGI_SSE_TEST_REDIS_PORT");
+	int port = ps ? atoi(ps) : 0;
+	const struct redis_opts ro = { "127.0.0.1", port, "", 200, 200, 200 };
+	char tenant[64], ids[6][HUB_ID_MAX + 1], want[256];
+	struct redis *r;
+	struct hub *h;
+	struct peer a, b, c, d;
+
+	CU_ASSERT_FATAL(port > 0);
+	snprintf(tenant, sizeof(tenant), "t-hub-%ld-%lld", (long)getpid(), now_ms());
+	r = redis_new(&ro);
+	CU_ASSERT_FATAL(r != NULL);
+	for (int i = 0; i < 4; i++) /* history keeps 4 */
+		CU_ASSERT_EQUAL_FATAL(bus_pub(r, 4, tenant, i % 2 ? "odd" : "even", "{}", ids[i]), 0);
+	h = start_bus(port);
+	CU_ASSERT_FATAL(h != NULL);
+
+	CU_ASSERT_EQUAL_FATAL(open_resume(h, &a, tenant, ids[0], NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(open_resume(h, &b, tenant, NULL, "even"), 0);
+	snprintf(want, sizeof(want), "id: %s\nevent: connected\n", ids[0]);
+	CU_ASSERT_TRUE(read_until(&a, want, 3000));
+	snprintf(want, sizeof(want), "id: %s\nevent: odd\n", ids[3]);
+	CU_ASSERT_TRUE(read_until(&a, want, 3000));
+	snprintf(want, sizeof(want), "id: %s\nevent: connected\n", ids[3]); /* fresh: the newest */
+	CU_ASSERT_TRUE(read_until(&b, want, 3000));
+	/* live: a and b only after their position, each event once */
+	CU_ASSERT_EQUAL_FATAL(bus_pub(r, 4, tenant, "even", "{\"live\":1}", ids[4]), 0);
+	CU_ASSERT_EQUAL_FATAL(bus_pub(r, 4, tenant, "odd", "{\"live\":2}", ids[5]), 0);
+	snprintf(want, sizeof(want), "id: %s\nevent: odd\n", ids[5]);
+	CU_ASSERT_TRUE(read_until(&a, want, 3000));
+	snprintf(want, sizeof(want), "id: %s\nevent: even\n", ids[4]);
+	CU_ASSERT_TRUE(read_until(&b, want, 3000));
+	for (int i = 1; i < 6; i++) {
+		snprintf(want, sizeof(want), "id: %s\nevent: %s\n", ids[i], i % 2 ? "odd" : "even");
+		const char *first = strstr(buf_str(&a.text), want);
+		CU_ASSERT_PTR_NOT_NULL(first);
+		CU_ASSERT(first == NULL || strstr(first + 1, want) == NULL); /* no duplicate */
+	}
+	CU_ASSERT_PTR_NULL(strstr(buf_str(&a.text), "event: reset"));
+	CU_ASSERT_PTR_NULL(strstr(buf_str(&b.text), "event: odd"));
+
+	/* ids[0] and ids[1] were trimmed (4 kept of 6): resuming from ids[0]
+	 * lost ids[1]; from ids[1] (the newest trimmed) nothing was lost */
+	CU_ASSERT_EQUAL_FATAL(open_resume(h, &c, tenant, ids[0], NULL), 0);
+	snprintf(want, sizeof(want), "id: %s\nevent: reset\n", ids[5]);
+	CU_ASSERT_TRUE(read_until(&c, want, 3000));
+	CU_ASSERT_EQUAL_FATAL(open_resume(h, &d, tenant, ids[1], NULL), 0);
+	snprintf(want, sizeof(want), "id: %s\nevent: odd\n", ids[5]);
+	CU_ASSERT_TRUE(read_until(&d, want, 3000));
+	CU_ASSERT_PTR_NULL(strstr(buf_str(&d.text), "event: reset"));
+	peer_close(&c);
+	CU_ASSERT_EQUAL_FATAL(open_resume(h, &c, tenant, "not-an-id", NULL), 0);
+	CU_ASSERT_TRUE(read_until(&c, "event: reset", 3000));
+	hub_stop(h, 500);
+	hub_free(h);
+	redis_free(r);
+	peer_close(&a);
+	peer_close(&b);
+	peer_close(&c);
+	peer_close(&d);
+}
+
 static CU_TestInfo tests[] = {
+	{ "resume from an id over the bus: replay, live, reset", test_bus_resume_replay_and_reset },
 	{ "revocation ends the streams of a login or a user", test_revocation_ends_streams_of_a_login_or_user },
 	{ "comma lists", test_list_has },
 	{ "fan-out by tenant, type and topic", test_fan_out_with_filters },

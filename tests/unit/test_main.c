@@ -15,6 +15,7 @@ static int (*const registrars[])(void) = {
 	register_b64_tests,     register_jwt_tests,     register_password_tests,
 	register_store_tests,   register_cookie_tests,  register_cache_redis_tests,
 	register_fcgi_record_tests, register_query_tests, register_hub_tests,
+	register_bus_tests,
 };
 
 int main(void)
