@@ -44,9 +44,10 @@ stop() {
 trap 'stop; exit 0' INT TERM
 trap stop EXIT
 
-# Redis on a unix socket of its own: no port to collide with
+# Redis on a unix socket of its own: no port to collide with. The event
+# history lives in it: append-only, as docs/DEPLOY.md asks of production
 redis-server --port 0 --unixsocket "$run_dir/redis.sock" --unixsocketperm 700 \
-	--save "" --appendonly no --dir "$run_dir" >"$run_dir/redis.log" 2>&1 &
+	--save "" --appendonly yes --appendfsync everysec --dir "$run_dir" >"$run_dir/redis.log" 2>&1 &
 redis_pid=$!
 for _ in $(seq 50); do [ -S "$run_dir/redis.sock" ] && break; sleep 0.1; done
 
@@ -93,6 +94,9 @@ cat <<MSG
   (security.internal_secret in the config):
 
     curl -N -b $run_dir/cookies -H "Authorization: Bearer <access_token>" ${url}api/v2/events/stream
+    # resume: every event after that id, then live (docs/API.md §6)
+    curl -N -b $run_dir/cookies -H "Authorization: Bearer <access_token>" \
+      -H "Last-Event-ID: <id>" ${url}api/v2/events/stream
     curl -s -H "X-Internal-Secret: <secret>" -H 'Content-Type: application/json' \\
       -d '{"tenant":"demo","type":"hello","data":{"n":1}}' ${url}api/v2/events
 
