@@ -70,17 +70,22 @@ class RunDir:
 
 
 class RedisServer(RunDir):
-    """A real redis-server on a free loopback port, no persistence."""
+    """A real redis-server on a free loopback port. Without persistence by
+    default; persist=True keeps every write in an append-only file
+    (fsync'ed per write) in its dir, so a stop and start_on_same_port()
+    keeps the data."""
 
-    def __init__(self):
+    def __init__(self, persist=False):
         self.dir = tempfile.mkdtemp(prefix="fcgi_sse_it_redis_")
         self.port = free_port()
+        self.persist = persist
         self.proc = None
 
     def start(self):
+        aof = ["--appendonly", "yes", "--appendfsync", "always"] if self.persist else ["--appendonly", "no"]
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", self.dir],
+             "--save", ""] + aof + ["--dir", self.dir],
             stdout=open(os.path.join(self.dir, "redis.log"), "ab"), stderr=subprocess.STDOUT)
         if not wait_until(lambda: self.ping(), 10):
             raise RuntimeError("redis-server did not start: " + self.read("redis.log"))
