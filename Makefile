@@ -36,12 +36,20 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all test unit integration run clean docs check-docs valgrind deps bench-auth
+.PHONY: FORCE all test unit integration run clean docs check-docs valgrind deps bench-auth
 
 all: $(BUILD)/fcgi_sse
 
 $(BUILD)/fcgi_sse: $(BUILD)/obj/fcgi_sse.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The build stamp (commit, epoch) is compiled into fcgi_sse.o: rebuild it
+# when HEAD moves, not only when fcgi_sse.c changes.
+$(BUILD)/stamp: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(COMMIT) $(EPOCH)' | cmp -s - $@ || echo '$(COMMIT) $(EPOCH)' > $@
+$(BUILD)/obj/fcgi_sse.o: $(BUILD)/stamp
+FORCE:
 
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcunit
