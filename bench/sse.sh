@@ -28,8 +28,15 @@
 # 50,000), KEEP_BENCH_DIR=1 keeps the temp dir with the servers' logs.
 # Cluster and storm: STORM_AT (EVENTS / 2), RESUME ("header": Last-Event-ID;
 # "query": fcgi_sse's last_event_id= parameter, nchan always gets the
-# header), NCHAN_BUFFER (1000 messages per channel in Redis). FCGI_SSE_*
-# configuration overrides in the environment reach every fcgi_sse started.
+# header), STORM_PAUSE_MS (0: reconnect at once; more: stay away that long,
+# so that every reconnect must replay that many ms of events), NCHAN_BUFFER
+# (10000 messages per channel in Redis, as fcgi_sse's sse.history_max_len).
+# A failed reconnect (refused, non-200) is retried after 500 ms, as a
+# fetch-based client would; a browser EventSource would stop for good on a
+# non-200 answer. FCGI_SSE_* configuration overrides in the environment
+# reach every fcgi_sse started (e.g. FCGI_SSE_SERVER_BACKLOG=1024). The
+# cluster modes sum the CPU and RSS of every server process, redis-server
+# included, and print what the servers logged.
 # Only 127.0.0.1 is used; every server started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,8 +49,9 @@ SERVERS=${SERVERS:-fcgi_sse nchan}
 RATES=${RATES:-50 75 100 125 150 200 300 400 600 800}
 STEP_SECONDS=${STEP_SECONDS:-10}
 STORM_AT=${STORM_AT:-$((EVENTS / 2))}
+STORM_PAUSE_MS=${STORM_PAUSE_MS:-0}
 RESUME=${RESUME:-header}
-NCHAN_BUFFER=${NCHAN_BUFFER:-1000}
+NCHAN_BUFFER=${NCHAN_BUFFER:-10000}
 mode=${1:-compare}
 case "$mode" in
 compare | sustained | cluster | storm) ;;
@@ -457,9 +465,11 @@ table() {	# fcgi_kv nchan_kv
 cluster_table() {	# fcgi_kv nchan_kv
 	table_head
 	table_rows "$1" "$2" "streams_open:streams open" "port_streams_1:  of them on process 2" \
-		"published:events published" "deliveries:deliveries" "loss:loss" \
+		"published:events published" "publish_errors:publishes answered with an error" \
+		"deliveries:deliveries" "loss:loss" \
 		"port_loss_1:  loss on process 2 (via Redis)" "duplicates:duplicates" \
 		"out_of_order:out of order" "streams_incomplete:streams missing events" \
+		"id_regressions:event id went backwards" "id_mismatches:event id differs between streams" \
 		"lat_p50_ms:latency p50 (ms)" "lat_p99_ms:latency p99 (ms)" "lat_max_ms:latency max (ms)" \
 		"cpu_us_per_delivery:server CPU per delivery (us)" \
 		"cpu_us_per_open:server CPU per stream open (us)" \
@@ -477,14 +487,21 @@ storm_table() {	# fcgi_kv nchan_kv
 		"storm_caught_max_ms:all caught up (ms after drop)" \
 		"loss:loss (whole run)" "duplicates:duplicates (whole run)" \
 		"out_of_order:out of order (whole run)" "streams_incomplete:streams missing events" \
-		"storm_failures:failed reconnects" "storm_503:  of them 503" \
+		"id_regressions:event id went backwards" "id_mismatches:event id differs between streams" \
+		"resets:event: reset received" "storm_failures:failed reconnects" "storm_503:  of them 503" \
 		"storm_closed_by_server:streams ended by server after" \
-		"published:events published" "lat_p99_ms:latency p99 (ms, incl. replay)" \
+		"published:events published" "publish_errors:publishes answered with an error" \
+		"failed_publishes_delivered:  of them delivered all the same" \
+		"lat_p99_ms:latency p99 (ms, incl. replay)" \
 		"cpu_us_per_delivery:server CPU per delivery (us)" "rss_end_kib:RSS of all servers at end (KiB)"
 }
 
-echo "== $(date -u +%FT%TZ) $(uname -m), $(nproc) cores; bench/sse.sh $mode" \
-	"STREAMS=$STREAMS EVENTS=$EVENTS RATE=$RATE PUBLISHERS=$PUBLISHERS"
+echo "== $(date -u +%FT%TZ) $(uname -m), $(nproc) cores;" \
+	"commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- '*.c' '*.h' Makefile ':!bench' 2>/dev/null || echo '+changes');" \
+	"bench/sse.sh $mode STREAMS=$STREAMS EVENTS=$EVENTS RATE=$RATE PUBLISHERS=$PUBLISHERS" \
+	"$([ "$mode" = storm ] && echo "STORM_AT=$STORM_AT STORM_PAUSE_MS=$STORM_PAUSE_MS RESUME=$RESUME")" \
+	"$(case "$mode" in cluster | storm) echo "NCHAN_BUFFER=$NCHAN_BUFFER" ;; esac)" \
+	"$(env | grep '^FCGI_SSE_' | grep -v '^FCGI_SSE_CONFIG=' | tr '\n' ' ')"
 
 if [ "$mode" = cluster ] || [ "$mode" = storm ]; then
 	for s in $SERVERS; do
@@ -494,7 +511,8 @@ if [ "$mode" = cluster ] || [ "$mode" = storm ]; then
 			if [ "$mode" = storm ]; then
 				[ "$s" = fcgi_sse ] && resume=(--resume "$RESUME") || resume=()
 				run_load "$s" "$s" "$STREAMS" "$EVENTS" "$RATE" --storm-at "$STORM_AT" \
-					"${resume[@]}" || echo "sse.sh: $s run failed" >&2
+					--storm-pause-ms "$STORM_PAUSE_MS" "${resume[@]}" ||
+					echo "sse.sh: $s run failed" >&2
 			else
 				run_load "$s" "$s" "$STREAMS" "$EVENTS" "$RATE" || echo "sse.sh: $s run failed" >&2
 			fi

@@ -75,6 +75,7 @@ struct opts {
 	long storm_at;		/* -1: no storm */
 	int resume_query;	/* name the last id in the query, not a header */
 	double retry_ms;
+	double storm_pause_ms;	/* between the drop and the reconnects */
 	long streams;
 	long events;
 	double rate;
@@ -156,6 +157,8 @@ struct chunked {
 	enum ck_state st;
 	uint64_t left;
 	size_t trailer_len;
+	size_t err_at;		/* where in the last input it failed */
+	int sink_failed;	/* it failed in the sink, not in the framing */
 };
 
 typedef int (*sink_fn)(void *ctx, const char *p, size_t n);
@@ -234,16 +237,21 @@ static int chunked_feed(struct chunked *c, const char *p, size_t n, sink_fn sink
 			size_t take = n - i;
 			if ((uint64_t)take > c->left)
 				take = (size_t)c->left;
-			if (sink != NULL && sink(ctx, p + i, take) < 0)
+			if (sink != NULL && sink(ctx, p + i, take) < 0) {
+				c->err_at = i;
+				c->sink_failed = 1;
 				return -1;
+			}
 			i += take;
 			c->left -= take;
 			if (c->left == 0)
 				c->st = CK_DATA_CR;
 			continue;
 		}
-		if (ck_control(c, p[i++]) < 0)
+		if (ck_control(c, p[i++]) < 0) {
+			c->err_at = i - 1;
 			return -1;
+		}
 	}
 	return c->st == CK_DONE;
 }
@@ -495,11 +503,14 @@ struct client {
 	char last_id[ID_MAX];	/* the last event ID string */
 	long long max_seq;	/* highest seq received (-1) */
 	long long max_after;	/* highest "after" of a received event (-1) */
+	uint64_t prev_id[4];	/* the last event's id as numbers (see id_parse) */
+	int has_prev_id;
 	long prefix;		/* every event below it received or never published */
 	int port_idx;
 	int counted;		/* was ready once: one of ready_total */
 	enum phase phase;
 	int64_t retry_at;	/* 0, or when to connect again */
+	int retry_first;	/* that is the storm's reconnect, after a pause */
 	int64_t t_back;		/* ready again after the storm */
 	long catchup_target;	/* events acknowledged when it was back */
 	int64_t t_caught;	/* had every one of them */
@@ -539,6 +550,12 @@ struct run {
 	struct fails f;
 	uint64_t deliveries, duplicates, other_events, bad_seq, events_seen;
 	uint64_t out_of_order, inversions;
+	uint64_t id_regressions, id_mismatches, id_unparsed;
+	uint64_t resets;	/* `event: reset`: the resume point was out of history */
+	/* how open streams ended: EOF, an error (reset), the last chunk, a
+	 * malformed body (bad chunking, or an event line over MAX_LINE) */
+	long end_eof, end_error, end_last_chunk, end_malformed;
+	char (*seq_id)[48];	/* the id each seq first arrived with */
 	uint64_t port_deliveries[MAX_PORTS];
 	long port_ready[MAX_PORTS];
 	struct u32vec lat_us;
@@ -665,6 +682,55 @@ static void became_ready(struct run *r, struct conn *c)
 	}
 }
 
+/* An event id as up to 4 numbers (the digit runs: "1795306004567-2" and
+ * nchan's "1795310778:2" both order that way). Returns how many, 0 when none
+ * or too many. */
+static int id_parse(const char *id, uint64_t out[4])
+{
+	int n = 0;
+
+	memset(out, 0, 4 * sizeof(*out));
+	for (const char *p = id; *p;) {
+		char *end;
+		if (!isdigit((unsigned char)*p)) {
+			p++;
+			continue;
+		}
+		if (n == 4)
+			return 0;
+		out[n++] = strtoull(p, &end, 10);
+		p = end;
+	}
+	return n;
+}
+
+/* Diagnostics, not the verdict (ids are opaque to a client): does each
+ * stream see ids rise, and does an event carry one id everywhere? */
+static void check_id(struct run *r, struct client *k, long long seq)
+{
+	uint64_t v[4];
+
+	if (r->seq_id[seq][0] == '\0')
+		snprintf(r->seq_id[seq], sizeof(r->seq_id[seq]), "%.47s", k->last_id);
+	else if (strncmp(r->seq_id[seq], k->last_id, sizeof(r->seq_id[seq]) - 1) != 0)
+		r->id_mismatches++;
+	if (id_parse(k->last_id, v) == 0) {
+		r->id_unparsed++;
+		return;
+	}
+	if (k->has_prev_id && memcmp(v, k->prev_id, sizeof(v)) != 0) {
+		int i = 0;
+		while (i < 4 && v[i] == k->prev_id[i])
+			i++;
+		if (i < 4 && v[i] < k->prev_id[i])
+			r->id_regressions++;
+	} else if (k->has_prev_id) {
+		r->id_regressions++;	/* the same id for another event */
+	}
+	memcpy(k->prev_id, v, sizeof(v));
+	k->has_prev_id = 1;
+}
+
 static void on_event(void *ctx, const char *name, const char *data, size_t len)
 {
 	struct run *r = ctx;
@@ -677,6 +743,8 @@ static void on_event(void *ctx, const char *name, const char *data, size_t len)
 		became_ready(r, c);
 	if (r->o.event_filter != NULL && strcmp(name, r->o.event_filter) != 0) {
 		r->other_events++;
+		if (strcmp(name, "reset") == 0)
+			r->resets++;
 		return;
 	}
 	if (!json_int(data, len, "seq", &seq) || !json_int(data, len, "t", &t)) {
@@ -705,6 +773,7 @@ static void on_event(void *ctx, const char *name, const char *data, size_t len)
 		k->max_seq = seq;
 	if (json_int(data, len, "after", &after) && after > k->max_after)
 		k->max_after = after;
+	check_id(r, k, seq);
 	{
 		int64_t lat = r->recv_now - t;
 		if (lat < 0)
@@ -896,6 +965,34 @@ static void conn_send(struct run *r, struct conn *c, uint64_t idx)
 	epoll_ctl(r->ep, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
+/* Shows where a chunked body went wrong (stderr; the first few only). */
+static void dump_malformed(struct run *r, const struct conn *c, const char *p, size_t n)
+{
+	size_t at = c->ck.err_at < n ? c->ck.err_at : n;
+	size_t from = at > 300 ? at - 300 : 0, to = at + 200 < n ? at + 200 : n;
+
+	fprintf(stderr, "sse_load: stream %ld (port %d, %s) malformed body: %s, chunk state %d, "
+		"%llu left; %" PRIu64 " deliveries so far; bytes %zu..%zu of a %zu-byte read, "
+		"failure at %zu:\n", (long)(c - r->c), port_of(r, c),
+		c->k.phase == PH_FIRST ? "first connection" : "after the storm",
+		c->ck.sink_failed ? "event-stream line too long" : "bad chunk framing",
+		(int)c->ck.st, (unsigned long long)c->ck.left, c->k.deliveries, from, to, n, at);
+	for (size_t i = from; i < to; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		if (i == at)
+			fputs("<<HERE>>", stderr);
+		if (ch == '\n')
+			fputs("\\n\n", stderr);
+		else if (ch == '\r')
+			fputs("\\r", stderr);
+		else if (ch < 32 || ch > 126)
+			fprintf(stderr, "\\x%02x", ch);
+		else
+			fputc(ch, stderr);
+	}
+	fputs("\n--\n", stderr);
+}
+
 /* Body bytes of an open stream. Returns -1 when the stream must close. */
 static int conn_body(struct run *r, struct conn *c, const char *p, size_t n)
 {
@@ -904,8 +1001,14 @@ static int conn_body(struct run *r, struct conn *c, const char *p, size_t n)
 	r->cur = c;
 	if (c->body_mode == 1) {
 		rc = chunked_feed(&c->ck, p, n, body_sink, r);
-		if (rc == 1)
+		if (rc == 1) {
 			rc = -1;	/* the server ended the stream */
+			r->end_last_chunk += c->ready;
+		} else if (rc < 0) {
+			r->end_malformed += c->ready;
+			if (r->end_malformed <= 3)
+				dump_malformed(r, c, p, n);
+		}
 	} else {
 		if (c->body_mode == 2) {
 			if ((long long)n > c->body_left)
@@ -921,15 +1024,15 @@ static int conn_body(struct run *r, struct conn *c, const char *p, size_t n)
 
 static int conn_head(struct run *r, struct conn *c, const char *p, size_t n)
 {
-	size_t end, old = c->head_len;
+	size_t end, old = c->head_len, take = n;
 	struct head h;
 
 	if (c->head == NULL && (c->head = malloc(HEAD_MAX)) == NULL)
 		return -1;
-	if (old + n > HEAD_MAX)
-		n = HEAD_MAX - old;
-	memcpy(c->head + old, p, n);
-	c->head_len += n;
+	if (old + take > HEAD_MAX)
+		take = HEAD_MAX - old;
+	memcpy(c->head + old, p, take);
+	c->head_len += take;
 	end = head_end(c->head, c->head_len);
 	if (end == 0)
 		return c->head_len >= HEAD_MAX ? (r->f.fail_proto++, -1) : 0;
@@ -944,16 +1047,12 @@ static int conn_head(struct run *r, struct conn *c, const char *p, size_t n)
 	c->st = ST_BODY;
 	c->body_mode = h.chunked ? 1 : h.clen >= 0 ? 2 : 0;
 	c->body_left = h.clen;
-	{
-		/* bytes after the head belong to the body */
-		size_t extra = c->head_len - end;
-		char *rest = c->head;
-		int rc;
-		c->head = NULL;
-		rc = extra > 0 ? conn_body(r, c, rest + end, extra) : 0;
-		free(rest);
-		return rc;
-	}
+	/* the rest of this read is body: a reconnect's answer can bring its
+	 * whole replay with the head, more than the head buffer holds (the end
+	 * lies in this read, or the previous call would have found it) */
+	free(c->head);
+	c->head = NULL;
+	return n > end - old ? conn_body(r, c, p + (end - old), n - (end - old)) : 0;
 }
 
 static void conn_readable(struct run *r, struct conn *c)
@@ -968,6 +1067,10 @@ static void conn_readable(struct run *r, struct conn *c)
 		if (n <= 0) {
 			if (!c->ready)
 				r->f.fail_proto++;
+			else if (n == 0)
+				r->end_eof++;
+			else
+				r->end_error++;
 			conn_close(r, c, c->ready ? ST_CLOSED : ST_FAILED);
 			return;
 		}
@@ -1083,6 +1186,12 @@ static void storm(struct run *r)
 		struct conn *c = &r->c[i];
 		if (!c->k.counted)
 			continue;
+		if (r->o.storm_pause_ms > 0) {
+			c->k.retry_at = r->t_storm + (int64_t)(r->o.storm_pause_ms * 1e6);
+			c->k.retry_first = 1;
+			r->pending_retries++;
+			continue;
+		}
 		if (conn_start(r, i) < 0) {
 			r->f.fail_connect++;
 			r->storm_failures++;
@@ -1098,7 +1207,7 @@ static void storm_service(struct run *r)
 {
 	int64_t t = now_ns();
 
-	if (t - r->t_last_retry_scan < 20000000)
+	if (t - r->t_last_retry_scan < 5000000)
 		return;
 	r->t_last_retry_scan = t;
 	expire_pending(r);
@@ -1109,7 +1218,9 @@ static void storm_service(struct run *r)
 		if (c->fd >= 0 || c->k.retry_at == 0 || c->k.retry_at > t)
 			continue;
 		r->pending_retries--;
-		r->storm_retries++;
+		if (!c->k.retry_first)
+			r->storm_retries++;
+		c->k.retry_first = 0;
 		if (conn_start(r, i) < 0) {
 			r->f.fail_connect++;
 			r->storm_failures++;
@@ -1419,7 +1530,7 @@ static void report(struct run *r, struct pub *p, const struct sample s[3], doubl
 	size_t kvl = 0, kml = 0;
 	const struct fails *f0 = r->storm_done ? &r->f_before : &r->f;
 	long long rss_end = 0;
-	long incomplete = 0;
+	long incomplete = 0, failed_delivered = 0;
 	uint64_t missing = 0;
 
 	qsort(r->lat_us.v, r->lat_us.n, sizeof(uint32_t), cmp_u32);
@@ -1430,25 +1541,6 @@ static void report(struct run *r, struct pub *p, const struct sample s[3], doubl
 	r50 = percentile(p->rtt_us.v, p->rtt_us.n, 0.50);
 	r99 = percentile(p->rtt_us.v, p->rtt_us.n, 0.99);
 
-	printf("sse_load: %ld streams to 127.0.0.1:%d GET %s; %ld events at %.1f/s to POST %s"
-	       " (%d connection%s)\n", o->streams, o->port, o->sub_path, o->events, o->rate,
-	       o->pub_path, o->publishers, o->publishers == 1 ? "" : "s");
-	printf("  streams open:         %ld of %ld (failed %ld: connect %ld, timeout %ld, "
-	       "protocol %ld, status", r->ready_total, o->streams, r->failed,
-	       f0->fail_connect, f0->fail_timeout, f0->fail_proto);
-	for (int st = 0; st < 600; st++)
-		if (f0->status_count[st] > 0 && st != 200)
-			printf(" %d x%ld", st, f0->status_count[st]);
-	printf("); closed during the run %ld\n", r->closed_early);
-	printf("  events published:     %ld ok, %ld errors; achieved %.1f/s (target %.1f/s); "
-	       "publish round trip p50 %.3f ms, p99 %.3f ms\n", (long)p->ok, (long)p->errors,
-	       achieved, o->rate, r50 / 1e3, r99 / 1e3);
-	if (p->first_error[0])
-		printf("  first publish error:  %s\n", p->first_error);
-	printf("  deliveries:           %" PRIu64 " of %" PRIu64 " expected\n", r->deliveries, expected);
-	printf("  loss:                 %" PRIu64 " (%.3f%%)\n", loss, 100.0 * per((double)loss, (double)expected));
-	printf("  duplicates:           %" PRIu64 " (other events %" PRIu64 ", bad seq %" PRIu64 ")\n",
-	       r->duplicates, r->other_events, r->bad_seq);
 	/* every stream must end with every acknowledged event */
 	for (long i = 0; i < o->streams; i++) {
 		const struct client *k = &r->c[i].k;
@@ -1461,9 +1553,64 @@ static void report(struct run *r, struct pub *p, const struct sample s[3], doubl
 		missing += m;
 		incomplete += m > 0;
 	}
+	/* a publish answered with an error whose event reached streams all the
+	 * same (the server stored it, then failed or timed out answering) */
+	for (long q = 0; q < o->events; q++) {
+		if (atomic_load(&r->ps->acked[q]) != 2)
+			continue;
+		for (long i = 0; i < o->streams; i++) {
+			const struct client *k = &r->c[i].k;
+			if (k->counted && seen_bit(k, q)) {
+				failed_delivered++;
+				break;
+			}
+		}
+	}
+	printf("sse_load: %ld streams to 127.0.0.1:%d GET %s; %ld events at %.1f/s to POST %s"
+	       " (%d connection%s)\n", o->streams, o->port, o->sub_path, o->events, o->rate,
+	       o->pub_path, o->publishers, o->publishers == 1 ? "" : "s");
+	printf("  streams open:         %ld of %ld (failed %ld: connect %ld, timeout %ld, "
+	       "protocol %ld, status", r->ready_total, o->streams, r->failed,
+	       f0->fail_connect, f0->fail_timeout, f0->fail_proto);
+	for (int st = 0; st < 600; st++)
+		if (f0->status_count[st] > 0 && st != 200)
+			printf(" %d x%ld", st, f0->status_count[st]);
+	printf("); closed during the run %ld", r->closed_early);
+	if (r->closed_early > 0)
+		printf(" (EOF %ld, error %ld, last chunk %ld, malformed body %ld)", r->end_eof,
+		       r->end_error, r->end_last_chunk, r->end_malformed);
+	printf("\n");
+	printf("  events published:     %ld ok, %ld errors; achieved %.1f/s (target %.1f/s); "
+	       "publish round trip p50 %.3f ms, p99 %.3f ms\n", (long)p->ok, (long)p->errors,
+	       achieved, o->rate, r50 / 1e3, r99 / 1e3);
+	if (p->first_error[0])
+		printf("  first publish error:  %s\n", p->first_error);
+	if (p->errors > 0) {
+		int ranges = 0;
+		printf("  failed publishes:     %ld of the %ld answered with an error reached streams all the same;"
+		       " seqs", failed_delivered, (long)p->errors);
+		for (long q = 0; q < o->events && ranges < 8; q++) {
+			long e = q;
+			if (atomic_load(&r->ps->acked[q]) != 2)
+				continue;
+			while (e + 1 < o->events && atomic_load(&r->ps->acked[e + 1]) == 2)
+				e++;
+			printf(e > q ? " %ld-%ld" : " %ld", q, e);
+			ranges++;
+			q = e;
+		}
+		printf("%s\n", ranges == 8 ? " ..." : "");
+	}
+	printf("  deliveries:           %" PRIu64 " of %" PRIu64 " expected\n", r->deliveries, expected);
+	printf("  loss:                 %" PRIu64 " (%.3f%%)\n", loss, 100.0 * per((double)loss, (double)expected));
+	printf("  duplicates:           %" PRIu64 " (other events %" PRIu64 " of which reset %" PRIu64
+	       ", bad seq %" PRIu64 ")\n", r->duplicates, r->other_events, r->resets, r->bad_seq);
 	printf("  order:                %" PRIu64 " out of order (acknowledged before another was sent,"
 	       " received after it); %" PRIu64 " inversions (concurrent publishes, either order)\n",
 	       r->out_of_order, r->inversions);
+	printf("  event ids:            %" PRIu64 " went backwards on a stream, %" PRIu64
+	       " differed from the id the same event had elsewhere, %" PRIu64 " had no digits\n",
+	       r->id_regressions, r->id_mismatches, r->id_unparsed);
 	printf("  streams incomplete:   %ld of %ld miss some of the %ld acknowledged events"
 	       " (%" PRIu64 " missing in all)\n", incomplete, r->ready_total, (long)p->ok, missing);
 	for (int i = 0; i < o->n_ports; i++) {
@@ -1489,8 +1636,12 @@ static void report(struct run *r, struct pub *p, const struct sample s[3], doubl
 		qsort(back.v, back.n, sizeof(uint32_t), cmp_u32);
 		qsort(caught.v, caught.n, sizeof(uint32_t), cmp_u32);
 		printf("  storm:                at %ld events sent, %ld streams dropped at once and"
-		       " reconnected with their last id (%s)\n", r->storm_sent, r->storm_clients,
+		       " reconnected %s with their last id (%s)\n", r->storm_sent, r->storm_clients,
+		       o->storm_pause_ms > 0 ? "after a pause" : "at once",
 		       o->resume_query ? "last_event_id= query" : "Last-Event-ID header");
+		if (o->storm_pause_ms > 0)
+			printf("    pause:              %.0f ms between the drop and the reconnects\n",
+			       o->storm_pause_ms);
 		printf("    back (open again):  %ld of %ld; p50/p99/max %.1f / %.1f / %.1f ms after the drop\n",
 		       r->back, r->storm_clients, percentile(back.v, back.n, 0.5) / 1e3,
 		       percentile(back.v, back.n, 0.99) / 1e3, back.n ? back.v[back.n - 1] / 1e3 : 0);
@@ -1550,13 +1701,14 @@ static void report(struct run *r, struct pub *p, const struct sample s[3], doubl
 	       " lat_max_ms=%.3f rss_kib_per_stream=%.3f cpu_us_per_delivery=%.3f"
 	       " cpu_us_per_open=%.1f rate_target=%.1f rate_achieved=%.1f pub_rtt_p50_ms=%.3f"
 	       " pub_rtt_p99_ms=%.3f out_of_order=%" PRIu64 " inversions=%" PRIu64
-	       " streams_incomplete=%ld missing=%" PRIu64 " rss_end_kib=%lld%s%s\n",
+	       " streams_incomplete=%ld missing=%" PRIu64 " rss_end_kib=%lld id_regressions=%" PRIu64
+	       " id_mismatches=%" PRIu64 " resets=%" PRIu64 " failed_publishes_delivered=%ld%s%s\n",
 	       o->streams, r->ready_total, r->failed, r->closed_early, o->events, (long)p->ok,
 	       (long)p->errors, r->deliveries, expected, loss, r->duplicates, l50 / 1e3, l99 / 1e3,
 	       lmax / 1e3, per((double)rss_total, (double)r->ready_total),
 	       per((double)cpu_pub, (double)r->deliveries), per((double)cpu_open, (double)r->ready_total),
 	       o->rate, achieved, r50 / 1e3, r99 / 1e3, r->out_of_order, r->inversions, incomplete,
-	       missing, rss_end, kv_more, kv_pids);
+	       missing, rss_end, r->id_regressions, r->id_mismatches, r->resets, failed_delivered, kv_more, kv_pids);
 	fflush(stdout);
 }
 
@@ -1579,6 +1731,8 @@ static void usage(FILE *to)
 	      "  --resume header|query  how a reconnect names it: Last-Event-ID (header,\n"
 	      "                       default) or the last_event_id query parameter\n"
 	      "  --retry-ms MS        delay before retrying a failed reconnect (500)\n"
+	      "  --storm-pause-ms MS  wait this long between the drop and the reconnects (0),\n"
+	      "                       so that the reconnects must replay MS of events\n"
 	      "  --event NAME         count only events of this name (default: any)\n"
 	      "  --ready-event NAME   a stream is open once this event arrives\n"
 	      "                       (default: at its first body byte)\n"
@@ -1646,6 +1800,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "open-timeout", 1, NULL, 'o' }, { "idle", 1, NULL, 'i' }, { "drain", 1, NULL, 'd' },
 		{ "time-limit", 1, NULL, 'L' }, { "ports", 1, NULL, 'T' },
 		{ "storm-at", 1, NULL, 'S' }, { "resume", 1, NULL, 'E' }, { "retry-ms", 1, NULL, 'Y' },
+		{ "storm-pause-ms", 1, NULL, 'Z' },
 		{ "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 }
 	};
 	int ch;
@@ -1691,6 +1846,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->resume_query = strcmp(optarg, "query") == 0;
 			break;
 		case 'Y': o->retry_ms = atof(optarg); break;
+		case 'Z': o->storm_pause_ms = atof(optarg); break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}
@@ -1702,7 +1858,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	if (optind != argc || o->port <= 0 || o->port > 65535 || o->sub_path == NULL ||
 	    o->pub_path == NULL || o->streams < 0 || o->events < 0 || o->rate <= 0 ||
 	    o->concurrency < 1 || o->publishers < 1 || o->publishers > MAX_PUBLISHERS ||
-	    o->open_timeout <= 0 || o->idle < 0 || o->drain < 0 || o->retry_ms < 0 ||
+	    o->open_timeout <= 0 || o->idle < 0 || o->drain < 0 || o->retry_ms < 0 || o->storm_pause_ms < 0 ||
 	    (o->storm_at >= 0 && o->storm_at >= o->events))
 		return -1;
 	if (o->time_limit <= 0)
@@ -1768,7 +1924,8 @@ int main(int argc, char **argv)
 	ps.events = r.o.events;
 	ps.acked = calloc((size_t)r.o.events + 1, sizeof(*ps.acked));
 	r.ps = &ps;
-	if (r.ep < 0 || r.c == NULL || ps.acked == NULL) {
+	r.seq_id = calloc((size_t)r.o.events + 1, sizeof(*r.seq_id));
+	if (r.ep < 0 || r.c == NULL || ps.acked == NULL || r.seq_id == NULL) {
 		fprintf(stderr, "sse_load: %s\n", strerror(errno));
 		return 1;
 	}
@@ -1813,6 +1970,7 @@ int main(int argc, char **argv)
 	}
 	free(r.c);
 	free(ps.acked);
+	free(r.seq_id);
 	free(r.lat_us.v);
 	free(tot.rtt_us.v);
 	for (int i = 0; i < ps.n; i++)
