@@ -26,6 +26,8 @@
 #define CLOSE_GRACE_MS 2000   /* a graceful end waits this long to flush */
 #define EPOLL_BATCH 256
 #define REPLAY_BATCH 500      /* history entries per read */
+#define RECENT_MAX 1024       /* recent events kept per tenant, to resume from memory */
+#define RECENT_BYTES (1 << 20) /* ... and at most this many bytes of them */
 #define OUTBOX_MAX 10000      /* control messages kept while the bus is down */
 
 enum end_reason { END_GONE, END_LIFETIME, END_SHUTDOWN, END_SLOW, END_CLOSED, END_ERROR,
@@ -84,11 +86,29 @@ struct cmd {
 	char *who, *who2;       /* CMD_REVOKE_*: session id, or tenant and user */
 };
 
-/* Per tenant: the last event id seen (in-process: the last assigned). */
+/* One event as streams get it: encoded once. */
+struct frames {
+	struct buf event, close; /* close: `event: close`, for close events */
+};
+
+/* A recent event of a tenant, kept so that a client resuming from an id
+ * the hub has just seen gets what follows from memory, without Redis. */
+struct recent {
+	struct bus_entry e;     /* id, type, topic: in strs; data unused */
+	struct frames f;
+	char strs[];
+};
+
+/* Per tenant: the last event id seen (in-process: the last assigned) and,
+ * with the bus, the unbroken run of events before it seen since the bus
+ * last came up (a ring, oldest at head). */
 struct cursor {
 	struct cursor *next;
 	char id[HUB_ID_MAX + 1];
 	unsigned epoch;         /* bus epoch in which id was seen */
+	struct recent **ring;   /* RECENT_MAX slots, allocated on first event */
+	unsigned head, len;
+	size_t bytes;
 	char tenant[];          /* flexible: the tenant id */
 };
 
@@ -488,28 +508,23 @@ static int send_connected(struct hub *h, struct stream *s)
 	return send_frame(h, s, "connected", data, strlen(data));
 }
 
-/* One event on its way to streams: encoded once, on first use. */
-struct outgoing {
-	const struct bus_entry *e;
-	struct buf frame, close_frame;
-	int encoded, bad;
-};
-
-static int encode(struct outgoing *o)
+/* Encodes e for streams. Returns 0, or -1 when the encoder refuses it
+ * (f is then empty). */
+static int frames_encode(struct frames *f, const struct bus_entry *e)
 {
-	if (!o->encoded) {
-		o->encoded = 1;
-		if (sse_event(&o->frame, o->e->id, o->e->type, o->e->data, o->e->len) < 0 ||
-		    (o->e->close && sse_event(&o->close_frame, o->e->id, "close", "{}", 2) < 0))
-			o->bad = 1;
-	}
-	return o->bad ? -1 : 0;
+	memset(f, 0, sizeof(*f));
+	if (sse_event(&f->event, e->id, e->type, e->data, e->len) == 0 &&
+	    (!e->close || sse_event(&f->close, e->id, "close", "{}", 2) == 0))
+		return 0;
+	buf_release(&f->event);
+	buf_release(&f->close);
+	return -1;
 }
 
-static void outgoing_release(struct outgoing *o)
+static void frames_release(struct frames *f)
 {
-	buf_release(&o->frame);
-	buf_release(&o->close_frame);
+	buf_release(&f->event);
+	buf_release(&f->close);
 }
 
 static int event_matches(const struct stream *s, const struct bus_entry *e)
@@ -522,24 +537,114 @@ static int event_matches(const struct stream *s, const struct bus_entry *e)
 }
 
 /* Moves s past the event, sending it when it matches (and ending s after
- * a close for its topic). Returns 1 when sent. */
-static int give(struct hub *h, struct stream *s, struct outgoing *o)
+ * a close for its topic). f NULL: the event could not be encoded and is
+ * skipped. Returns 1 when sent. */
+static int give(struct hub *h, struct stream *s, const struct bus_entry *e, const struct frames *f)
 {
 	int rc;
 
-	snprintf(s->pos, sizeof(s->pos), "%s", o->e->id);
-	if (!event_matches(s, o->e) || encode(o) < 0)
+	snprintf(s->pos, sizeof(s->pos), "%s", e->id);
+	if (f == NULL || !event_matches(s, e))
 		return 0;
-	if ((rc = send_text(h, s, o->frame.data, o->frame.len)) < 0) {
+	if ((rc = send_text(h, s, f->event.data, f->event.len)) < 0) {
 		fail_stream(h, s, rc);
 		return 0;
 	}
-	if (o->e->close && s->topics != NULL && o->e->topic != NULL) {
-		if ((rc = send_text(h, s, o->close_frame.data, o->close_frame.len)) < 0)
+	if (e->close && s->topics != NULL && e->topic != NULL) {
+		if ((rc = send_text(h, s, f->close.data, f->close.len)) < 0)
 			fail_stream(h, s, rc);
 		else
 			end_stream(h, s, END_CLOSED, 1);
 	}
+	return 1;
+}
+
+/* ---------------------------------------------------------------- recent events */
+
+static void recent_free(struct recent *r)
+{
+	frames_release(&r->f);
+	free(r);
+}
+
+static void ring_clear(struct cursor *c)
+{
+	for (unsigned i = 0; i < c->len; i++)
+		recent_free(c->ring[(c->head + i) % RECENT_MAX]);
+	c->head = c->len = 0;
+	c->bytes = 0;
+}
+
+/* Appends e (taking f) to the tenant's ring, dropping the oldest beyond the
+ * bounds. On failure the ring is emptied: it must never have a hole. */
+static void ring_push(struct cursor *c, const struct bus_entry *e, struct frames *f)
+{
+	size_t li = strlen(e->id) + 1, lt = strlen(e->type) + 1, lp = e->topic ? strlen(e->topic) + 1 : 0;
+	struct recent *r;
+
+	if (c->ring == NULL && (c->ring = calloc(RECENT_MAX, sizeof(*c->ring))) == NULL)
+		return;
+	if ((r = malloc(sizeof(*r) + li + lt + lp)) == NULL) {
+		ring_clear(c);
+		frames_release(f);
+		return;
+	}
+	r->e = (struct bus_entry){ memcpy(r->strs, e->id, li), memcpy(r->strs + li, e->type, lt),
+				   lp ? memcpy(r->strs + li + lt, e->topic, lp) : NULL, NULL, 0, e->close };
+	r->f = *f;
+	memset(f, 0, sizeof(*f));
+	while (c->len > 0 && (c->len == RECENT_MAX || c->bytes + r->f.event.len > RECENT_BYTES)) {
+		struct recent *old = c->ring[c->head];
+		c->bytes -= old->f.event.len;
+		recent_free(old);
+		c->head = (c->head + 1) % RECENT_MAX;
+		c->len--;
+	}
+	c->ring[(c->head + c->len) % RECENT_MAX] = r;
+	c->len++;
+	c->bytes += r->f.event.len;
+}
+
+/* Whether Redis still holds every event after from, given `after` of them
+ * are known: then memory may answer for it, and the answer is the same as
+ * any process would give (beyond that: reset). */
+static int ring_may_replay(const struct hub *h, const char *from, unsigned after)
+{
+	uint64_t ms = 0, seq = 0;
+	struct timespec ts;
+
+	if (h->o.history_max_len > 0 && (long long)after > h->o.history_max_len)
+		return 0;
+	if (h->o.history_max_age_ms <= 0)
+		return 1;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	bus_id_parse(from, &ms, &seq);
+	return (long long)ms >= (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - h->o.history_max_age_ms;
+}
+
+/* If from is the id of an event in the tenant's ring, sends s every later
+ * one and returns 1 (s is then at the tenant's newest event); else 0. */
+static int ring_replay(struct hub *h, struct stream *s, const char *from)
+{
+	struct cursor *c = NULL;
+	long long sent = 0;
+	unsigned i;
+
+	for (c = h->cursors[hash(s->tenant)]; c != NULL; c = c->next)
+		if (strcmp(c->tenant, s->tenant) == 0)
+			break;
+	if (c == NULL || c->epoch != h->epoch || c->len == 0)
+		return 0;
+	for (i = c->len; i-- > 0;) /* a resuming client is usually near the end */
+		if (strcmp(c->ring[(c->head + i) % RECENT_MAX]->e.id, from) == 0)
+			break;
+	if (i == (unsigned)-1 || !ring_may_replay(h, from, c->len - 1 - i))
+		return 0;
+	for (i++; i < c->len && !s->closing && !s->dead; i++) {
+		const struct recent *r = c->ring[(c->head + i) % RECENT_MAX];
+		sent += give(h, s, &r->e, r->f.event.len ? &r->f : NULL);
+	}
+	stat_add(h, &h->stats.replayed, sent);
 	return 1;
 }
 
@@ -560,7 +665,11 @@ static void stream_sync(struct hub *h, struct stream *s)
 	}
 	if (s->need_info) {
 		cur = cursor_now(h, s->tenant);
-		if (s->resume[0] || s->resume_bad || cur == NULL) {
+		if (s->resume[0] && ring_replay(h, s, s->resume)) {
+			/* an id this process has just seen: nothing was lost */
+			s->need_info = 0;
+			s->must_fetch = 0;
+		} else if (s->resume[0] || s->resume_bad || cur == NULL) {
 			if (bus_query_info(h->bus, s->tenant, s) < 0) {
 				s->sync = SYNC_WAIT;
 				return;
@@ -568,16 +677,23 @@ static void stream_sync(struct hub *h, struct stream *s)
 			s->in_flight++;
 			s->sync = SYNC_QUERY;
 			return;
+		} else {
+			/* a fresh stream of a tenant being followed: start at its newest */
+			s->need_info = 0;
+			snprintf(s->pos, sizeof(s->pos), "%s", cur);
+			if (s->announce && send_connected(h, s) < 0) {
+				fail_stream(h, s, -1);
+				return;
+			}
 		}
-		/* a fresh stream of a tenant being followed: start at its newest */
-		s->need_info = 0;
-		snprintf(s->pos, sizeof(s->pos), "%s", cur);
-		if (s->announce && send_connected(h, s) < 0) {
-			fail_stream(h, s, -1);
+		if (s->closing || s->dead)
 			return;
-		}
 	}
 	cur = cursor_now(h, s->tenant);
+	if (!s->must_fetch && cur != NULL && bus_id_cmp(cur, s->pos) > 0)
+		ring_replay(h, s, s->pos); /* live events passed it: from memory if it can */
+	if (s->closing || s->dead)
+		return;
 	if (s->must_fetch || (cur != NULL && bus_id_cmp(cur, s->pos) > 0)) {
 		if (bus_query_range(h->bus, s->tenant, s->pos, REPLAY_BATCH, s) < 0) {
 			s->sync = SYNC_WAIT;
@@ -619,8 +735,13 @@ static void on_bus_info(void *ctx, void *tag, const struct bus_info *in)
 		if (s->resume[0] && !s->resume_bad && !must_reset(s->resume, in)) {
 			snprintf(s->pos, sizeof(s->pos), "%s", s->resume);
 			s->must_fetch = 1;
+		} else if (s->resume[0] || s->resume_bad) {
+			/* events after the client's id are gone: reset, then what
+			 * history still holds (from the newest trimmed id) */
+			reset = 1;
+			snprintf(s->pos, sizeof(s->pos), "%s", in->exists ? in->trimmed_id : "0-0");
+			s->must_fetch = 1;
 		} else {
-			reset = s->resume[0] || s->resume_bad;
 			snprintf(s->pos, sizeof(s->pos), "%s", in->last_id);
 		}
 		if (s->announce)
@@ -649,11 +770,12 @@ static void on_bus_range(void *ctx, void *tag, const struct bus_entry *es, size_
 	if (!ok)
 		s->must_fetch = 1;
 	for (size_t i = 0; i < n && !s->closing && !s->dead; i++) {
-		struct outgoing o = { .e = &es[i] };
+		struct frames f;
 		if (bus_id_cmp(es[i].id, s->pos) <= 0)
 			continue;
-		sent += give(h, s, &o);
-		outgoing_release(&o);
+		int ok_f = frames_encode(&f, &es[i]) == 0;
+		sent += give(h, s, &es[i], ok_f ? &f : NULL);
+		frames_release(&f);
 	}
 	stat_add(h, &h->stats.replayed, sent);
 	if (n == REPLAY_BATCH)
@@ -666,11 +788,14 @@ static void on_bus_range(void *ctx, void *tag, const struct bus_entry *es, size_
 static void on_event(struct hub *h, const char *tenant, const struct bus_entry *e)
 {
 	struct cursor *c = cursor_get(h, tenant, 1);
-	struct outgoing o = { .e = e };
 	struct stream *s, *next;
+	struct frames f;
+	int ok_f = frames_encode(&f, e) == 0;
 	long long n = 0;
 
 	if (c != NULL) {
+		if (c->epoch != h->epoch)
+			ring_clear(c); /* events before this one may be missing */
 		snprintf(c->id, sizeof(c->id), "%s", e->id);
 		c->epoch = h->epoch;
 	}
@@ -679,9 +804,13 @@ static void on_event(struct hub *h, const char *tenant, const struct bus_entry *
 		if (s->closing || s->sync != SYNC_LIVE || strcmp(s->tenant, tenant) != 0 ||
 		    (s->pos[0] && bus_id_cmp(e->id, s->pos) <= 0))
 			continue;
-		n += give(h, s, &o);
+		n += give(h, s, e, ok_f ? &f : NULL);
 	}
-	outgoing_release(&o);
+	if (c != NULL && h->bus != NULL && ok_f)
+		ring_push(c, e, &f);
+	else if (c != NULL && h->bus != NULL)
+		ring_clear(c); /* an event it cannot hold: the run is broken */
+	frames_release(&f);
 	pthread_mutex_lock(&h->mu);
 	h->stats.published++;
 	h->stats.delivered += n;
@@ -1338,6 +1467,8 @@ void hub_free(struct hub *h)
 		struct cursor *t, *tn;
 		for (t = h->cursors[b]; t != NULL; t = tn) {
 			tn = t->next;
+			ring_clear(t);
+			free(t->ring);
 			free(t);
 		}
 	}

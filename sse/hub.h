@@ -37,6 +37,9 @@ struct hub_opts {
 	int max_streams;
 	const struct logger *log;
 	const struct redis_opts *redis; /* the bus; NULL: in-process only */
+	long long history_max_len;      /* as published (bus_history), so that a */
+	long long history_max_age_ms;   /* resume from memory answers as one from
+					 * Redis would; 0: no bound */
 };
 
 struct hub_stream_spec {

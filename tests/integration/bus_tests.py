@@ -425,10 +425,15 @@ def bus_reset_when_the_history_was_trimmed(s, binary):
             try:
                 ev = connected(es)
                 if want_reset:
+                    # reset from the newest trimmed id, then what history holds
                     got = read_events(es, 1, timeout=3)
                     check(got and got[0]["event"] == "reset", "%s: first event %r, want reset" % (label, got))
-                    check(got[0]["id"] == events[-1][0], "%s: reset id %r, want the newest %s" %
-                          (label, got[0]["id"], events[-1][0]))
+                    check(got[0]["id"] == events[-4][0], "%s: reset id %r, want the newest trimmed %s" %
+                          (label, got[0]["id"], events[-4][0]))
+                    kept = events[-3:]
+                    got = read_events(es, len(kept), timeout=3)
+                    check(got_ids(got) == want_ids(kept), "%s: after reset %r, want the kept %r" %
+                          (label, got_ids(got), kept))
                 else:
                     check(ev["id"] == last, "%s: connected id %r, want %s" % (label, ev["id"], last))
                     want = [e for e in events if id_key(e[0]) > id_key(last)]

@@ -193,7 +193,7 @@ static void test_file_valid_overrides(void)
 	CU_ASSERT_EQUAL(cfg.retry_ms, 0);
 	CU_ASSERT_STRING_EQUAL(cfg.internal_secret, SECRET);
 	/* untouched entries keep their defaults */
-	CU_ASSERT_EQUAL(cfg.backlog, 128);
+	CU_ASSERT_EQUAL(cfg.backlog, 1024);
 	CU_ASSERT_STRING_EQUAL(cfg.v1_deprecation_url,
 			       "https://fcgi-sse.dev/docs/api/v1-deprecation");
 	CU_ASSERT_EQUAL(config_validate(&cfg, &err), 0);
@@ -360,7 +360,7 @@ static void test_env_valid_override(void)
 	CU_ASSERT_STRING_EQUAL(cfg.listen, "unix:/tmp/fcgi_sse.sock");
 	CU_ASSERT_EQUAL(cfg.max_streams, 3);
 	CU_ASSERT_STRING_EQUAL(cfg.internal_secret, SECRET);
-	CU_ASSERT_EQUAL(cfg.backlog, 128);
+	CU_ASSERT_EQUAL(cfg.backlog, 1024);
 	buf_release(&err);
 	config_release(&cfg);
 }

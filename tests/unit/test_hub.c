@@ -83,7 +83,7 @@ static void peer_close(struct peer *p)
 
 static struct hub *start(long long heartbeat_ms, size_t max_buffer, int max_streams)
 {
-	const struct hub_opts o = { heartbeat_ms, 0, 0, max_buffer, max_streams, NULL, NULL };
+	const struct hub_opts o = { heartbeat_ms, 0, 0, max_buffer, max_streams, NULL, NULL, 0, 0 };
 	struct buf err = BUF_INIT;
 	struct hub *h = hub_start(&o, &err);
 
@@ -354,7 +354,7 @@ static void test_revocation_ends_streams_of_a_login_or_user(void)
 static struct hub *start_bus(int port)
 {
 	const struct redis_opts ro = { "127.0.0.1", port, "", 200, 200, 200 };
-	const struct hub_opts o = { 60000, 0, 0, 65536, 10, NULL, &ro };
+	const struct hub_opts o = { 60000, 0, 0, 65536, 10, NULL, &ro, 4, 0 };
 	struct buf err = BUF_INIT;
 	struct hub *h = hub_start(&o, &err);
 
@@ -395,9 +395,9 @@ static int bus_pub(struct redis *r, long long max_len, const char *tenant, const
 	return bus_publish(r, &hist, tenant, &e, id);
 }
 
-/* Replay from an id, then live, with no gap and no duplicate; a filtered
- * stream's heartbeat id moves past skipped events; an id the history no
- * longer covers (or no id at all) gets a reset. */
+/* Replay from an id, then live, with no gap and no duplicate; an id the
+ * history no longer covers (or no id at all) gets a reset and then what
+ * history still holds. */
 static void test_bus_resume_replay_and_reset(void)
 {
 	const char *ps = getenv("FCGI_SSE_TEST_REDIS_PORT");
@@ -444,7 +444,11 @@ static void test_bus_resume_replay_and_reset(void)
 	/* ids[0] and ids[1] were trimmed (4 kept of 6): resuming from ids[0]
 	 * lost ids[1]; from ids[1] (the newest trimmed) nothing was lost */
 	CU_ASSERT_EQUAL_FATAL(open_resume(h, &c, tenant, ids[0], NULL), 0);
-	snprintf(want, sizeof(want), "id: %s\nevent: reset\n", ids[5]);
+	snprintf(want, sizeof(want), "id: %s\nevent: reset\n", ids[1]); /* from the newest trimmed */
+	CU_ASSERT_TRUE(read_until(&c, want, 3000));
+	snprintf(want, sizeof(want), "id: %s\nevent: even\n", ids[2]); /* then what history holds */
+	CU_ASSERT_TRUE(read_until(&c, want, 3000));
+	snprintf(want, sizeof(want), "id: %s\nevent: odd\n", ids[5]);
 	CU_ASSERT_TRUE(read_until(&c, want, 3000));
 	CU_ASSERT_EQUAL_FATAL(open_resume(h, &d, tenant, ids[1], NULL), 0);
 	snprintf(want, sizeof(want), "id: %s\nevent: odd\n", ids[5]);
