@@ -457,6 +457,27 @@ static void test_bus_resume_replay_and_reset(void)
 	peer_close(&c);
 	CU_ASSERT_EQUAL_FATAL(open_resume(h, &c, tenant, "not-an-id", NULL), 0);
 	CU_ASSERT_TRUE(read_until(&c, "event: reset", 3000));
+	peer_close(&c);
+	peer_close(&d);
+
+	/* with the history gone from Redis, an id this hub saw live is still
+	 * answered from memory; one from before it is not */
+	{
+		char key[128];
+		const char *argv[1] = { key };
+		size_t lens[1];
+		struct buf out = BUF_INIT;
+		lens[0] = (size_t)snprintf(key, sizeof(key), "fcgi_sse:{%s}:events", tenant);
+		/* "0" is no script's sha: EVAL runs it */
+		CU_ASSERT_EQUAL(redis_script(r, "0", "return redis.call('DEL', KEYS[1])", 1, 1, argv, lens, &out), 0);
+		buf_release(&out);
+	}
+	CU_ASSERT_EQUAL_FATAL(open_resume(h, &c, tenant, ids[4], NULL), 0);
+	snprintf(want, sizeof(want), "id: %s\nevent: odd\n", ids[5]);
+	CU_ASSERT_TRUE(read_until(&c, want, 3000));
+	CU_ASSERT_PTR_NULL(strstr(buf_str(&c.text), "event: reset"));
+	CU_ASSERT_EQUAL_FATAL(open_resume(h, &d, tenant, ids[3], NULL), 0);
+	CU_ASSERT_TRUE(read_until(&d, "event: reset", 3000));
 	hub_stop(h, 500);
 	hub_free(h);
 	redis_free(r);
