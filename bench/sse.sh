@@ -167,16 +167,22 @@ start_nchan() {
 # The anchor cluster: two nginx + nchan sharing one redis-server
 # (bench/nginx-nchan-redis.conf); publishes go into the first. server_pids:
 # master 1, worker 1, master 2, worker 2, redis-server.
+# A redis-server in $1 on a free port; sets redis_port and redis_pid (the
+# caller's locals, if it has them).
+start_redis() {
+	redis_port=$(free_port)
+	redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+		--dir "$1" >"$1/redis.log" 2>&1 &
+	redis_pid=$!
+	pids+=("$redis_pid")
+	wait_port "$redis_port" 10 || { echo "sse.sh: redis-server did not start" >&2; return 1; }
+}
+
 start_nchan_cluster() {
 	local d i port master worker ports=() spids=() redis_port
 	d=$(mktemp -d "$dir/nchan_cluster.XXXX")
 	nchan_dirs="$d/n1 $d/n2"
-	redis_port=$(free_port)
-	redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
-		--dir "$d" >"$d/redis.log" 2>&1 &
-	redis_pid=$!
-	pids+=("$redis_pid")
-	wait_port "$redis_port" 10 || { echo "sse.sh: redis-server did not start" >&2; return 1; }
+	start_redis "$d" || return 1
 	for i in 1 2; do
 		mkdir -p "$d/n$i"
 		port=$(free_port)
@@ -214,12 +220,7 @@ max_streams_limit() {
 # redis_port, secret. One SQLite file, $1/fcgi_sse.db, for every process.
 fcgi_sse_prepare() {
 	local d=$1 key limit ms
-	redis_port=$(free_port)
-	redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
-		--dir "$d" >"$d/redis.log" 2>&1 &
-	redis_pid=$!
-	pids+=("$redis_pid")
-	wait_port "$redis_port" 10 || { echo "sse.sh: redis-server did not start" >&2; return 1; }
+	start_redis "$d" || return 1
 
 	key=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
 	secret=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')

@@ -126,6 +126,38 @@ static struct bus *open_link(int port, int ep, struct seen *s)
 	return bus_open(&o, ep, &h);
 }
 
+static struct redis *client(int port)
+{
+	const struct redis_opts o = { "127.0.0.1", port, "", 200, 200, 200 };
+
+	return redis_new(&o);
+}
+
+/* A client for publishing and a link that is up, on one epoll set. */
+struct fixture {
+	int port, ep;
+	struct redis *r;
+	struct bus *b;
+	struct seen s;
+};
+
+static int fixture_up(struct fixture *f)
+{
+	f->port = redis_port();
+	f->ep = epoll_create1(0);
+	f->r = f->port > 0 ? client(f->port) : NULL;
+	f->b = f->r != NULL && f->ep >= 0 ? open_link(f->port, f->ep, &f->s) : NULL;
+	return f->b != NULL && run_until(f->b, f->ep, &f->s.up, 1, 3000) ? 0 : -1;
+}
+
+static void fixture_release(struct fixture *f)
+{
+	bus_free(f->b);
+	redis_free(f->r);
+	if (f->ep >= 0)
+		close(f->ep);
+}
+
 static void unique_tenant(char *out, size_t n, const char *what)
 {
 	snprintf(out, n, "t-%s-%ld-%lld", what, (long)getpid(), now_ms());
@@ -154,13 +186,6 @@ static void test_ids(void)
 	CU_ASSERT(bus_id_cmp("10-10", "10-2") > 0);
 	CU_ASSERT_EQUAL(bus_id_cmp("5-5", "5-5"), 0);
 	CU_ASSERT(bus_id_cmp("0-0", "0-1") < 0);
-}
-
-static struct redis *client(int port)
-{
-	const struct redis_opts o = { "127.0.0.1", port, "", 200, 200, 200 };
-
-	return redis_new(&o);
 }
 
 static void test_history_trim_and_reads(void)
@@ -225,34 +250,28 @@ static void test_history_trim_and_reads(void)
 
 static void test_live_events_and_control(void)
 {
-	int port = redis_port(), ep = epoll_create1(0);
 	const struct bus_history hist = { 100, 3600000 };
 	char tenant[96], id[BUS_ID_MAX + 1];
-	struct redis *r = client(port);
-	struct seen s;
-	struct bus *b = open_link(port, ep, &s);
-
-	CU_ASSERT_FATAL(b != NULL && r != NULL);
-	CU_ASSERT_FATAL(run_until(b, ep, &s.up, 1, 3000));
-	unique_tenant(tenant, sizeof(tenant), "live");
+	struct fixture f;
 	/* data with newlines and the field separator survives the channel */
 	const char data[] = "{\"a\":\"x\\ny\"}\nraw\nline";
 	const struct bus_entry e = { NULL, "task.done", "task:7", data, sizeof(data) - 1, 1 };
-	CU_ASSERT_EQUAL_FATAL(bus_publish(r, &hist, tenant, &e, id), 0);
-	CU_ASSERT_FATAL(run_until(b, ep, &s.events, 1, 3000));
-	CU_ASSERT_STRING_EQUAL(s.tenant, tenant);
-	CU_ASSERT_STRING_EQUAL(s.ids[0], id);
-	CU_ASSERT_STRING_EQUAL(s.data[0], data);
-	CU_ASSERT_STRING_EQUAL(s.topic, "task:7");
-	CU_ASSERT_EQUAL(s.close, 1);
 
-	CU_ASSERT_EQUAL(bus_send_control(b, "R\nlogin-1", 9), 0);
-	CU_ASSERT_FATAL(run_until(b, ep, &s.controls, 1, 3000));
-	CU_ASSERT_STRING_EQUAL(s.control, "R\nlogin-1");
-	CU_ASSERT_EQUAL(bus_send_control(b, "E\nforged", 8), -1); /* events only by publish */
-	bus_free(b);
-	redis_free(r);
-	close(ep);
+	CU_ASSERT_FATAL(fixture_up(&f) == 0);
+	unique_tenant(tenant, sizeof(tenant), "live");
+	CU_ASSERT_EQUAL_FATAL(bus_publish(f.r, &hist, tenant, &e, id), 0);
+	CU_ASSERT_FATAL(run_until(f.b, f.ep, &f.s.events, 1, 3000));
+	CU_ASSERT_STRING_EQUAL(f.s.tenant, tenant);
+	CU_ASSERT_STRING_EQUAL(f.s.ids[0], id);
+	CU_ASSERT_STRING_EQUAL(f.s.data[0], data);
+	CU_ASSERT_STRING_EQUAL(f.s.topic, "task:7");
+	CU_ASSERT_EQUAL(f.s.close, 1);
+
+	CU_ASSERT_EQUAL(bus_send_control(f.b, "R\nlogin-1", 9), 0);
+	CU_ASSERT_FATAL(run_until(f.b, f.ep, &f.s.controls, 1, 3000));
+	CU_ASSERT_STRING_EQUAL(f.s.control, "R\nlogin-1");
+	CU_ASSERT_EQUAL(bus_send_control(f.b, "E\nforged", 8), -1); /* events only by publish */
+	fixture_release(&f);
 }
 
 /* Sends one command over a plain socket (the test's own admin channel). */
@@ -273,29 +292,23 @@ static void raw_command(int port, const char *resp)
 
 static void test_link_recovers_after_the_connection_is_killed(void)
 {
-	int port = redis_port(), ep = epoll_create1(0);
 	const struct bus_history hist = { 100, 0 };
-	char tenant[96], id[BUS_ID_MAX + 1];
-	struct redis *r = client(port);
-	struct seen s;
-	struct bus *b = open_link(port, ep, &s);
-
-	CU_ASSERT_FATAL(b != NULL && r != NULL);
-	CU_ASSERT_FATAL(run_until(b, ep, &s.up, 1, 3000));
-	unique_tenant(tenant, sizeof(tenant), "kill");
-	raw_command(port, "*4\r\n$6\r\nCLIENT\r\n$4\r\nKILL\r\n$4\r\nTYPE\r\n$6\r\npubsub\r\n");
-	CU_ASSERT_FATAL(run_until(b, ep, &s.lost, 1, 3000));
-	CU_ASSERT_FALSE(bus_is_up(b));
-	CU_ASSERT_EQUAL(bus_query_info(b, tenant, NULL), -1); /* down: no answer will come */
-	CU_ASSERT_FATAL(run_until(b, ep, &s.up, 2, 5000));
-	CU_ASSERT(bus_is_up(b));
 	const struct bus_entry e = { NULL, "after", NULL, "1", 1, 0 };
-	CU_ASSERT_EQUAL_FATAL(bus_publish(r, &hist, tenant, &e, id), 0);
-	CU_ASSERT_FATAL(run_until(b, ep, &s.events, 1, 3000));
-	CU_ASSERT_STRING_EQUAL(s.ids[0], id);
-	bus_free(b);
-	redis_free(r);
-	close(ep);
+	char tenant[96], id[BUS_ID_MAX + 1];
+	struct fixture f;
+
+	CU_ASSERT_FATAL(fixture_up(&f) == 0);
+	unique_tenant(tenant, sizeof(tenant), "kill");
+	raw_command(f.port, "*4\r\n$6\r\nCLIENT\r\n$4\r\nKILL\r\n$4\r\nTYPE\r\n$6\r\npubsub\r\n");
+	CU_ASSERT_FATAL(run_until(f.b, f.ep, &f.s.lost, 1, 3000));
+	CU_ASSERT_FALSE(bus_is_up(f.b));
+	CU_ASSERT_EQUAL(bus_query_info(f.b, tenant, NULL), -1); /* down: no answer will come */
+	CU_ASSERT_FATAL(run_until(f.b, f.ep, &f.s.up, 2, 5000));
+	CU_ASSERT(bus_is_up(f.b));
+	CU_ASSERT_EQUAL_FATAL(bus_publish(f.r, &hist, tenant, &e, id), 0);
+	CU_ASSERT_FATAL(run_until(f.b, f.ep, &f.s.events, 1, 3000));
+	CU_ASSERT_STRING_EQUAL(f.s.ids[0], id);
+	fixture_release(&f);
 }
 
 static void test_publish_without_redis_fails(void)
