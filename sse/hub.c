@@ -131,6 +131,8 @@ struct hub {
 	struct hub_stats stats;
 	/* owned by the hub thread */
 	int bus_mode;            /* set at start: events come from the bus */
+	int bus_warned;          /* bus_unreachable was logged */
+	long long started_ms;
 	struct bus *bus;         /* NULL: in-process only */
 	unsigned epoch;          /* bumped each time the bus comes up */
 	struct cursor *cursors[BUCKETS];
@@ -1179,6 +1181,12 @@ static void *hub_main(void *arg)
 			next_tick = now + TICK_MS;
 			if (h->bus != NULL)
 				bus_tick(h->bus, now);
+			if (h->bus != NULL && h->epoch == 0 && !h->bus_warned && now - h->started_ms > 2000) {
+				/* never up since start: say so once (after that, lost/up say it) */
+				h->bus_warned = 1;
+				log_text(h->o.log, LOG_WARN, "bus_unreachable",
+					 "Redis unreachable since start: streams wait, publishing is refused");
+			}
 			if (!stopping)
 				tick(h, now);
 		}
@@ -1218,6 +1226,7 @@ struct hub *hub_start(const struct hub_opts *o, struct buf *err)
 	h->outbox_tail = &h->outbox;
 	h->stats.bus_up = o->redis == NULL;
 	h->bus_mode = o->redis != NULL;
+	h->started_ms = mono_ms();
 	h->ep = epoll_create1(EPOLL_CLOEXEC);
 	h->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	pthread_mutex_init(&h->mu, NULL);
