@@ -487,8 +487,38 @@ static void test_bus_resume_replay_and_reset(void)
 	peer_close(&d);
 }
 
+/* A stream ends with `event: revoked` when its login expires, without
+ * anyone telling the hub: every process holding one does so on its own. */
+static void test_stream_ends_when_its_login_expires(void)
+{
+	static const char head[] = "Status: 200 OK\r\n\r\nretry: 1000\n\n";
+	struct hub *h = start(60000, 65536, 10);
+	struct hub_stream_spec sp;
+	struct peer p;
+	int sv[2];
+
+	CU_ASSERT_FATAL(h != NULL);
+	memset(&p, 0, sizeof(p));
+	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	sp = (struct hub_stream_spec){ .fd = sv[0], .request_id = 1, .tenant_id = "t",
+				       .auth_session = "auth-9", .user_id = "user-9",
+				       .auth_expires = (long long)time(NULL) + 1, .request_log_id = "x",
+				       .head = head, .head_len = sizeof(head) - 1 };
+	CU_ASSERT_FATAL(hub_add(h, &sp) == 0);
+	p.fd = sv[1];
+	CU_ASSERT_TRUE(read_until(&p, "retry: 1000", 2000));
+	CU_ASSERT_PTR_NULL(strstr(buf_str(&p.text), "event: revoked"));
+	CU_ASSERT_TRUE(read_until(&p, NULL, 4000));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf_str(&p.text), "event: revoked"));
+	CU_ASSERT_TRUE(p.ended);
+	hub_stop(h, 500);
+	hub_free(h);
+	peer_close(&p);
+}
+
 static CU_TestInfo tests[] = {
 	{ "resume from an id over the bus: replay, live, reset", test_bus_resume_replay_and_reset },
+	{ "a stream ends when its login expires", test_stream_ends_when_its_login_expires },
 	{ "revocation ends the streams of a login or a user", test_revocation_ends_streams_of_a_login_or_user },
 	{ "comma lists", test_list_has },
 	{ "fan-out by tenant, type and topic", test_fan_out_with_filters },
