@@ -538,7 +538,7 @@ def check_config_prints_effective_config_with_secrets_redacted(s, binary):
     cfg = json.loads(out)
     check(cfg["server"]["workers"] == 7, "environment overrides the file")
     check(cfg["sse"]["heartbeat_interval_ms"] == 1000, "file overrides defaults")
-    check(cfg["server"]["backlog"] == 128, "defaults shown")
+    check(cfg["server"]["backlog"] == 1024, "defaults shown")
     check(cfg["security"]["internal_secret"] == "<redacted>", "secret redacted")
     check(SECRET not in out and SECRET not in err, "secret never printed")
     rc, out, err = _run(binary, ["--check-config"], None, {"FCGI_SSE_SECURITY_INTERNAL_SECRET": "x\"y"})
