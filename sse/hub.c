@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -60,6 +61,8 @@ struct stream {
 	int in_flight;                /* bus queries that name this stream */
 	int announce;                 /* `event: connected` still to be sent */
 	int announced;                /* saw its own replacement notice on the bus */
+	char key_hash[33];            /* the key as announced: a stream session id
+				       * is a credential, so only a hash travels */
 	unsigned bucket;
 	struct stream *tprev, *tnext; /* tenant bucket list */
 	struct stream *gprev, *gnext; /* every stream */
@@ -864,21 +867,21 @@ static void announce_key(struct hub *h, const struct stream *s)
 {
 	struct buf m = BUF_INIT;
 
-	buf_printf(&m, "K\n%s\n%s\n%s", s->tenant, s->key, s->reqid);
+	buf_printf(&m, "K\n%s\n%s\n%s", s->tenant, s->key_hash, s->reqid);
 	if (!m.oom)
 		outbox_push(h, m.data, m.len);
 	buf_release(&m);
 }
 
-/* Another process (or this one) announced conn for key: streams with that
- * key whose own announcement came earlier are older, and end. */
+/* Another process (or this one) announced conn for key (hashed): streams
+ * with that key whose own announcement came earlier are older, and end. */
 static void replace_remote(struct hub *h, const char *tenant, const char *key, const char *conn)
 {
 	struct stream *s, *next;
 
 	for (s = h->buckets[hash(tenant)]; s != NULL; s = next) {
 		next = s->tnext;
-		if (s->closing || s->key == NULL || strcmp(s->key, key) != 0 ||
+		if (s->closing || s->key == NULL || strcmp(s->key_hash, key) != 0 ||
 		    strcmp(s->tenant, tenant) != 0)
 			continue;
 		if (strcmp(s->reqid, conn) == 0)
@@ -1294,6 +1297,12 @@ static struct stream *new_stream(const struct hub *h, const struct hub_stream_sp
 	s->fd = sp->fd;
 	s->request_id = sp->request_id;
 	s->announce = sp->announce;
+	if (s->key != NULL) {
+		unsigned char md[SHA256_DIGEST_LENGTH];
+		SHA256((const unsigned char *)s->key, strlen(s->key), md);
+		for (int i = 0; i < 16; i++)
+			snprintf(s->key_hash + 2 * i, 3, "%02x", md[i]);
+	}
 	if (sp->resume_from != NULL && *sp->resume_from) {
 		uint64_t ms, seq;
 		if (strlen(sp->resume_from) <= HUB_ID_MAX && bus_id_parse(sp->resume_from, &ms, &seq) == 0)
