@@ -61,6 +61,8 @@ struct stream {
 	int in_flight;                /* bus queries that name this stream */
 	int announce;                 /* `event: connected` still to be sent */
 	int announced;                /* saw its own replacement notice on the bus */
+	char conn[33];                /* random: names this connection on the bus
+				       * (a client may reuse its X-Request-Id) */
 	char key_hash[33];            /* the key as announced: a stream session id
 				       * is a credential, so only a hash travels */
 	unsigned bucket;
@@ -867,7 +869,7 @@ static void announce_key(struct hub *h, const struct stream *s)
 {
 	struct buf m = BUF_INIT;
 
-	buf_printf(&m, "K\n%s\n%s\n%s", s->tenant, s->key_hash, s->reqid);
+	buf_printf(&m, "K\n%s\n%s\n%s", s->tenant, s->key_hash, s->conn);
 	if (!m.oom)
 		outbox_push(h, m.data, m.len);
 	buf_release(&m);
@@ -884,7 +886,7 @@ static void replace_remote(struct hub *h, const char *tenant, const char *key, c
 		if (s->closing || s->key == NULL || strcmp(s->key_hash, key) != 0 ||
 		    strcmp(s->tenant, tenant) != 0)
 			continue;
-		if (strcmp(s->reqid, conn) == 0)
+		if (strcmp(s->conn, conn) == 0)
 			s->announced = 1;
 		else if (s->announced)
 			end_stream(h, s, END_REPLACED, 1);
@@ -1298,7 +1300,10 @@ static struct stream *new_stream(const struct hub *h, const struct hub_stream_sp
 	s->request_id = sp->request_id;
 	s->announce = sp->announce;
 	if (s->key != NULL) {
-		unsigned char md[SHA256_DIGEST_LENGTH];
+		unsigned char md[SHA256_DIGEST_LENGTH], rnd[16] = { 0 };
+		RAND_bytes(rnd, sizeof(rnd));
+		for (int i = 0; i < 16; i++)
+			snprintf(s->conn + 2 * i, 3, "%02x", rnd[i]);
 		SHA256((const unsigned char *)s->key, strlen(s->key), md);
 		for (int i = 0; i < 16; i++)
 			snprintf(s->key_hash + 2 * i, 3, "%02x", md[i]);
