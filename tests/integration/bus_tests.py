@@ -54,10 +54,10 @@ def bearer(st, c, last=None, query=""):
     return EventStream(st.port, STREAM + ("?" + query if query else ""), h)
 
 
-def session(st, c, sid, last=None, query=""):
+def session(st, c, sid, last=None, query="", extra=None):
     """A session_id stream on stack st with c's cookie (and a Last-Event-ID
-    header when last is given)."""
-    h = {"Cookie": c.cookie}
+    header when last is given, and any extra headers)."""
+    h = dict(extra or {}, Cookie=c.cookie)
     if last is not None:
         h["Last-Event-ID"] = last
     return EventStream(st.port, session_url(sid, query), h)
@@ -624,6 +624,30 @@ def bus_session_reconnect_on_another_process_replaces_the_old_connection(s, bina
             check(got and got[0]["event"] == "ping", "A's new connection stays: %r" % got)
         finally:
             third.close()
+    finally:
+        closing(first, second)
+        _cleanup(a, b)
+
+
+@test
+def bus_session_replacement_holds_when_the_client_reuses_its_request_id(s, binary):
+    # the connection is named on the bus by the server, not by X-Request-Id
+    a, b = _pair(binary, name="samereqid")
+    first = second = None
+    try:
+        tenant = new_tenant(a, (("ana", "viewer"),))
+        c = Client(a.port, tenant, "ana")
+        sid = new_session(c)
+        same = {"X-Request-Id": "client-chosen-id"}
+        first = session(a, c, sid, extra=same)
+        check(json.loads(connected(first)["data"])["connection_id"] == "client-chosen-id",
+              "the client's request id is its connection id")
+        second = session(b, c, sid, extra=same)
+        connected(second)
+        evs, eof = read_to_eof(first, 3)
+        check(eof, "A's connection ends although both carry one request id (got %r)" % [e for _, e in evs])
+        got = read_events(second, 1, timeout=1, skip=())
+        check(got and got[0]["event"] == "ping" and not second.closed, "B's connection stays: %r" % got)
     finally:
         closing(first, second)
         _cleanup(a, b)
