@@ -47,7 +47,7 @@ void api_stream_handoff(struct api_call *call, const struct api_stream_owner *ow
 {
 	struct http_response *resp = call->resp;
 	struct hub_stream_spec spec;
-	struct buf head = BUF_INIT;
+	struct buf head = BUF_INIT, resume = BUF_INIT;
 	int fd, request_id;
 
 	if (hub_stopping(call->env->hub)) {
@@ -58,10 +58,13 @@ void api_stream_handoff(struct api_call *call, const struct api_stream_owner *ow
 	sse_headers(resp);
 	if (resp->head_only)
 		return;
-	if (http_response_head(resp, -1, &head) < 0 ||
+	/* the header's memory belongs to libfcgi, which frees it on detach */
+	if ((filter->resume_from != NULL && buf_puts(&resume, filter->resume_from) < 0) ||
+	    http_response_head(resp, -1, &head) < 0 ||
 	    buf_append(&head, first_frames->data, first_frames->len) < 0 ||
 	    http_response_detach(resp, &fd, &request_id) < 0) {
 		buf_release(&head);
+		buf_release(&resume);
 		if (!resp->sent)
 			api_error(call, API_ERR_INTERNAL_ERROR, NULL);
 		return;
@@ -69,7 +72,7 @@ void api_stream_handoff(struct api_call *call, const struct api_stream_owner *ow
 	spec = (struct hub_stream_spec){
 		.fd = fd, .request_id = request_id, .tenant_id = owner->tenant_id,
 		.events = filter->events, .topics = filter->topics, .key = filter->key,
-		.resume_from = filter->resume_from, .announce = owner->tenant_id[0] != '\0',
+		.resume_from = filter->resume_from ? buf_str(&resume) : NULL, .announce = owner->tenant_id[0] != '\0',
 		.auth_session = owner->auth_session, .user_id = owner->user_id,
 		.auth_expires = owner->auth_expires, .request_log_id = call->req->request_id,
 		.head = head.data, .head_len = head.len,
@@ -79,4 +82,5 @@ void api_stream_handoff(struct api_call *call, const struct api_stream_owner *ow
 	else
 		resp->bytes_sent = head.len;
 	buf_release(&head);
+	buf_release(&resume);
 }
