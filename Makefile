@@ -36,7 +36,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: FORCE all test unit integration run clean docs check-docs valgrind deps bench-auth
+.PHONY: FORCE all test unit integration integration-san run clean docs check-docs valgrind deps bench-auth
 
 all: $(BUILD)/fcgi_sse
 
@@ -73,9 +73,23 @@ unit:
 integration: all
 	python3 tests/integration/run.py --binary $(BUILD)/fcgi_sse
 
+# The integration tests again, against a server built with ASan+UBSan: a
+# sanitizer report from any fcgi_sse process (written under build/san/reports,
+# or to its front server's log, the process dying) fails. Leaks are the unit
+# tests' and valgrind's business; the RSS test measures ASan, so it is skipped.
+integration-san:
+	$(MAKE) SANITIZE=address,undefined build/san/fcgi_sse
+	rm -rf build/san/reports && mkdir -p build/san/reports
+	ASAN_OPTIONS=detect_leaks=0:log_path=$(CURDIR)/build/san/reports/asan \
+	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/build/san/reports/ubsan \
+	  python3 tests/integration/run.py --binary build/san/fcgi_sse --skip leave_memory_where_it_was
+	@if ls build/san/reports/* >/dev/null 2>&1; then cat build/san/reports/*; \
+	  echo "sanitizer reports above"; exit 1; fi
+
 test: deps
 	$(MAKE) unit
 	$(MAKE) integration
+	$(MAKE) integration-san
 	$(MAKE) check-docs
 
 # Runs the unit tests under valgrind; any error it reports fails.

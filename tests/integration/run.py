@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Integration tests: fcgi_sse behind a real lighttpd, over HTTP.
 
-Usage: run.py --binary build/fcgi_sse [-k substring]
+Usage: run.py --binary build/fcgi_sse [-k substring] [--skip substring ...]
 Prints one line per test and a closing 'N passed, N failed' line; exits 1
 when anything failed."""
 
@@ -563,6 +563,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
     ap.add_argument("-k", default="")
+    ap.add_argument("--skip", action="append", default=[],
+                    help="skip tests whose name contains this (repeatable)")
     args = ap.parse_args()
     binary = os.path.abspath(args.binary)
     redis = RedisServer().start()
@@ -572,7 +574,7 @@ def main():
     passed = failed = 0
     try:
         for fn in TESTS:
-            if args.k not in fn.__name__:
+            if args.k not in fn.__name__ or any(x in fn.__name__ for x in args.skip):
                 continue
             t0 = time.monotonic()
             try:
