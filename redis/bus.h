@@ -18,7 +18,8 @@
  *   subscriber connection and one query connection, registered in the
  *   caller's epoll set, reconnecting with backoff. It hands decoded
  *   events, history reads and control messages to callbacks.
- * hiredis stays inside redis/. */
+ * hiredis stays inside redis/. hiredis writes with write(2): the process
+ * must ignore SIGPIPE (fcgi_sse.c does), or a Redis that goes away kills it. */
 #ifndef FCGI_SSE_BUS_H
 #define FCGI_SSE_BUS_H
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -246,7 +247,7 @@ static void set_out(struct hub *h, struct stream *s, int on)
 static int flush(struct hub *h, struct stream *s)
 {
 	while (s->pending_len > 0) {
-		ssize_t n = write(s->fd, s->pending, s->pending_len);
+		ssize_t n = send(s->fd, s->pending, s->pending_len, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -276,9 +277,12 @@ static int send_iov(struct hub *h, struct stream *s, struct iovec *iov, int cnt)
 	for (int i = 0; i < cnt; i++)
 		total += iov[i].iov_len;
 	if (s->pending_len == 0) {
+		/* sendmsg for MSG_NOSIGNAL: a gone peer is EPIPE here, whatever
+		 * the process does with SIGPIPE */
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
 		ssize_t n;
 		do
-			n = writev(s->fd, iov, cnt);
+			n = sendmsg(s->fd, &mh, MSG_NOSIGNAL);
 		while (n < 0 && errno == EINTR);
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
 			return -1;
