@@ -1053,6 +1053,11 @@ static void tick(struct hub *h, long long now)
 			end_stream(h, s, END_LIFETIME, 1);
 			continue;
 		}
+		if (s->sync == SYNC_WAIT && h->bus != NULL && bus_is_up(h->bus)) {
+			stream_sync(h, s); /* a query that could not be sent: try again */
+			if (s->closing || s->dead)
+				continue;
+		}
 		if (now >= s->next_ping_ms) {
 			s->next_ping_ms = now + h->o.heartbeat_ms;
 			if ((rc = send_control(h, s, "ping")) < 0)
