@@ -55,6 +55,12 @@ static const char info_lua[] =
 	"end\n"
 	"return {1, last, first, cut}\n";
 
+/* KEYS: history, watermark. ARGV: "(" after, count. Returns {trimmed id,
+ * entries}: one step, so the two agree. */
+static const char range_lua[] =
+	"local cut = redis.call('GET', KEYS[2]) or '0-0'\n"
+	"return {cut, redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])}\n";
+
 static char publish_sha[SHA_DIGEST_LENGTH * 2 + 1];
 static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
 
@@ -252,7 +258,7 @@ static void answer_failed(struct bus *b, const struct query *q)
 	if (q->kind == Q_INFO)
 		b->h.info(b->h.ctx, q->tag, NULL);
 	else if (q->kind == Q_RANGE)
-		b->h.range(b->h.ctx, q->tag, NULL, 0, 0);
+		b->h.range(b->h.ctx, q->tag, NULL, NULL, 0, 0);
 }
 
 /* Drops both connections: queries in flight fail, lost() if it was up,
@@ -493,23 +499,25 @@ static int entry_of(const redisReply *r, struct bus_entry *e)
 	return e->type != NULL ? 0 : -1;
 }
 
+/* {trimmed id, [entry, ...]} */
 static void answer_range(struct bus *b, void *tag, const redisReply *r)
 {
+	const redisReply *cut = elem(r, 0, REDIS_REPLY_STRING), *list = elem(r, 1, REDIS_REPLY_ARRAY);
+	char trimmed[BUS_ID_MAX + 1];
 	struct bus_entry *es;
 	size_t n = 0;
 
-	if (r->type != REDIS_REPLY_ARRAY) {
-		b->h.range(b->h.ctx, tag, NULL, 0, 0);
+	if (cut == NULL || list == NULL || cut->len > BUS_ID_MAX ||
+	    (es = calloc(list->elements ? list->elements : 1, sizeof(*es))) == NULL) {
+		b->h.range(b->h.ctx, tag, NULL, NULL, 0, 0);
 		return;
 	}
-	if ((es = calloc(r->elements ? r->elements : 1, sizeof(*es))) == NULL) {
-		b->h.range(b->h.ctx, tag, NULL, 0, 0);
-		return;
-	}
-	for (size_t i = 0; i < r->elements; i++)
-		if (entry_of(r->element[i], &es[n]) == 0)
+	memcpy(trimmed, cut->str, cut->len);
+	trimmed[cut->len] = '\0';
+	for (size_t i = 0; i < list->elements; i++)
+		if (entry_of(list->element[i], &es[n]) == 0)
 			n++;
-	b->h.range(b->h.ctx, tag, es, n, 1);
+	b->h.range(b->h.ctx, tag, trimmed, es, n, 1);
 	free(es);
 }
 
@@ -642,15 +650,15 @@ int bus_query_info(struct bus *b, const char *tenant, void *tag)
 int bus_query_range(struct bus *b, const char *tenant, const char *after, int count, void *tag)
 {
 	char hist[KEY_MAX], mark[KEY_MAX], from[BUS_ID_MAX + 2], cnt[16];
-	const char *argv[6] = { "XRANGE", hist, from, "+", "COUNT", cnt };
-	size_t lens[6];
+	const char *argv[7] = { "EVAL", range_lua, "2", hist, mark, from, cnt };
+	size_t lens[7];
 
 	keys(tenant, hist, mark);
 	snprintf(from, sizeof(from), "(%s", after);
 	snprintf(cnt, sizeof(cnt), "%d", count);
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 7; i++)
 		lens[i] = strlen(argv[i]);
-	return query(b, Q_RANGE, tag, 6, argv, lens);
+	return query(b, Q_RANGE, tag, 7, argv, lens);
 }
 
 int bus_send_control(struct bus *b, const char *msg, size_t len)

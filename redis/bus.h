@@ -75,7 +75,8 @@ struct bus_handlers {
 	void (*control)(void *ctx, const char *msg, size_t len);
 	/* answers, in the order asked; info NULL / ok 0: the query failed */
 	void (*info)(void *ctx, void *tag, const struct bus_info *info);
-	void (*range)(void *ctx, void *tag, const struct bus_entry *entries, size_t n, int ok);
+	void (*range)(void *ctx, void *tag, const char *trimmed_id, const struct bus_entry *entries,
+		      size_t n, int ok);
 };
 
 struct bus;
@@ -105,8 +106,10 @@ int bus_is_up(const struct bus *b);
  * or -1 when the link is down (no callback will come). */
 int bus_query_info(struct bus *b, const char *tenant, void *tag);
 
-/* Asks for up to count entries of the tenant's history after id (exclusive);
- * the answer goes to range(tag). Returns 0 or -1 as bus_query_info. */
+/* Asks for up to count entries of the tenant's history after id (exclusive),
+ * and, read in the same atomic step, the newest id trimmed so far: if that
+ * is after id, entries between were lost. The answer goes to range(tag).
+ * Returns 0 or -1 as bus_query_info. */
 int bus_query_range(struct bus *b, const char *tenant, const char *after, int count, void *tag);
 
 /* Publishes a control message to every process (this one included).

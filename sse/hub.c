@@ -59,7 +59,8 @@ struct stream {
 	int need_info;                /* the start point is still to be resolved */
 	int resume_bad;               /* the Last-Event-ID was not an id */
 	int must_fetch;               /* read history after pos before going live */
-	int in_flight;                /* bus queries that name this stream */
+	int in_flight;                /* 1 while waiting on a fetch */
+	struct stream *wnext;         /* the fetch's other waiters */
 	int announce;                 /* `event: connected` still to be sent */
 	int announced;                /* saw its own replacement notice on the bus */
 	char conn[33];                /* random: names this connection on the bus
@@ -115,7 +116,19 @@ struct cursor {
 	struct recent **ring;   /* RECENT_MAX slots, allocated on first event */
 	unsigned head, len;
 	size_t bytes;
+	struct fetch *fetches;  /* bus queries in flight for this tenant */
 	char tenant[];          /* flexible: the tenant id */
+};
+
+/* A bus query shared by every stream that needs the same answer: the
+ * tenant's info, or its history after one id (a reconnect storm asks
+ * once, not once per client). */
+struct fetch {
+	struct fetch *next;
+	struct cursor *cur;     /* the tenant; the fetch is on its list */
+	int range;              /* 0: info */
+	char after[HUB_ID_MAX + 1];
+	struct stream *waiters; /* linked by wnext */
 };
 
 /* A control message waiting for the bus. */
@@ -661,6 +674,56 @@ static int ring_replay(struct hub *h, struct stream *s, const char *from)
 
 /* ---------------------------------------------------------------- sync */
 
+/* Puts s on the tenant's fetch for the same question, asking the bus only
+ * when there is none yet. Returns 0, or -1 when the bus refused. */
+static int ask(struct hub *h, struct stream *s, int range)
+{
+	struct cursor *c = cursor_get(h, s->tenant, 1);
+	struct fetch *f;
+	int rc;
+
+	if (c == NULL)
+		return -1;
+	for (f = c->fetches; f != NULL; f = f->next)
+		if (f->range == range && (!range || strcmp(f->after, s->pos) == 0))
+			break;
+	if (f == NULL) {
+		if ((f = calloc(1, sizeof(*f))) == NULL)
+			return -1;
+		f->range = range;
+		f->cur = c;
+		snprintf(f->after, sizeof(f->after), "%s", range ? s->pos : "");
+		rc = range ? bus_query_range(h->bus, s->tenant, s->pos, REPLAY_BATCH, f)
+			   : bus_query_info(h->bus, s->tenant, f);
+		if (rc < 0) {
+			free(f);
+			return -1;
+		}
+		f->next = c->fetches;
+		c->fetches = f;
+	}
+	s->wnext = f->waiters;
+	f->waiters = s;
+	s->in_flight = 1;
+	s->sync = SYNC_QUERY;
+	return 0;
+}
+
+/* Takes an answered fetch off its tenant's list; returns its waiters. */
+static struct stream *fetch_done(struct fetch *f)
+{
+	struct fetch **pp;
+	struct stream *w = f->waiters;
+
+	for (pp = &f->cur->fetches; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	free(f);
+	return w;
+}
+
 /* Brings a stream that is not live one step closer: resolve where it
  * starts, read history after pos, or go live. Every path that ends a bus
  * answer comes back here, so a stream is never left behind. */
@@ -681,12 +744,8 @@ static void stream_sync(struct hub *h, struct stream *s)
 			s->need_info = 0;
 			s->must_fetch = 0;
 		} else if (s->resume[0] || s->resume_bad || cur == NULL) {
-			if (bus_query_info(h->bus, s->tenant, s) < 0) {
+			if (ask(h, s, 0) < 0)
 				s->sync = SYNC_WAIT;
-				return;
-			}
-			s->in_flight++;
-			s->sync = SYNC_QUERY;
 			return;
 		} else {
 			/* a fresh stream of a tenant being followed: start at its newest */
@@ -706,13 +765,11 @@ static void stream_sync(struct hub *h, struct stream *s)
 	if (s->closing || s->dead)
 		return;
 	if (s->must_fetch || (cur != NULL && bus_id_cmp(cur, s->pos) > 0)) {
-		if (bus_query_range(h->bus, s->tenant, s->pos, REPLAY_BATCH, s) < 0) {
+		if (ask(h, s, 1) < 0) {
 			s->sync = SYNC_WAIT;
 			return;
 		}
-		s->in_flight++;
 		s->must_fetch = 0;
-		s->sync = SYNC_QUERY;
 		return;
 	}
 	s->sync = SYNC_LIVE;
@@ -732,15 +789,10 @@ static int must_reset(const char *l, const struct bus_info *in)
 	return !zero && bus_id_cmp(l, in->first_id) < 0 && bus_id_cmp(l, in->trimmed_id) != 0;
 }
 
-static void on_bus_info(void *ctx, void *tag, const struct bus_info *in)
+static void info_to(struct hub *h, struct stream *s, const struct bus_info *in)
 {
-	struct hub *h = ctx;
-	struct stream *s = tag;
 	int reset = 0, rc = 0;
 
-	s->in_flight--;
-	if (s->dead || s->closing)
-		return;
 	if (in != NULL) {
 		s->need_info = 0;
 		if (s->resume[0] && !s->resume_bad && !must_reset(s->resume, in)) {
@@ -769,29 +821,68 @@ static void on_bus_info(void *ctx, void *tag, const struct bus_info *in)
 	stream_sync(h, s);
 }
 
-static void on_bus_range(void *ctx, void *tag, const struct bus_entry *es, size_t n, int ok)
+static void on_bus_info(void *ctx, void *tag, const struct bus_info *in)
 {
-	struct hub *h = ctx;
-	struct stream *s = tag;
-	long long sent = 0;
+	struct stream *s, *next;
 
-	s->in_flight--;
-	if (s->dead || s->closing)
-		return;
-	if (!ok)
-		s->must_fetch = 1;
-	for (size_t i = 0; i < n && !s->closing && !s->dead; i++) {
-		struct frames f;
-		if (bus_id_cmp(es[i].id, s->pos) <= 0)
-			continue;
-		int ok_f = frames_encode(&f, &es[i]) == 0;
-		sent += give(h, s, &es[i], ok_f ? &f : NULL);
-		frames_release(&f);
+	for (s = fetch_done(tag); s != NULL; s = next) {
+		next = s->wnext;
+		s->in_flight = 0;
+		if (!s->dead && !s->closing)
+			info_to(ctx, s, in);
 	}
+}
+
+/* History after s's position (the fetch's `after`), encoded once in fs. If
+ * the history was trimmed past that position, events were lost: reset
+ * from the trimmed id first; what follows it is exactly what came back. */
+static void range_to(struct hub *h, struct stream *s, const char *trimmed,
+		     const struct bus_entry *es, const struct frames *fs, size_t n)
+{
+	long long sent = 0;
+	int rc;
+
+	if (bus_id_cmp(s->pos, trimmed) < 0) {
+		snprintf(s->pos, sizeof(s->pos), "%s", trimmed);
+		if ((rc = send_control(h, s, "reset")) < 0) {
+			fail_stream(h, s, rc);
+			return;
+		}
+		stat_add(h, &h->stats.resets, 1);
+	}
+	for (size_t i = 0; i < n && !s->closing && !s->dead; i++)
+		if (bus_id_cmp(es[i].id, s->pos) > 0)
+			sent += give(h, s, &es[i], fs[i].event.len ? &fs[i] : NULL);
 	stat_add(h, &h->stats.replayed, sent);
 	if (n == REPLAY_BATCH)
 		s->must_fetch = 1;
 	stream_sync(h, s);
+}
+
+static void on_bus_range(void *ctx, void *tag, const char *trimmed, const struct bus_entry *es,
+			 size_t n, int ok)
+{
+	struct hub *h = ctx;
+	struct stream *s, *next, *w = fetch_done(tag);
+	struct frames *fs = ok ? calloc(n ? n : 1, sizeof(*fs)) : NULL;
+
+	for (size_t i = 0; fs != NULL && i < n; i++)
+		frames_encode(&fs[i], &es[i]); /* a refused one stays empty: skipped */
+	for (s = w; s != NULL; s = next) {
+		next = s->wnext;
+		s->in_flight = 0;
+		if (s->dead || s->closing)
+			continue;
+		if (fs == NULL) {
+			s->must_fetch = 1;
+			stream_sync(h, s);
+		} else {
+			range_to(h, s, trimmed, es, fs, n);
+		}
+	}
+	for (size_t i = 0; fs != NULL && i < n; i++)
+		frames_release(&fs[i]);
+	free(fs);
 }
 
 /* ---------------------------------------------------------------- live events */
@@ -1212,8 +1303,12 @@ static void *hub_main(void *arg)
 		h->all->reason = END_SHUTDOWN;
 		destroy(h, h->all);
 	}
-	bus_free(h->bus); /* no answers will come: zombies can go */
+	bus_free(h->bus); /* no answers will come: zombies and fetches can go */
 	h->bus = NULL;
+	for (int b = 0; b < BUCKETS; b++)
+		for (struct cursor *c = h->cursors[b]; c != NULL; c = c->next)
+			while (c->fetches != NULL)
+				fetch_done(c->fetches);
 	for (struct stream *s = h->dead; s != NULL; s = s->gnext)
 		s->in_flight = 0;
 	for (struct stream *s = h->zombies; s != NULL; s = s->gnext)

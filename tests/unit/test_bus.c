@@ -14,6 +14,7 @@
 
 #include "../../redis/bus.h"
 #include "suites.h"
+#include "testutil.h"
 
 #define MAX_SEEN 16
 
@@ -25,6 +26,7 @@ struct seen {
 	char control[64];
 	struct bus_info info;
 	int range_n;
+	char range_trimmed[BUS_ID_MAX + 1];
 	char range_ids[MAX_SEEN][BUS_ID_MAX + 1], range_types[MAX_SEEN][16];
 };
 
@@ -72,13 +74,15 @@ static void cb_info(void *ctx, void *tag, const struct bus_info *in)
 	s->infos++;
 }
 
-static void cb_range(void *ctx, void *tag, const struct bus_entry *es, size_t n, int ok)
+static void cb_range(void *ctx, void *tag, const char *trimmed, const struct bus_entry *es, size_t n,
+		     int ok)
 {
 	struct seen *s = ctx;
 
 	(void)tag;
 	if (!ok)
 		s->failed++;
+	snprintf(s->range_trimmed, sizeof(s->range_trimmed), "%s", trimmed ? trimmed : "(none)");
 	s->range_n = (int)n;
 	for (size_t i = 0; i < n && i < MAX_SEEN; i++) {
 		snprintf(s->range_ids[i], sizeof(s->range_ids[0]), "%s", es[i].id);
@@ -231,6 +235,7 @@ static void test_history_trim_and_reads(void)
 	CU_ASSERT_STRING_EQUAL(s.range_ids[0], ids[3]);
 	CU_ASSERT_STRING_EQUAL(s.range_ids[1], ids[4]);
 	CU_ASSERT_STRING_EQUAL(s.range_types[1], "type4");
+	CU_ASSERT_STRING_EQUAL(s.range_trimmed, ids[1]); /* read with the entries */
 	CU_ASSERT_EQUAL(bus_query_range(b, tenant, "0-0", 1, NULL), 0); /* COUNT honoured */
 	CU_ASSERT_FATAL(run_until(b, ep, &s.ranges, 2, 3000));
 	CU_ASSERT_EQUAL(s.range_n, 1);
@@ -274,8 +279,7 @@ static void test_live_events_and_control(void)
 	fixture_release(&f);
 }
 
-/* Sends one command over a plain socket (the test's own admin channel). */
-static void raw_command(int port, const char *resp)
+void test_redis_command(int port, const char *resp)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -299,7 +303,7 @@ static void test_link_recovers_after_the_connection_is_killed(void)
 
 	CU_ASSERT_FATAL(fixture_up(&f) == 0);
 	unique_tenant(tenant, sizeof(tenant), "kill");
-	raw_command(f.port, "*4\r\n$6\r\nCLIENT\r\n$4\r\nKILL\r\n$4\r\nTYPE\r\n$6\r\npubsub\r\n");
+	test_redis_command(f.port, TEST_KILL_SUBSCRIBERS);
 	CU_ASSERT_FATAL(run_until(f.b, f.ep, &f.s.lost, 1, 3000));
 	CU_ASSERT_FALSE(bus_is_up(f.b));
 	CU_ASSERT_EQUAL(bus_query_info(f.b, tenant, NULL), -1); /* down: no answer will come */

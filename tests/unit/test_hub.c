@@ -13,6 +13,7 @@
 #include "../../redis/bus.h"
 #include "../../sse/hub.h"
 #include "suites.h"
+#include "testutil.h"
 
 /* The reading end of one stream: raw bytes, the STDOUT text so far, and
  * whether END_REQUEST / EOF were seen. */
@@ -516,7 +517,48 @@ static void test_stream_ends_when_its_login_expires(void)
 	peer_close(&p);
 }
 
+/* A live stream whose position is trimmed away while this process is cut
+ * off from the bus gets, once the bus is back, a reset and then what
+ * history holds: never a silent gap. */
+static void test_bus_trimmed_while_away_resets(void)
+{
+	const char *ps = getenv("FCGI_SSE_TEST_REDIS_PORT");
+	int port = ps ? atoi(ps) : 0;
+	const struct redis_opts ro = { "127.0.0.1", port, "", 200, 200, 200 };
+	char tenant[64], ids[7][HUB_ID_MAX + 1], want[256];
+	struct redis *r;
+	struct hub *h;
+	struct peer a;
+
+	CU_ASSERT_FATAL(port > 0);
+	snprintf(tenant, sizeof(tenant), "t-gap-%ld-%lld", (long)getpid(), now_ms());
+	r = redis_new(&ro);
+	h = start_bus(port);
+	CU_ASSERT_FATAL(r != NULL && h != NULL);
+	CU_ASSERT_EQUAL_FATAL(open_resume(h, &a, tenant, NULL, NULL), 0);
+	CU_ASSERT_TRUE(read_until(&a, "event: connected", 3000));
+	CU_ASSERT_EQUAL_FATAL(bus_pub(r, 3, tenant, "x", "{}", ids[0]), 0);
+	snprintf(want, sizeof(want), "id: %s\nevent: x\n", ids[0]);
+	CU_ASSERT_TRUE(read_until(&a, want, 3000));
+	test_redis_command(port, TEST_KILL_SUBSCRIBERS);
+	for (int i = 1; i < 7; i++) /* history keeps 3: ids[0..3] are trimmed */
+		CU_ASSERT_EQUAL_FATAL(bus_pub(r, 3, tenant, "x", "{}", ids[i]), 0);
+	snprintf(want, sizeof(want), "id: %s\nevent: reset\n", ids[3]);
+	CU_ASSERT_TRUE(read_until(&a, want, 5000));
+	snprintf(want, sizeof(want), "id: %s\nevent: x\n", ids[6]);
+	CU_ASSERT_TRUE(read_until(&a, want, 3000));
+	for (int i = 1; i < 7; i++) { /* before the reset: none; after: the kept 3 */
+		snprintf(want, sizeof(want), "id: %s\nevent: x\n", ids[i]);
+		CU_ASSERT((strstr(buf_str(&a.text), want) != NULL) == (i >= 4));
+	}
+	hub_stop(h, 500);
+	hub_free(h);
+	redis_free(r);
+	peer_close(&a);
+}
+
 static CU_TestInfo tests[] = {
+	{ "history trimmed while cut off from the bus: reset, not a gap", test_bus_trimmed_while_away_resets },
 	{ "resume from an id over the bus: replay, live, reset", test_bus_resume_replay_and_reset },
 	{ "a stream ends when its login expires", test_stream_ends_when_its_login_expires },
 	{ "revocation ends the streams of a login or a user", test_revocation_ends_streams_of_a_login_or_user },
