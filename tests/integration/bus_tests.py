@@ -6,6 +6,7 @@ stream-session replacement cross processes. Registered by run.py."""
 
 import json
 import random
+import signal
 import socket
 import threading
 import time
@@ -14,7 +15,7 @@ from auth_tests import Client, claims_of, new_tenant
 from common import _stack, check, problem, test
 from events_tests import (STREAM, closing, connected, new_session, publish, published_id, read_events,
                           read_to_eof, session_url, stream_ends)
-from harness import EventStream, RedisServer, wait_until
+from harness import EventStream, RedisServer, request, wait_until
 
 HEARTBEAT_MS = 300
 TYPE = "bus.seq"
@@ -650,4 +651,65 @@ def bus_session_replacement_holds_when_the_client_reuses_its_request_id(s, binar
         check(got and got[0]["event"] == "ping" and not second.closed, "B's connection stays: %r" % got)
     finally:
         closing(first, second)
+        _cleanup(a, b)
+
+
+# ---------------------------------------------------------------- lifetime and shutdown
+
+def _last_id(evs):
+    """The id a client would resume from: the last one it saw."""
+    ids = [e["id"] for _, e in evs if e["id"]]
+    return ids[-1] if ids else None
+
+
+@test
+def bus_lifetime_end_and_shutdown_resume_without_loss(s, binary):
+    a, b = _pair(binary, {"sse": {"max_lifetime_ms": 1500, "lifetime_jitter_pct": 0}}, name="lifeshut")
+    es = None
+    try:
+        tenant = new_tenant(a, (("ana", "viewer"),))
+        c = Client(a.port, tenant, "ana")
+        # the stream ends at its lifetime; what is published before the
+        # client is back comes with the resume, on the other process
+        es = bearer(a, c)
+        connected(es)
+        e1 = pub(b, tenant, 1)
+        evs, eof = read_to_eof(es, 5)
+        check(eof, "the stream ended at its lifetime")
+        check([e["id"] for _, e in evs if e["event"] == TYPE] == [e1], "before the end: %r" % evs)
+        last = _last_id(evs)
+        check(last == e1, "last id seen %r, want %s" % (last, e1))
+        es.close()
+        e2, e3 = pub(b, tenant, 2), pub(a, tenant, 3)
+        es = bearer(b, c, last=last)
+        check(connected(es)["id"] == last, "resumes at %s" % last)
+        got = read_events(es, 2, timeout=3)
+        check(got_ids(got) == want_ids([(e2, 2), (e3, 3)]), "after the lifetime end: %r" % got_ids(got))
+        es.close()
+
+        # SIGTERM: `event: shutdown` carries the position; events published
+        # while the process restarts come with the resume on the new one
+        es = bearer(a, c, last=e3)
+        connected(es)
+        e4 = pub(b, tenant, 4)
+        got = read_events(es, 1, timeout=3)
+        check(got_ids(got) == want_ids([(e4, 4)]), "before shutdown: %r" % got_ids(got))
+        a.backend.send_signal(signal.SIGTERM)
+        evs, eof = read_to_eof(es, 5)
+        check(eof and evs and evs[-1][1]["event"] == "shutdown", "shutdown event: %r" % evs)
+        last = _last_id(evs)
+        check(last == e4, "shutdown id %r, want %s" % (last, e4))
+        check(a.backend.wait(10) == 0, "A exits 0")
+        es.close()
+        e5 = pub(b, tenant, 5)
+        a.start_backend()
+        check(wait_until(lambda: request(a.port, "GET", "/api/v2/health").status == 200, 10),
+              "A is back")
+        e6 = pub(b, tenant, 6)
+        es = bearer(a, c, last=last)
+        check(connected(es)["id"] == last, "resumes at %s" % last)
+        got = read_events(es, 2, timeout=3)
+        check(got_ids(got) == want_ids([(e5, 5), (e6, 6)]), "after the restart: %r" % got_ids(got))
+    finally:
+        closing(es)
         _cleanup(a, b)
