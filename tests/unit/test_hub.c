@@ -92,28 +92,38 @@ static struct hub *start(long long heartbeat_ms, size_t max_buffer, int max_stre
 	return h;
 }
 
-/* Opens a stream: the hub gets one end, p the other. */
-static int open_stream(struct hub *h, struct peer *p, const char *tenant, const char *events,
-		       const char *topics, const char *key)
+/* Hands sp to the hub over a new socketpair (sp->fd is set here): the hub
+ * gets one end, p the other. Returns 0 or -1. */
+static int add_peer(struct hub *h, struct peer *p, struct hub_stream_spec *sp)
 {
-	static const char head[] = "Status: 200 OK\r\nContent-Type: text/event-stream\r\n\r\nretry: 1000\n\n";
-	struct hub_stream_spec sp;
 	int sv[2];
 
 	memset(p, 0, sizeof(*p));
 	p->fd = -1;
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
 		return -1;
-	sp = (struct hub_stream_spec){ .fd = sv[0], .request_id = 1, .tenant_id = tenant,
-				       .events = events, .topics = topics, .key = key,
-				       .auth_session = "auth-1", .user_id = "user-1",
-				       .request_log_id = "test", .head = head, .head_len = sizeof(head) - 1 };
-	if (hub_add(h, &sp) < 0) {
+	sp->fd = sv[0];
+	if (hub_add(h, sp) < 0) {
 		close(sv[0]);
 		close(sv[1]);
 		return -1;
 	}
 	p->fd = sv[1];
+	return 0;
+}
+
+/* Opens a stream and waits for its head. */
+static int open_stream(struct hub *h, struct peer *p, const char *tenant, const char *events,
+		       const char *topics, const char *key)
+{
+	static const char head[] = "Status: 200 OK\r\nContent-Type: text/event-stream\r\n\r\nretry: 1000\n\n";
+	struct hub_stream_spec sp = { .request_id = 1, .tenant_id = tenant, .events = events,
+				      .topics = topics, .key = key, .auth_session = "auth-1",
+				      .user_id = "user-1", .request_log_id = "test", .head = head,
+				      .head_len = sizeof(head) - 1 };
+
+	if (add_peer(h, p, &sp) < 0)
+		return -1;
 	return read_until(p, "retry: 1000", 2000) ? 0 : -1;
 }
 
@@ -368,23 +378,11 @@ static int open_resume(struct hub *h, struct peer *p, const char *tenant, const 
 		       const char *events)
 {
 	static const char head[] = "Status: 200 OK\r\n\r\nretry: 1000\n\n";
-	struct hub_stream_spec sp;
-	int sv[2];
+	struct hub_stream_spec sp = { .request_id = 1, .tenant_id = tenant, .events = events,
+				      .request_log_id = "conn-1", .announce = 1, .resume_from = from,
+				      .head = head, .head_len = sizeof(head) - 1 };
 
-	memset(p, 0, sizeof(*p));
-	p->fd = -1;
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
-		return -1;
-	sp = (struct hub_stream_spec){ .fd = sv[0], .request_id = 1, .tenant_id = tenant,
-				       .events = events, .request_log_id = "conn-1", .announce = 1,
-				       .resume_from = from, .head = head, .head_len = sizeof(head) - 1 };
-	if (hub_add(h, &sp) < 0) {
-		close(sv[0]);
-		close(sv[1]);
-		return -1;
-	}
-	p->fd = sv[1];
-	return 0;
+	return add_peer(h, p, &sp);
 }
 
 static int bus_pub(struct redis *r, long long max_len, const char *tenant, const char *type,
@@ -494,19 +492,13 @@ static void test_stream_ends_when_its_login_expires(void)
 {
 	static const char head[] = "Status: 200 OK\r\n\r\nretry: 1000\n\n";
 	struct hub *h = start(60000, 65536, 10);
-	struct hub_stream_spec sp;
+	struct hub_stream_spec sp = { .request_id = 1, .tenant_id = "t", .auth_session = "auth-9",
+				      .user_id = "user-9", .auth_expires = (long long)time(NULL) + 1,
+				      .request_log_id = "x", .head = head, .head_len = sizeof(head) - 1 };
 	struct peer p;
-	int sv[2];
 
 	CU_ASSERT_FATAL(h != NULL);
-	memset(&p, 0, sizeof(p));
-	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
-	sp = (struct hub_stream_spec){ .fd = sv[0], .request_id = 1, .tenant_id = "t",
-				       .auth_session = "auth-9", .user_id = "user-9",
-				       .auth_expires = (long long)time(NULL) + 1, .request_log_id = "x",
-				       .head = head, .head_len = sizeof(head) - 1 };
-	CU_ASSERT_FATAL(hub_add(h, &sp) == 0);
-	p.fd = sv[1];
+	CU_ASSERT_FATAL(add_peer(h, &p, &sp) == 0);
 	CU_ASSERT_TRUE(read_until(&p, "retry: 1000", 2000));
 	CU_ASSERT_PTR_NULL(strstr(buf_str(&p.text), "event: revoked"));
 	CU_ASSERT_TRUE(read_until(&p, NULL, 4000));
