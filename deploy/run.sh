@@ -95,7 +95,7 @@ cat <<MSG
 
     curl -N -b $run_dir/cookies -H "Authorization: Bearer <access_token>" ${url}api/v2/events/stream
     # resume: every event after that id, then live (docs/API.md §6)
-    curl -N -b $run_dir/cookies -H "Authorization: Bearer <access_token>" \
+    curl -N -b $run_dir/cookies -H "Authorization: Bearer <access_token>" \\
       -H "Last-Event-ID: <id>" ${url}api/v2/events/stream
     curl -s -H "X-Internal-Secret: <secret>" -H 'Content-Type: application/json' \\
       -d '{"tenant":"demo","type":"hello","data":{"n":1}}' ${url}api/v2/events
