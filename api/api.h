@@ -85,8 +85,8 @@ const char *api_field_string(struct api_call *call, struct json_object *obj,
 			     const char *name, size_t minlen, size_t maxlen,
 			     int (*valid)(const char *), const char *what);
 
-/* Returns 1 if s is a tenant or user name: [A-Za-z0-9_.-]{1,64}. */
-int api_valid_name(const char *s);
+/* A JSON string with Unix time t as RFC 3339 UTC. */
+struct json_object *api_json_time(long long t);
 
 /* Authenticates the request (Bearer token, fingerprint cookie, live
  * session). Returns 0 and fills *p, or -1 with the 401/503 response set. */

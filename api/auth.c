@@ -7,7 +7,6 @@
 
 #include "../auth/auth.h"
 #include "../core/b64.h"
-#include "../core/timefmt.h"
 #include "../session/session.h"
 #include "api.h"
 
@@ -136,9 +135,9 @@ void api_auth_login(struct api_call *call)
 
 	if (api_read_json(call, &in) < 0)
 		return;
-	if ((tenant = api_field_string(call, in, "tenant", 1, STORE_NAME_MAX, api_valid_name,
+	if ((tenant = api_field_string(call, in, "tenant", 1, STORE_NAME_MAX, store_name_valid,
 				       "a tenant name (1-64 of A-Z a-z 0-9 _ . -)")) == NULL ||
-	    (username = api_field_string(call, in, "username", 1, STORE_NAME_MAX, api_valid_name,
+	    (username = api_field_string(call, in, "username", 1, STORE_NAME_MAX, store_name_valid,
 					 "a username (1-64 of A-Z a-z 0-9 _ . -)")) == NULL ||
 	    (password = api_field_string(call, in, "password", 1, PASSWORD_MAX_LEN, NULL,
 					 "a string of 1-1024 bytes")) == NULL)
@@ -191,7 +190,6 @@ void api_me(struct api_call *call)
 	struct store_tenant t;
 	struct store_user u;
 	struct json_object *o, *roles, *sess;
-	char when[TIMEFMT_RFC3339_LEN + 1];
 	int rc;
 
 	if (api_authenticate(call, &p) < 0)
@@ -217,7 +215,7 @@ void api_me(struct api_call *call)
 	json_object_object_add(o, "roles", roles);
 	sess = json_object_new_object();
 	json_object_object_add(sess, "expires_at",
-			       json_object_new_string(timefmt_rfc3339((time_t)p.session.expires_at, when)));
+			       api_json_time(p.session.expires_at));
 	json_object_object_add(o, "session", sess);
 	api_json(call, 200, o);
 }

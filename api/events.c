@@ -192,7 +192,7 @@ static void publish(struct api_call *call, struct json_object *in, const char *a
 	char id[BUS_ID_MAX + 1];
 	int close, rc;
 
-	if ((tenant = api_field_string(call, in, "tenant", 1, STORE_NAME_MAX, api_valid_name,
+	if ((tenant = api_field_string(call, in, "tenant", 1, STORE_NAME_MAX, store_name_valid,
 				       "a tenant name")) == NULL ||
 	    (type = api_field_string(call, in, "type", 1, 64, events_valid_type,
 				     "an event type ([A-Za-z0-9_.:-]{1,64})")) == NULL)

@@ -2,13 +2,11 @@
 #include <json-c/json.h>
 #include <time.h>
 
-#include "../core/timefmt.h"
 #include "api.h"
 
 void api_health(struct api_call *call)
 {
 	struct json_object *o = json_object_new_object();
-	char now[TIMEFMT_RFC3339_LEN + 1];
 	time_t t = time(NULL);
 
 	if (call->version == 1) {
@@ -17,7 +15,7 @@ void api_health(struct api_call *call)
 		json_object_object_add(o, "time", json_object_new_int64((int64_t)t));
 	} else {
 		json_object_object_add(o, "status", json_object_new_string("ok"));
-		json_object_object_add(o, "time", json_object_new_string(timefmt_rfc3339(t, now)));
+		json_object_object_add(o, "time", api_json_time(t));
 	}
 	api_json(call, 200, o);
 }

@@ -5,6 +5,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "../core/timefmt.h"
 #include "api.h"
 
 static int is_json_type(const char *ct)
@@ -77,17 +78,11 @@ const char *api_field_string(struct api_call *call, struct json_object *obj,
 	return NULL;
 }
 
-int api_valid_name(const char *s)
+struct json_object *api_json_time(long long t)
 {
-	size_t n = 0;
+	char s[TIMEFMT_RFC3339_LEN + 1];
 
-	for (; s[n] != '\0'; n++) {
-		char c = s[n];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '.' || c == '-'))
-			return 0;
-	}
-	return n >= 1 && n <= STORE_NAME_MAX;
+	return json_object_new_string(timefmt_rfc3339((time_t)t, s));
 }
 
 void api_param(const struct api_call *call, size_t i, char *out, size_t cap)

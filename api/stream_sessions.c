@@ -8,17 +8,9 @@
 
 #include "../auth/auth.h"
 #include "../core/cookie.h"
-#include "../core/timefmt.h"
 #include "../session/session.h"
 #include "../sse/sse.h"
 #include "events.h"
-
-static struct json_object *rfc3339(long long t)
-{
-	char s[TIMEFMT_RFC3339_LEN + 1];
-
-	return json_object_new_string(timefmt_rfc3339((time_t)t, s));
-}
 
 void api_events_session(struct api_call *call)
 {
@@ -54,8 +46,8 @@ void api_events_session(struct api_call *call)
 	}
 	o = json_object_new_object();
 	json_object_object_add(o, "session_id", json_object_new_string(ss.id));
-	json_object_object_add(o, "expires_at", rfc3339(ss.connect_by));
-	json_object_object_add(o, "reconnect_until", rfc3339(ss.expires_at));
+	json_object_object_add(o, "expires_at", api_json_time(ss.connect_by));
+	json_object_object_add(o, "reconnect_until", api_json_time(ss.expires_at));
 	json_object_object_add(o, "single_use", json_object_new_boolean(ss.fgp[0] == '\0'));
 	api_json(call, 201, o);
 }

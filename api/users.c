@@ -7,19 +7,17 @@
 #include <time.h>
 
 #include "../auth/auth.h"
-#include "../core/timefmt.h"
 #include "api.h"
 
 static struct json_object *user_json(const struct store_user *u)
 {
 	struct json_object *o = json_object_new_object();
-	char when[TIMEFMT_RFC3339_LEN + 1];
 
 	json_object_object_add(o, "id", json_object_new_string(u->id));
 	json_object_object_add(o, "username", json_object_new_string(u->username));
 	json_object_object_add(o, "role", json_object_new_string(u->role));
 	json_object_object_add(o, "created_at",
-			       json_object_new_string(timefmt_rfc3339((time_t)u->created_at, when)));
+			       api_json_time(u->created_at));
 	return o;
 }
 
@@ -43,7 +41,7 @@ static void create_user(struct api_call *call, const struct principal *p, struct
 	char location[128];
 	int rc;
 
-	if ((username = api_field_string(call, in, "username", 1, STORE_NAME_MAX, api_valid_name,
+	if ((username = api_field_string(call, in, "username", 1, STORE_NAME_MAX, store_name_valid,
 					 "a username (1-64 of A-Z a-z 0-9 _ . -)")) == NULL ||
 	    (password = api_field_string(call, in, "password", 8, PASSWORD_MAX_LEN, NULL,
 					 "a string of 8-1024 bytes")) == NULL ||

@@ -4,16 +4,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../core/timefmt.h"
 #include "../sse/sse.h"
 #include "api.h"
-
-static struct json_object *rfc3339(time_t t)
-{
-	char s[TIMEFMT_RFC3339_LEN + 1];
-
-	return json_object_new_string(timefmt_rfc3339(t, s));
-}
 
 static struct json_object *version_v2(const struct api_env *env)
 {
@@ -26,12 +18,12 @@ static struct json_object *version_v2(const struct api_env *env)
 	json_object_object_add(o, "service", json_object_new_string("fcgi_sse"));
 	json_object_object_add(o, "version", json_object_new_string(env->build.version));
 	json_object_object_add(o, "commit", json_object_new_string(env->build.commit));
-	json_object_object_add(o, "built_at", rfc3339(env->build.built_at));
+	json_object_object_add(o, "built_at", api_json_time(env->build.built_at));
 	json_object_array_add(supported, json_object_new_int(1));
 	json_object_array_add(supported, json_object_new_int(2));
 	json_object_object_add(v1, "version", json_object_new_int(1));
-	json_object_object_add(v1, "deprecated_at", rfc3339(env->policy.v1_deprecation));
-	json_object_object_add(v1, "sunset_at", rfc3339(env->policy.v1_sunset));
+	json_object_object_add(v1, "deprecated_at", api_json_time(env->policy.v1_deprecation));
+	json_object_object_add(v1, "sunset_at", api_json_time(env->policy.v1_sunset));
 	json_object_array_add(deprecated, v1);
 	json_object_object_add(api, "current", json_object_new_int(API_VERSION_CURRENT));
 	json_object_object_add(api, "supported", supported);

@@ -40,13 +40,6 @@ static const char *const reason_names[] = {
 	"replaced", "revoked",
 };
 
-/* Where a stream stands against its tenant's event sequence. */
-enum sync_state {
-	SYNC_LIVE,   /* has every event up to pos; takes live events after pos */
-	SYNC_WAIT,   /* behind, waiting for the bus to come up */
-	SYNC_QUERY,  /* a history read is in flight */
-};
-
 struct stream {
 	int fd;
 	int request_id;
@@ -55,7 +48,9 @@ struct stream {
 	char reqid[40];
 	char pos[HUB_ID_MAX + 1];      /* the last tenant event covered ("" unknown) */
 	char resume[HUB_ID_MAX + 1];   /* Last-Event-ID to check, while need_info */
-	enum sync_state sync;
+	int live;                     /* has every event up to pos and takes live
+				       * events after it; else behind: waiting
+				       * on a fetch (in_flight) or for the bus */
 	int need_info;                /* the start point is still to be resolved */
 	int resume_bad;               /* the Last-Event-ID was not an id */
 	int must_fetch;               /* read history after pos before going live */
@@ -650,13 +645,10 @@ static int ring_may_replay(const struct hub *h, const char *from, unsigned after
  * one and returns 1 (s is then at the tenant's newest event); else 0. */
 static int ring_replay(struct hub *h, struct stream *s, const char *from)
 {
-	struct cursor *c = NULL;
+	const struct cursor *c = cursor_get(h, s->tenant, 0);
 	long long sent = 0;
 	unsigned i;
 
-	for (c = h->cursors[hash(s->tenant)]; c != NULL; c = c->next)
-		if (strcmp(c->tenant, s->tenant) == 0)
-			break;
 	if (c == NULL || c->epoch != h->epoch || c->len == 0)
 		return 0;
 	for (i = c->len; i-- > 0;) /* a resuming client is usually near the end */
@@ -705,7 +697,6 @@ static int ask(struct hub *h, struct stream *s, int range)
 	s->wnext = f->waiters;
 	f->waiters = s;
 	s->in_flight = 1;
-	s->sync = SYNC_QUERY;
 	return 0;
 }
 
@@ -733,10 +724,9 @@ static void stream_sync(struct hub *h, struct stream *s)
 
 	if (s->in_flight > 0 || s->closing || s->dead)
 		return;
-	if (!bus_is_up(h->bus)) {
-		s->sync = SYNC_WAIT;
+	s->live = 0;
+	if (!bus_is_up(h->bus))
 		return;
-	}
 	if (s->need_info) {
 		cur = cursor_now(h, s->tenant);
 		if (s->resume[0] && ring_replay(h, s, s->resume)) {
@@ -744,8 +734,7 @@ static void stream_sync(struct hub *h, struct stream *s)
 			s->need_info = 0;
 			s->must_fetch = 0;
 		} else if (s->resume[0] || s->resume_bad || cur == NULL) {
-			if (ask(h, s, 0) < 0)
-				s->sync = SYNC_WAIT;
+			ask(h, s, 0); /* refused: the next tick asks again */
 			return;
 		} else {
 			/* a fresh stream of a tenant being followed: start at its newest */
@@ -765,14 +754,11 @@ static void stream_sync(struct hub *h, struct stream *s)
 	if (s->closing || s->dead)
 		return;
 	if (s->must_fetch || (cur != NULL && bus_id_cmp(cur, s->pos) > 0)) {
-		if (ask(h, s, 1) < 0) {
-			s->sync = SYNC_WAIT;
-			return;
-		}
-		s->must_fetch = 0;
+		if (ask(h, s, 1) == 0)
+			s->must_fetch = 0;
 		return;
 	}
-	s->sync = SYNC_LIVE;
+	s->live = 1;
 }
 
 /* Whether a client at id L missed events the history no longer has. */
@@ -903,7 +889,7 @@ static void on_event(struct hub *h, const char *tenant, const struct bus_entry *
 	}
 	for (s = h->buckets[hash(tenant)]; s != NULL; s = next) {
 		next = s->tnext; /* s may end below */
-		if (s->closing || s->sync != SYNC_LIVE || strcmp(s->tenant, tenant) != 0 ||
+		if (s->closing || !s->live || strcmp(s->tenant, tenant) != 0 ||
 		    (s->pos[0] && bus_id_cmp(e->id, s->pos) <= 0))
 			continue;
 		n += give(h, s, e, ok_f ? &f : NULL);
@@ -1096,14 +1082,13 @@ static void add_stream(struct hub *h, struct stream *s)
 	if (s->key != NULL)
 		announce_key(h, s);
 	if (s->tenant[0] == '\0') {
-		s->sync = SYNC_LIVE; /* gets no events: nothing to catch up */
+		s->live = 1; /* gets no events: nothing to catch up */
 	} else if (h->bus == NULL) {
 		c = cursor_get(h, s->tenant, 0);
 		snprintf(s->pos, sizeof(s->pos), "%s", c != NULL ? c->id : "0-0");
-		s->sync = SYNC_LIVE;
+		s->live = 1;
 	} else {
 		s->need_info = 1;
-		s->sync = SYNC_WAIT;
 	}
 	if (s->announce && (s->pos[0] || s->resume[0]) && !s->resume_bad) {
 		if (s->resume[0])
@@ -1144,7 +1129,7 @@ static void tick(struct hub *h, long long now)
 			end_stream(h, s, END_LIFETIME, 1);
 			continue;
 		}
-		if (s->sync == SYNC_WAIT && h->bus != NULL && bus_is_up(h->bus)) {
+		if (!s->live && !s->in_flight && h->bus != NULL && bus_is_up(h->bus)) {
 			stream_sync(h, s); /* a query that could not be sent: try again */
 			if (s->closing || s->dead)
 				continue;

@@ -24,9 +24,9 @@
 
 #include "../core/buf.h"
 #include "../core/log.h"
-#include "../redis/redis.h"
+#include "../redis/bus.h"
 
-#define HUB_ID_MAX 47         /* event ids: "<unix ms>-<seq>" (Redis Stream ids) */
+#define HUB_ID_MAX BUS_ID_MAX /* event ids: "<unix ms>-<seq>" (Redis Stream ids) */
 #define HUB_LIST_MAX 512      /* events=/topics= lists, bytes */
 
 struct hub_opts {

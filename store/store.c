@@ -39,6 +39,11 @@ static int is_name(const char *s)
 	return is_word(s, NAME_CHARS, STORE_NAME_MAX);
 }
 
+int store_name_valid(const char *s)
+{
+	return is_name(s);
+}
+
 /* The shape of ids in URLs (router: [A-Za-z0-9_-]{1,64}); session_id_new
  * ids are a subset. */
 static int is_id(const char *s)

@@ -94,6 +94,9 @@ int store_schema_version(struct store *s);
 const char *store_errstr(struct store *s);
 
 /* Tenants. create fills *out (id generated); CONFLICT when the name exists. */
+/* Returns 1 if s is a valid tenant or user name: [A-Za-z0-9_.-]{1,64}. */
+int store_name_valid(const char *s);
+
 int store_tenant_create(struct store *s, const char *name, long long now, struct store_tenant *out);
 int store_tenant_by_name(struct store *s, const char *name, struct store_tenant *out);
 int store_tenant_by_id(struct store *s, const char *id, struct store_tenant *out);

@@ -6,9 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,13 +88,6 @@ static void cb_range(void *ctx, void *tag, const char *trimmed, const struct bus
 	s->ranges++;
 }
 
-static int redis_port(void)
-{
-	const char *p = getenv("FCGI_SSE_TEST_REDIS_PORT");
-
-	return p ? atoi(p) : 0;
-}
-
 static long long now_ms(void)
 {
 	struct timespec ts;
@@ -130,13 +120,6 @@ static struct bus *open_link(int port, int ep, struct seen *s)
 	return bus_open(&o, ep, &h);
 }
 
-static struct redis *client(int port)
-{
-	const struct redis_opts o = { "127.0.0.1", port, "", 200, 200, 200 };
-
-	return redis_new(&o);
-}
-
 /* A client for publishing and a link that is up, on one epoll set. */
 struct fixture {
 	int port, ep;
@@ -147,9 +130,9 @@ struct fixture {
 
 static int fixture_up(struct fixture *f)
 {
-	f->port = redis_port();
+	f->port = test_redis_port();
 	f->ep = epoll_create1(0);
-	f->r = f->port > 0 ? client(f->port) : NULL;
+	f->r = f->port > 0 ? test_redis_client(f->port) : NULL;
 	f->b = f->r != NULL && f->ep >= 0 ? open_link(f->port, f->ep, &f->s) : NULL;
 	return f->b != NULL && run_until(f->b, f->ep, &f->s.up, 1, 3000) ? 0 : -1;
 }
@@ -194,7 +177,7 @@ static void test_ids(void)
 
 static void test_history_trim_and_reads(void)
 {
-	int port = redis_port(), ep = epoll_create1(0);
+	int port = test_redis_port(), ep = epoll_create1(0);
 	const struct bus_history hist = { 3, 0 };
 	char tenant[96], ids[5][BUS_ID_MAX + 1];
 	struct redis *r;
@@ -202,7 +185,7 @@ static void test_history_trim_and_reads(void)
 	struct bus *b;
 
 	CU_ASSERT_FATAL(port > 0 && ep >= 0);
-	r = client(port);
+	r = test_redis_client(port);
 	CU_ASSERT_FATAL(r != NULL);
 	unique_tenant(tenant, sizeof(tenant), "hist");
 	for (int i = 0; i < 5; i++) {
@@ -279,21 +262,6 @@ static void test_live_events_and_control(void)
 	fixture_release(&f);
 }
 
-void test_redis_command(int port, const char *resp)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	char reply[256];
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0)
-		return;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    write(fd, resp, strlen(resp)) == (ssize_t)strlen(resp))
-		CU_ASSERT(read(fd, reply, sizeof(reply)) > 0);
-	close(fd);
-}
-
 static void test_link_recovers_after_the_connection_is_killed(void)
 {
 	const struct bus_history hist = { 100, 0 };
@@ -318,7 +286,7 @@ static void test_link_recovers_after_the_connection_is_killed(void)
 static void test_publish_without_redis_fails(void)
 {
 	/* port 1 on loopback: nothing listens */
-	struct redis *r = client(1);
+	struct redis *r = test_redis_client(1);
 	const struct bus_history hist = { 100, 0 };
 	const struct bus_entry e = { NULL, "x", NULL, "1", 1, 0 };
 	char id[BUS_ID_MAX + 1] = "";

@@ -16,13 +16,7 @@
 #include "../../session/sessions.h"
 #include "../../store/store.h"
 #include "suites.h"
-
-static int redis_port(void)
-{
-	const char *p = getenv("FCGI_SSE_TEST_REDIS_PORT");
-
-	return p ? atoi(p) : 0;
-}
+#include "testutil.h"
 
 static struct redis *connect_redis(int port)
 {
@@ -80,15 +74,15 @@ static void test_redis_is_there(void)
 {
 	struct redis *r;
 
-	CU_ASSERT_FATAL(redis_port() > 0);
-	r = connect_redis(redis_port());
+	CU_ASSERT_FATAL(test_redis_port() > 0);
+	r = connect_redis(test_redis_port());
 	CU_ASSERT_EQUAL(redis_ping(r), 0);
 	redis_free(r);
 }
 
 static void test_get_or_load_then_hit(void)
 {
-	struct redis *r = connect_redis(redis_port());
+	struct redis *r = connect_redis(test_redis_port());
 	struct cache *c = make_cache(r, "ut:", 5000);
 	struct fake_source src = { .value = "{\"v\":1}" };
 	struct buf v = BUF_INIT, raw = BUF_INIT;
@@ -116,7 +110,7 @@ static void test_get_or_load_then_hit(void)
 
 static void test_misses_are_cached_briefly(void)
 {
-	struct redis *r = connect_redis(redis_port());
+	struct redis *r = connect_redis(test_redis_port());
 	struct cache *c = make_cache(r, "ut:", 150);
 	struct fake_source src = { .value = NULL };
 	struct buf v = BUF_INIT;
@@ -137,7 +131,7 @@ static void test_misses_are_cached_briefly(void)
 
 static void test_invalidate_and_tombstone(void)
 {
-	struct redis *r = connect_redis(redis_port());
+	struct redis *r = connect_redis(test_redis_port());
 	struct cache *c = make_cache(r, "ut:", 5000);
 	struct fake_source src = { .value = "one" };
 	struct buf v = BUF_INIT;
@@ -160,7 +154,7 @@ static void test_invalidate_and_tombstone(void)
 
 static void test_slow_load_cannot_overwrite_a_tombstone(void)
 {
-	struct redis *r = connect_redis(redis_port());
+	struct redis *r = connect_redis(test_redis_port());
 	struct cache *c = make_cache(r, "ut:", 5000);
 	struct fake_source src = { .value = "stale", .tombstone_during_load = NULL };
 	struct buf v = BUF_INIT;
@@ -200,7 +194,7 @@ static void *herd_member(void *arg)
 
 static void test_stampede_loads_once(void)
 {
-	struct redis *r = connect_redis(redis_port());
+	struct redis *r = connect_redis(test_redis_port());
 	struct cache *c = make_cache(r, "ut:", 5000);
 	struct fake_source src = { .value = "hot", .delay_ms = 100 };
 	struct herd h[8];
@@ -280,7 +274,7 @@ static int fixture_open(struct fixture *f)
 	f->u.created_at = now;
 	if (store_user_create(f->st, &f->u) != STORE_OK)
 		return -1;
-	f->r = connect_redis(redis_port());
+	f->r = connect_redis(test_redis_port());
 	f->c = make_cache(f->r, "ut-sess:", 5000);
 	f->s = sessions_new(f->st, f->c, 3600, 60000);
 	return f->s ? 0 : -1;

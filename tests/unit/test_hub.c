@@ -399,9 +399,7 @@ static int bus_pub(struct redis *r, long long max_len, const char *tenant, const
  * history still holds. */
 static void test_bus_resume_replay_and_reset(void)
 {
-	const char *ps = getenv("FCGI_SSE_TEST_REDIS_PORT");
-	int port = ps ? atoi(ps) : 0;
-	const struct redis_opts ro = { "127.0.0.1", port, "", 200, 200, 200 };
+	int port = test_redis_port();
 	char tenant[64], ids[6][HUB_ID_MAX + 1], want[256];
 	struct redis *r;
 	struct hub *h;
@@ -409,7 +407,7 @@ static void test_bus_resume_replay_and_reset(void)
 
 	CU_ASSERT_FATAL(port > 0);
 	snprintf(tenant, sizeof(tenant), "t-hub-%ld-%lld", (long)getpid(), now_ms());
-	r = redis_new(&ro);
+	r = test_redis_client(port);
 	CU_ASSERT_FATAL(r != NULL);
 	for (int i = 0; i < 4; i++) /* history keeps 4 */
 		CU_ASSERT_EQUAL_FATAL(bus_pub(r, 4, tenant, i % 2 ? "odd" : "even", "{}", ids[i]), 0);
@@ -514,9 +512,7 @@ static void test_stream_ends_when_its_login_expires(void)
  * history holds: never a silent gap. */
 static void test_bus_trimmed_while_away_resets(void)
 {
-	const char *ps = getenv("FCGI_SSE_TEST_REDIS_PORT");
-	int port = ps ? atoi(ps) : 0;
-	const struct redis_opts ro = { "127.0.0.1", port, "", 200, 200, 200 };
+	int port = test_redis_port();
 	char tenant[64], ids[7][HUB_ID_MAX + 1], want[256];
 	struct redis *r;
 	struct hub *h;
@@ -524,7 +520,7 @@ static void test_bus_trimmed_while_away_resets(void)
 
 	CU_ASSERT_FATAL(port > 0);
 	snprintf(tenant, sizeof(tenant), "t-gap-%ld-%lld", (long)getpid(), now_ms());
-	r = redis_new(&ro);
+	r = test_redis_client(port);
 	h = start_bus(port);
 	CU_ASSERT_FATAL(r != NULL && h != NULL);
 	CU_ASSERT_EQUAL_FATAL(open_resume(h, &a, tenant, NULL, NULL), 0);
