@@ -130,7 +130,9 @@ int http_stream_write(struct http_response *resp, const char *p, size_t n);
 int http_response_peer_fd(const struct http_response *resp);
 
 /* Takes the connection (see http_sink.detach). Nothing may have been sent.
- * Returns 0 and sets *fd and *request_id, or -1. */
+ * Returns 0 and sets *fd and *request_id, or -1. After it, strings from
+ * http_request_param() are gone (the server frees the request's params):
+ * copy what is needed first. */
 int http_response_detach(struct http_response *resp, int *fd, int *request_id);
 
 /* Returns the reason phrase of status ("Not Found"); static storage. */
