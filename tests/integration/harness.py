@@ -460,6 +460,13 @@ class ApacheStack(RunDir):
             if not wait_until(lambda: os.path.exists(self.socket_path), 5):
                 raise RuntimeError("fcgi_sse did not start")
             os.chmod(self.socket_path, 0o666)
+        else:
+            # tenants and users made with the admin command (as root) before
+            # the start: mod_fcgid's processes run as www-data and write the
+            # store (the file, and its -wal/-shm should they be left)
+            for name in os.listdir(self.dir):
+                if name.startswith("fcgi_sse.db"):
+                    shutil.chown(os.path.join(self.dir, name), "www-data", "www-data")
         conf = self._conf()
         self.httpd = subprocess.Popen(
             ["apache2", "-f", conf, "-DFOREGROUND"],

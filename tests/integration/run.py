@@ -459,23 +459,80 @@ def _apache_checks(st):
         es.close()
 
 
+def _apache_tenant(st):
+    """A tenant with admin and viewer users, made with the admin command
+    before Apache starts (ApacheStack.start() then hands the store to
+    Apache's user under mod_fcgid). Returns its name."""
+    return auth_tests.new_tenant(st, (("admin", "admin"), ("viewer", "viewer")))
+
+
+def _apache_auth_checks(st, tenant):
+    """Everything that needs the Authorization header to reach fcgi_sse:
+    Apache withholds it from FastCGI unless the configuration passes it
+    on. A login through Apache, then /me by Bearer, a stream by Bearer, a
+    stream by stream session, and a publish by an admin's Bearer token
+    that must arrive on both open streams. Under mod_fcgid each open
+    stream holds a process of its own: the publish and the API calls are
+    served by other processes, and reach the streams through Redis."""
+    ev = events_tests
+    viewer = auth_tests.Client(st.port, tenant, "viewer")
+    adm = auth_tests.Client(st.port, tenant, "admin")
+    problem(request(st.port, "GET", "/api/v2/me"), 401, "auth.missing_token")
+    r = viewer.get("/api/v2/me")
+    check(r.status == 200, "GET /me with Bearer through Apache: %d %r" % (r.status, r.body[:200]))
+    me = r.json()
+    check(me["user"]["username"] == "viewer" and me["tenant"]["name"] == tenant, "me %r" % me)
+    bearer = session = None
+    try:
+        bearer = ev.open_bearer(viewer)
+        ev.connected(bearer)
+        sid = ev.new_session(viewer)
+        session = ev.open_session(viewer, sid)
+        ev.connected(session)
+        data = {"via": "apache-" + st.mode}
+        eid = ev.published_id(ev.publish(st.port, tenant, "task.progress", data, headers=adm.headers()))
+        for name, es in (("bearer", bearer), ("session", session)):
+            got = ev.read_events(es, 1)
+            check(got and got[0]["id"] == eid and got[0]["event"] == "task.progress" and
+                  json.loads(got[0]["data"]) == data,
+                  "%s stream through Apache got %r, want event %s" % (name, got, eid))
+        # a viewer's token does reach fcgi_sse, and fcgi_sse refuses it
+        problem(ev.publish(st.port, tenant, headers=viewer.headers()), 403, "auth.forbidden")
+    finally:
+        ev.closing(bearer, session)
+    # no log (fcgi_sse's, Apache's error log or stderr) holds a token
+    time.sleep(0.2)
+    logs = st.read("fcgi_sse.log") + st.read("error.log") + st.read("httpd.stderr")
+    for c in (viewer, adm):
+        check(c.token not in logs and c.token.split(".")[2] not in logs, "a token was logged")
+
+
 @test
 def apache_mod_proxy_fcgi(s, binary):
-    st = ApacheStack(binary, BASE_CONFIG, "proxy").start()
+    st = ApacheStack(binary, BASE_CONFIG, "proxy")
     try:
+        tenant = _apache_tenant(st)
+        st.start()
         _apache_checks(st)
+        _apache_auth_checks(st, tenant)
     finally:
         st.cleanup()
 
 
 @test
 def apache_mod_fcgid(s, binary):
-    st = ApacheStack(binary, BASE_CONFIG, "fcgid").start()
+    st = ApacheStack(binary, BASE_CONFIG, "fcgid")
     try:
+        tenant = _apache_tenant(st)
+        st.start()
         _apache_checks(st)
+        _apache_auth_checks(st, tenant)
         starts = [json.loads(l) for l in st.log_lines() if '"startup"' in l]
         check(starts and all(x["listen"] == "fd:0" for x in starts), "mod_fcgid passed the socket on fd 0")
         check(all(x["workers"] == 2 for x in starts), "FcgidInitialEnv reached the process")
+        # one request per process: the two open streams and the publish took
+        # three processes at least, so the event crossed processes (Redis)
+        check(len(starts) >= 3, "mod_fcgid ran %d processes for two streams and a publish" % len(starts))
         st.stop()
         ends = [json.loads(l) for l in st.log_lines() if '"msg":"shutdown"' in l]
         check(len(ends) == len(starts) and all(e["clean"] for e in ends),
