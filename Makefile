@@ -36,16 +36,23 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: FORCE all test unit integration integration-san run clean docs check-docs valgrind deps bench-auth
+.PHONY: FORCE all test unit integration integration-san run clean docs check-docs valgrind deps \
+        build-deps bench-auth test-fresh
 
 all: $(BUILD)/fcgi_sse
+
+# Every target that compiles installs the missing build packages first
+# (order-only: a fresh Debian machine needs no step before `make`); where it
+# cannot (not root, no sudo), deps.sh names the apt-get command and fails.
+build-deps:
+	@deploy/deps.sh build
 
 $(BUILD)/fcgi_sse: $(BUILD)/obj/fcgi_sse.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The build stamp (commit, epoch) is compiled into fcgi_sse.o: rebuild it
 # when HEAD moves, not only when fcgi_sse.c changes.
-$(BUILD)/stamp: FORCE
+$(BUILD)/stamp: FORCE | build-deps
 	@mkdir -p $(BUILD)
 	@echo '$(COMMIT) $(EPOCH)' | cmp -s - $@ || echo '$(COMMIT) $(EPOCH)' > $@
 $(BUILD)/obj/fcgi_sse.o: $(BUILD)/stamp
@@ -54,7 +61,7 @@ FORCE:
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcunit
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c | build-deps
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
 	@$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
@@ -65,19 +72,19 @@ $(BUILD)/obj/%.o: %.c
 deps:
 	@deploy/deps.sh build test
 
-unit:
+unit: deps
 	$(MAKE) SANITIZE=address,undefined build/san/unit_tests
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/unit/run.sh build/san/unit_tests
 
-integration: all
+integration: deps all
 	python3 tests/integration/run.py --binary $(BUILD)/fcgi_sse
 
 # The integration tests again, against a server built with ASan+UBSan: a
 # sanitizer report from any fcgi_sse process (written under build/san/reports,
 # or to its front server's log, the process dying) fails. Leaks are the unit
 # tests' and valgrind's business; the RSS test measures ASan, so it is skipped.
-integration-san:
+integration-san: deps
 	$(MAKE) SANITIZE=address,undefined build/san/fcgi_sse
 	rm -rf build/san/reports && mkdir -p build/san/reports
 	ASAN_OPTIONS=detect_leaks=0:log_path=$(CURDIR)/build/san/reports/asan \
@@ -92,12 +99,21 @@ test: deps
 	$(MAKE) integration-san
 	$(MAKE) check-docs
 
+# The README's two commands on a brand-new minimal Debian 12 root (mmdebstrap,
+# minbase + git + make): make run (health, a login, an event on a stream
+# through lighttpd, then a clean stop), then make test. Nothing is cached.
+test-fresh:
+	@deploy/deps.sh fresh
+	tests/fresh/run.sh
+
 # Runs the unit tests under valgrind; any error it reports fails.
 valgrind: $(BUILD)/unit_tests
 	tests/unit/run.sh valgrind --error-exitcode=1 --leak-check=full \
 	  --errors-for-leak-kinds=definite $(BUILD)/unit_tests
 
-run: all
+# run.sh installs what building and serving need, then builds: nothing may
+# compile before the packages are there.
+run:
 	deploy/run.sh
 
 docs: all

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages fcgi_sse needs, only those missing.
-# usage: deploy/deps.sh [build] [test] [run]   (default: build run)
-# Runs apt-get as root, or through sudo when available. Package installs
-# here never start system services (policy-rc.d), so nothing grabs port 80.
+# usage: deploy/deps.sh [build] [test] [run] [fresh]   (default: build run)
+# Runs apt-get as root, or through sudo when available; otherwise says
+# which command installs what is missing and fails. Package installs here
+# never start system services (policy-rc.d), so nothing grabs port 80.
+# Every target that compiles calls this first (Makefile), so that a fresh
+# machine needs no step before `make run` or `make test`.
 set -euo pipefail
 
 groups=("$@")
@@ -12,28 +15,30 @@ pkgs=()
 for g in "${groups[@]}"; do
 	case "$g" in
 	build) pkgs+=(gcc make pkg-config libc6-dev libfcgi-dev libjson-c-dev libssl-dev libhiredis-dev libsqlite3-dev git) ;;
-	test)  pkgs+=(libcunit1-dev redis-server lighttpd spawn-fcgi apache2 libapache2-mod-fcgid python3 procps) ;;
+	test)  pkgs+=(libcunit1-dev redis-server lighttpd spawn-fcgi apache2 libapache2-mod-fcgid python3 procps curl) ;;
 	run)   pkgs+=(lighttpd redis-server curl) ;;
-	*) echo "deps.sh: unknown group '$g' (build, test, run)" >&2; exit 2 ;;
+	fresh) pkgs+=(mmdebstrap util-linux) ;;
+	*) echo "deps.sh: unknown group '$g' (build, test, run, fresh)" >&2; exit 2 ;;
 	esac
 done
 
+# one dpkg-query for all: this runs before every build
+installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${pkgs[@]}" 2>/dev/null || true)
 missing=()
 for p in "${pkgs[@]}"; do
-	status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
-	case "$status" in
-	ii*) ;;
-	*) missing+=("$p") ;;
-	esac
+	grep -qx "$p ii " <<<"$installed" || grep -qx "$p ii" <<<"$installed" || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
+# a package named twice (groups overlap) is installed once
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 
 if [ "$(id -u)" -eq 0 ]; then
 	as_root=()
 elif command -v sudo >/dev/null 2>&1; then
 	as_root=(sudo)
 else
-	echo "deps.sh: missing packages: ${missing[*]}; run as root or install sudo" >&2
+	echo "deps.sh: missing Debian packages: ${missing[*]}" >&2
+	echo "deps.sh: install them as root with: apt-get install ${missing[*]}" >&2
 	exit 1
 fi
 
@@ -49,5 +54,9 @@ cleanup() { [ "$placed_policy" -eq 1 ] && "${as_root[@]}" rm -f "$policy"; retur
 trap cleanup EXIT
 
 export DEBIAN_FRONTEND=noninteractive
-"${as_root[@]}" apt-get update -qq
-"${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if ! "${as_root[@]}" apt-get update -qq ||
+   ! "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+	echo "deps.sh: could not install: ${missing[*]}" >&2
+	echo "deps.sh: install them as root with: apt-get update && apt-get install ${missing[*]}" >&2
+	exit 1
+fi
