@@ -6,7 +6,7 @@ cd /src
 fail() { echo "test-fresh: FAIL: $*" >&2; [ -f /tmp/run.out ] && tail -n 40 /tmp/run.out >&2; exit 1; }
 
 command -v cc >/dev/null && fail "the fresh root already has a compiler"
-dpkg-query -W libjson-c-dev >/dev/null 2>&1 && fail "the fresh root already has libjson-c-dev"
+dpkg-query -W -f='${db:Status-Abbrev}' libjson-c-dev 2>/dev/null | grep -q '^ii' && fail "the fresh root already has libjson-c-dev"
 
 t0=$(date +%s)
 # make run in a process group of its own, so that it can get Ctrl-C's signal
