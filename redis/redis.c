@@ -3,7 +3,10 @@
 #include <hiredis/hiredis.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <errno.h>
+#include <sys/socket.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,7 @@ struct conn {
 	struct redis *owner;
 	redisContext *ctx;
 	long long retry_at_ms; /* no attempt before this (monotonic) */
+	long long failed_at_ms; /* when the last failure was recorded */
 	long long backoff_ms;
 	char errstr[160];
 	struct conn *next;     /* every thread's conn, for redis_free */
@@ -26,6 +30,9 @@ struct redis {
 	int port;
 	char *password;
 	long long connect_timeout_ms, command_timeout_ms, backoff_max_ms;
+	/* when any thread's connection last connected or was answered: a
+	 * thread backing off from an older failure retries at once */
+	_Atomic long long up_at_ms;
 	pthread_key_t key;
 	pthread_mutex_t mu; /* guards conns */
 	struct conn *conns;
@@ -146,12 +153,13 @@ static void fail(struct conn *c, const char *what)
 
 	snprintf(c->errstr, sizeof(c->errstr), "%s", what);
 	conn_drop(c);
+	c->failed_at_ms = now_ms();
 	c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_MIN_MS;
 	if (c->backoff_ms > r->backoff_max_ms)
 		c->backoff_ms = r->backoff_max_ms;
 	RAND_bytes((unsigned char *)&jitter, sizeof(jitter));
 	/* up to +25%, so threads and processes do not retry in step */
-	c->retry_at_ms = now_ms() + c->backoff_ms + (long long)(jitter % (uint32_t)(c->backoff_ms / 4 + 1));
+	c->retry_at_ms = c->failed_at_ms + c->backoff_ms + (long long)(jitter % (uint32_t)(c->backoff_ms / 4 + 1));
 }
 
 static redisContext *connect_ctx(struct redis *r)
@@ -175,17 +183,41 @@ static int authenticate(struct conn *c)
 	return ok ? 0 : -1;
 }
 
+/* 1 when the server has closed the connection (or sent something no
+ * command asked for): a Redis restart leaves every idle connection so. One
+ * non-blocking peek; a live idle connection has nothing to read. */
+static int conn_stale(const struct conn *c)
+{
+	char byte;
+	ssize_t n = recv(c->ctx->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n < 0)
+		return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+	return 1;
+}
+
+static void mark_up(struct redis *r)
+{
+	atomic_store_explicit(&r->up_at_ms, now_ms(), memory_order_relaxed);
+}
+
 /* Returns a usable connection for this thread, or NULL (failure recorded,
- * or still backing off). */
+ * or still backing off). The backoff is skipped once another thread has
+ * reached Redis since this one failed: Redis is back, and a request must
+ * not fail for a backoff that was about an outage already over. */
 static struct conn *ready(struct redis *r)
 {
 	struct conn *c = thread_conn(r);
 
 	if (c == NULL)
 		return NULL;
-	if (c->ctx != NULL)
+	if (c->ctx != NULL && !conn_stale(c))
 		return c;
-	if (now_ms() < c->retry_at_ms)
+	/* a connection the server closed is replaced at once, before a command
+	 * is sent on it: that is no failure, and no reason to fail a request */
+	conn_drop(c);
+	if (now_ms() < c->retry_at_ms &&
+	    atomic_load_explicit(&r->up_at_ms, memory_order_relaxed) < c->failed_at_ms)
 		return NULL;
 	c->ctx = connect_ctx(r);
 	if (c->ctx == NULL || c->ctx->err) {
@@ -199,6 +231,7 @@ static struct conn *ready(struct redis *r)
 	}
 	c->backoff_ms = 0;
 	c->errstr[0] = '\0';
+	mark_up(r);
 	return c;
 }
 
@@ -215,6 +248,7 @@ static redisReply *command(struct redis *r, int argc, const char **argv, const s
 		fail(c, c->ctx->errstr[0] ? c->ctx->errstr : "no reply");
 		return NULL;
 	}
+	mark_up(r);
 	if (rep->type == REDIS_REPLY_ERROR) {
 		/* the server answered: the connection is fine */
 		snprintf(c->errstr, sizeof(c->errstr), "%.*s", (int)rep->len, rep->str);

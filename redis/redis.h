@@ -5,8 +5,12 @@
  * thread's connection is dropped and not retried until a backoff (doubling,
  * with jitter, up to backoff_max_ms) has passed: until then calls fail at
  * once. So a request never waits on a dead or slow Redis for longer than
- * one timeout, and callers fall back to the store. hiredis stays inside
- * this module. */
+ * one timeout, and callers fall back to the store. Recovery is shared:
+ * once any thread has connected to or been answered by Redis after a
+ * thread's failure, that thread skips the rest of its backoff, so when
+ * Redis comes back the whole process uses it again as soon as one request
+ * (at most backoff_max_ms + 25% after the outage) has found it. hiredis
+ * stays inside this module. */
 #ifndef FCGI_SSE_REDIS_H
 #define FCGI_SSE_REDIS_H
 

@@ -30,5 +30,6 @@ int register_fcgi_record_tests(void);
 int register_query_tests(void);
 int register_hub_tests(void);
 int register_bus_tests(void);
+int register_redis_tests(void);
 
 #endif

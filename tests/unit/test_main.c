@@ -17,6 +17,7 @@ static int (*const registrars[])(void) = {
 	register_store_tests,   register_cookie_tests,  register_cache_redis_tests,
 	register_fcgi_record_tests, register_query_tests, register_hub_tests,
 	register_bus_tests,
+	register_redis_tests,
 };
 
 int main(void)
