@@ -231,8 +231,6 @@ static void publish(struct api_call *call, struct json_object *in, const char *a
 		return;
 	}
 	e = (struct bus_entry){ NULL, type, topic, data, strlen(data), close };
-	if (close)
-		events_finish_topic(call, t.id, topic);
 	/* accepted only once it is in the durable history and on its way to
 	 * every process: never 202 and then lost */
 	if (bus_publish(call->env->redis, &hist, t.id, &e, id) < 0) {
@@ -242,6 +240,12 @@ static void publish(struct api_call *call, struct json_object *in, const char *a
 			  "Events cannot be stored right now (Redis unavailable); nothing was published. Retry shortly.");
 		return;
 	}
+	/* only now, with the close event durable: a refused publish finishes
+	 * nothing. Should this step fail or never run (a crash), a reconnect
+	 * resuming from the close event is finished all the same
+	 * (stream_sessions.c), so the 202 stands. */
+	if (close)
+		events_finish_topic(call, t.id, topic);
 	out = json_object_new_object();
 	json_object_object_add(out, "id", json_object_new_string(id));
 	api_json(call, 202, out);

@@ -8,6 +8,7 @@
 
 #include "../auth/auth.h"
 #include "../core/cookie.h"
+#include "../redis/bus.h"
 #include "../session/session.h"
 #include "../sse/sse.h"
 #include "events.h"
@@ -70,10 +71,32 @@ static int cookie_matches(struct api_call *call, const char *fgp)
 	return auth_secret_equal(hex, fgp);
 }
 
+/* A publish with close is accepted once its event is in the history, and
+ * the sessions of its topic are marked finished after that. Should the
+ * mark be missing (the store failed, or the process died in between), the
+ * history still says it: a reconnect that resumes from a close event for
+ * one of the session's topics, published after the session began, is
+ * finished. Returns 1 then. */
+static int closed_at_resume(struct api_call *call, const struct store_stream_session *ss,
+			    const char *resume)
+{
+	char topic[129];
+	uint64_t ms, seq;
+
+	if (resume == NULL || ss->topics[0] == '\0' || bus_id_parse(resume, &ms, &seq) < 0 ||
+	    (long long)(ms / 1000) < ss->created_at)
+		return 0;
+	if (bus_close_topic(call->env->redis, ss->tenant_id, resume, topic, sizeof(topic)) != 1 ||
+	    !hub_list_has(ss->topics, topic))
+		return 0;
+	log_text(call->env->log, LOG_INFO, "stream_session_finished_by_history", topic);
+	return 1;
+}
+
 /* Applies the rules of API.md §6. Returns 0 when the connect may go on,
  * 1 when the session is finished (204), -1 with the error set. */
 static int admit(struct api_call *call, struct store_stream_session *ss, const char *topics,
-		 struct store_session *auth_out)
+		 const char *resume, struct store_session *auth_out)
 {
 	struct store_session auth;
 	long long now = (long long)time(NULL);
@@ -100,8 +123,8 @@ static int admit(struct api_call *call, struct store_stream_session *ss, const c
 		return invalid(call, "This stream session was not used in time; create a new one.");
 	if (ss->used_at != 0 && ss->fgp[0] == '\0')
 		return invalid(call, "This stream session was used already (single use).");
-	if (ss->used_at != 0)
-		return 0; /* a reconnect of the same client */
+	if (ss->used_at != 0) /* a reconnect of the same client */
+		return closed_at_resume(call, ss, resume);
 	rc = store_stream_session_claim(call->env->store, ss->id, now, topics);
 	if (rc == STORE_OK || (rc == STORE_CONFLICT && ss->fgp[0] != '\0'))
 		return 0;
@@ -134,7 +157,7 @@ void events_stream_by_session(struct api_call *call, const struct events_query *
 		api_unavailable(call);
 		return;
 	}
-	rc = admit(call, &ss, q->has_topics ? buf_str(&q->topics) : "", &auth);
+	rc = admit(call, &ss, q->has_topics ? buf_str(&q->topics) : "", events_resume_from(call, q), &auth);
 	if (rc == 1) {
 		call->resp->status = 204; /* finished: tells EventSource to stop */
 		return;

@@ -61,16 +61,36 @@ static const char range_lua[] =
 	"local cut = redis.call('GET', KEYS[2]) or '0-0'\n"
 	"return {cut, redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])}\n";
 
+/* KEYS: history. ARGV: id. Returns the topic of that entry when it is a
+ * close event, "" otherwise (not one, or not in the history). */
+static const char close_of_lua[] =
+	"local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])\n"
+	"if #e == 0 then return '' end\n"
+	"local c, p = '0', ''\n"
+	"for i = 1, #e[1][2], 2 do\n"
+	"  local k = e[1][2][i]\n"
+	"  if k == 'c' then c = e[1][2][i + 1] elseif k == 'p' then p = e[1][2][i + 1] end\n"
+	"end\n"
+	"if c == '1' then return p end\n"
+	"return ''\n";
+
 static char publish_sha[SHA_DIGEST_LENGTH * 2 + 1];
+static char close_of_sha[SHA_DIGEST_LENGTH * 2 + 1];
 static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
 
-static void compute_sha(void)
+static void sha_hex(const char *script, char *hex)
 {
 	unsigned char md[SHA_DIGEST_LENGTH];
 
-	SHA1((const unsigned char *)publish_lua, strlen(publish_lua), md);
+	SHA1((const unsigned char *)script, strlen(script), md);
 	for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
-		snprintf(publish_sha + 2 * i, 3, "%02x", md[i]);
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+static void compute_sha(void)
+{
+	sha_hex(publish_lua, publish_sha);
+	sha_hex(close_of_lua, close_of_sha);
 }
 
 static void keys(const char *tenant, char *hist, char *mark)
@@ -111,6 +131,35 @@ int bus_publish(struct redis *r, const struct bus_history *h, const char *tenant
 		id[out.len] = '\0';
 	}
 	rc = rc == 1 && out.len <= BUS_ID_MAX ? 0 : -1;
+	buf_release(&out);
+	return rc;
+}
+
+int bus_close_topic(struct redis *r, const char *tenant, const char *id, char *topic, size_t cap)
+{
+	char hist[KEY_MAX], mark[KEY_MAX];
+	struct buf out = BUF_INIT;
+	const char *argv[2] = { hist, id };
+	size_t lens[2];
+	uint64_t ms, seq;
+	int rc;
+
+	if (bus_id_parse(id, &ms, &seq) < 0)
+		return 0;
+	pthread_once(&sha_once, compute_sha);
+	keys(tenant, hist, mark);
+	lens[0] = strlen(hist);
+	lens[1] = strlen(id);
+	rc = redis_script(r, close_of_sha, close_of_lua, 1, 2, argv, lens, &out);
+	if (rc != 1) {
+		buf_release(&out);
+		return -1;
+	}
+	rc = out.len > 0 && out.len < cap;
+	if (rc) {
+		memcpy(topic, out.data, out.len);
+		topic[out.len] = '\0';
+	}
 	buf_release(&out);
 	return rc;
 }
@@ -179,6 +228,7 @@ struct bus {
 	int epfd;
 	struct bconn sub, q;
 	int up, subscribed;
+	int broken;                    /* epoll refused a change: fail at the next tick */
 	unsigned gen;                  /* bumped by every failure */
 	long long retry_at_ms, backoff_ms, stall_ms;
 	long long ping_sent_ms;        /* sub: unanswered PING (0: none) */
@@ -211,8 +261,12 @@ static void watch(struct bconn *c, int out)
 
 	if (c->ctx == NULL || c->want_out == out)
 		return;
-	c->want_out = out;
-	epoll_ctl(c->bus->epfd, EPOLL_CTL_MOD, c->ctx->fd, &ev);
+	/* epoll refusing means this connection will never be written or
+	 * read again: the next tick fails the link, which reconnects */
+	if (epoll_ctl(c->bus->epfd, EPOLL_CTL_MOD, c->ctx->fd, &ev) < 0)
+		c->bus->broken = 1;
+	else
+		c->want_out = out;
 }
 
 static void conn_close(struct bconn *c)
@@ -270,6 +324,7 @@ static void link_fail(struct bus *b)
 
 	b->gen++;
 	b->up = b->subscribed = 0;
+	b->broken = 0;
 	b->ping_sent_ms = 0;
 	conn_close(&b->sub);
 	conn_close(&b->q);
@@ -606,7 +661,7 @@ void bus_tick(struct bus *b, long long now)
 			link_open(b);
 		return;
 	}
-	if ((b->ping_sent_ms && now - b->ping_sent_ms > b->stall_ms) ||
+	if (b->broken || (b->ping_sent_ms && now - b->ping_sent_ms > b->stall_ms) ||
 	    (b->qlen > 0 && now - b->queue[b->qhead].sent_ms > b->stall_ms) ||
 	    (!b->subscribed && now - b->last_ping_ms > b->stall_ms)) {
 		link_fail(b);

@@ -52,6 +52,12 @@ struct bus_history {
 int bus_publish(struct redis *r, const struct bus_history *h, const char *tenant,
 		const struct bus_entry *e, char *id);
 
+/* Whether the event id of the tenant's history is a close event (published
+ * with close: true), and for which topic. Returns 1 with its topic in topic
+ * (cap bytes), 0 when it is not one (or not in the history, or id is not an
+ * id), -1 when Redis is unavailable. Blocking, as bus_publish. */
+int bus_close_topic(struct redis *r, const char *tenant, const char *id, char *topic, size_t cap);
+
 /* What a reader needs to resume in a tenant's history. Ids are "0-0" when
  * absent. */
 struct bus_info {

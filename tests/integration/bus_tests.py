@@ -723,3 +723,114 @@ def bus_lifetime_end_and_shutdown_resume_without_loss(s, binary):
     finally:
         closing(es)
         _cleanup(a, b)
+
+
+# ---------------------------------------------------------------- close, refused or half done
+
+def _reconnect_status(st, c, sid, query, last=None):
+    """The status a reconnect of stream session sid gets (the stream, if
+    opened, is closed at once)."""
+    es = session(st, c, sid, last=last, query=query)
+    try:
+        return es.status
+    finally:
+        es.close()
+
+
+@test
+def bus_refused_close_publish_finishes_no_session(s, binary):
+    """A publish with close: true that Redis refuses (down, or paused until
+    the command times out) is 503 and finishes nothing: the topic's stream
+    sessions reconnect as before (200, not 204), and a later accepted close
+    does finish them."""
+    redis = RedisServer().start()
+    st = None
+    try:
+        st = _stack(binary, {"redis": {"host": "127.0.0.1", "port": redis.port, "backoff_max_ms": 200,
+                                       "connect_timeout_ms": 200, "command_timeout_ms": 200}},
+                    name="refusedclose")
+        tenant = new_tenant(st, (("ana", "viewer"),))
+        c = Client(st.port, tenant, "ana")
+        sid = new_session(c)
+        q = "topics=job:1"
+        es = session(st, c, sid, query=q)
+        connected(es)
+        es.close()
+        for how in ("down", "paused"):
+            if how == "down":
+                redis.stop()
+            else:
+                redis.proc.send_signal(signal.SIGSTOP)
+            try:
+                r = publish(st.port, tenant, "job.done", {"ok": 1}, topic="job:1", close=True)
+                problem(r, 503, "dependency.unavailable")
+                status = _reconnect_status(st, c, sid, q)
+                check(status == 200, "Redis %s: after a refused close, the session reconnects: %d" % (how, status))
+            finally:
+                if how == "down":
+                    redis.start_on_same_port()
+                else:
+                    redis.proc.send_signal(signal.SIGCONT)
+        check(wait_until(lambda: publish(st.port, tenant, "job.progress", {"n": 1}).status == 202, 5, 0.05),
+              "publishes again once Redis is back")
+        published_id(publish(st.port, tenant, "job.done", {"ok": 1}, topic="job:1", close=True))
+        status = _reconnect_status(st, c, sid, q)
+        check(status == 204, "after an accepted close the session is finished: %d" % status)
+    finally:
+        if st is not None:
+            st.cleanup()
+        redis.cleanup()
+
+
+@test
+def bus_close_survives_a_lost_finish_step(s, binary):
+    """A close event is accepted once it is in the history; marking the
+    sessions finished comes after. Should that step be lost (the store
+    failed, or the process died in between: simulated by clearing the mark
+    in the SQLite file), a reconnect resuming from the close event is still
+    finished (204), and one resuming from before it gets the close again.
+    A session begun after the close is not finished by it."""
+    import sqlite3
+    a, b = _pair(binary, name="lostfinish")
+    try:
+        tenant = new_tenant(a, (("ana", "viewer"),))
+        c = Client(a.port, tenant, "ana")
+        q = "topics=task:9"
+        sid = new_session(c)
+        es = session(a, c, sid, query=q)
+        connected(es)
+        before = pub(a, tenant, 1)
+        fin = published_id(publish(a.port, tenant, "task.done", {"ok": 1}, topic="task:9", close=True))
+        evs, eof = read_to_eof(es, 5)
+        check(eof and [e["event"] for _, e in evs if e["event"] != "ping"][-2:] == ["task.done", "close"],
+              "closed by the publisher: %r" % evs[-2:])
+        es.close()
+        db = sqlite3.connect(a.config["store"]["path"])
+        with db:
+            n = db.execute("UPDATE stream_sessions SET finished_at = 0 WHERE id = ?", (sid,)).rowcount
+        db.close()
+        check(n == 1, "(harness) the finish mark cleared")
+        # from the close event: finished, on either process
+        for st in (a, b):
+            status = _reconnect_status(st, c, sid, q, last=fin)
+            check(status == 204, "resuming from the close event: %d" % status)
+        # from before it: the close event again, then the end
+        es = session(b, c, sid, last=before, query=q)
+        try:
+            check(es.status == 200, "resuming from before the close: %d" % es.status)
+            evs, eof = read_to_eof(es, 5)
+            names = [e["event"] for _, e in evs if e["event"] not in ("ping", "connected")]
+            check(eof and names == ["task.done", "close"], "replayed the close and ended: %r %r" % (names, eof))
+        finally:
+            es.close()
+        # a session that began after the close (a second later: sessions
+        # keep whole seconds) is not finished by it
+        time.sleep(1.1)
+        late = new_session(c)
+        es = session(a, c, late, query=q)
+        connected(es)
+        es.close()
+        status = _reconnect_status(a, c, late, q, last=fin)
+        check(status == 200, "a later session resuming from an old close stays open: %d" % status)
+    finally:
+        _cleanup(a, b)
