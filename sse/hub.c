@@ -241,14 +241,19 @@ static int reserve(struct stream *s, size_t extra, size_t max)
 	return 0;
 }
 
-static void set_out(struct hub *h, struct stream *s, int on)
+/* Asks for (or stops asking for) writability. Returns 0, or -1 when epoll
+ * refused: the stream cannot be written any more and must fail, or its
+ * pending bytes would wait forever. */
+static int set_out(struct hub *h, struct stream *s, int on)
 {
 	struct epoll_event ev = { EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0), { .ptr = s } };
 
 	if (s->want_out == on)
-		return;
+		return 0;
+	if (epoll_ctl(h->ep, EPOLL_CTL_MOD, s->fd, &ev) < 0)
+		return -1;
 	s->want_out = on;
-	epoll_ctl(h->ep, EPOLL_CTL_MOD, s->fd, &ev);
+	return 0;
 }
 
 /* Writes what is pending. Returns 0, or -1 when the connection failed. */
@@ -271,8 +276,7 @@ static int flush(struct hub *h, struct stream *s)
 		s->pending = NULL;
 		s->pending_cap = 0;
 	}
-	set_out(h, s, s->pending_len > 0);
-	return 0;
+	return set_out(h, s, s->pending_len > 0);
 }
 
 /* Sends iov (already FastCGI-framed): straight to the socket when nothing is
@@ -312,8 +316,7 @@ static int send_iov(struct hub *h, struct stream *s, struct iovec *iov, int cnt)
 		s->pending_len += len - done;
 		done = 0;
 	}
-	set_out(h, s, 1);
-	return 0;
+	return set_out(h, s, 1) < 0 ? -1 : 0;
 }
 
 /* Sends SSE text as FCGI_STDOUT records. */
@@ -1428,7 +1431,7 @@ int hub_add(struct hub *h, const struct hub_stream_spec *sp)
 	struct stream *s;
 	struct buf framed = BUF_INIT;
 	struct hub_stream_spec spec = *sp;
-	int full;
+	int full, fl;
 
 	if (atomic_load(&h->stopping)) {
 		errno = ESHUTDOWN;
@@ -1441,6 +1444,15 @@ int hub_add(struct hub *h, const struct hub_stream_spec *sp)
 	pthread_mutex_unlock(&h->mu);
 	if (full) {
 		errno = EAGAIN;
+		return -1;
+	}
+	/* the hub's thread never blocks on one stream: refuse an fd that
+	 * cannot be made non-blocking */
+	if ((fl = fcntl(sp->fd, F_GETFL)) < 0 ||
+	    (!(fl & O_NONBLOCK) && fcntl(sp->fd, F_SETFL, fl | O_NONBLOCK) < 0)) {
+		int err = errno;
+		stat_add(h, &h->stats.open, -1);
+		errno = err;
 		return -1;
 	}
 	/* the head goes out as FCGI_STDOUT records like everything else */
@@ -1456,7 +1468,6 @@ int hub_add(struct hub *h, const struct hub_stream_spec *sp)
 		errno = ENOMEM;
 		return -1;
 	}
-	fcntl(sp->fd, F_SETFL, fcntl(sp->fd, F_GETFL) | O_NONBLOCK);
 	stat_add(h, &h->stats.opened, 1);
 	c->kind = CMD_ADD;
 	c->stream = s;

@@ -328,6 +328,33 @@ static void test_full_hub_refuses(void)
 	peer_close(&a);
 }
 
+/* An fd the hub cannot make non-blocking is refused (with fcntl's errno),
+ * and takes no place; a blocking fd would stall every stream. */
+static void test_an_fd_that_cannot_be_made_non_blocking_is_refused(void)
+{
+	static const char head[] = "Status: 200 OK\r\n\r\n";
+	struct hub *h = start(60000, 65536, 1);
+	struct hub_stream_spec sp = { .request_id = 1, .tenant_id = "t", .auth_session = "auth-1",
+				      .user_id = "user-1", .request_log_id = "test", .head = head,
+				      .head_len = sizeof(head) - 1 };
+	int sv[2];
+	struct peer a;
+
+	CU_ASSERT_FATAL(h != NULL);
+	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	close(sv[0]);
+	close(sv[1]);
+	sp.fd = sv[0]; /* closed: fcntl fails with EBADF */
+	errno = 0;
+	CU_ASSERT_EQUAL(hub_add(h, &sp), -1);
+	CU_ASSERT_EQUAL(errno, EBADF);
+	/* the one place (max_streams 1) is still free */
+	CU_ASSERT_EQUAL(open_stream(h, &a, "t", NULL, NULL, NULL), 0);
+	hub_stop(h, 500);
+	hub_free(h);
+	peer_close(&a);
+}
+
 static void test_revocation_ends_streams_of_a_login_or_user(void)
 {
 	struct hub *h = start(60000, 65536, 10);
@@ -559,6 +586,7 @@ static CU_TestInfo tests[] = {
 	{ "a gone client is freed", test_gone_client_is_freed },
 	{ "one stream per key; shutdown reaches every stream", test_limit_and_replacement },
 	{ "a full or stopped hub refuses", test_full_hub_refuses },
+	{ "an fd that cannot be made non-blocking is refused", test_an_fd_that_cannot_be_made_non_blocking_is_refused },
 	CU_TEST_INFO_NULL,
 };
 
