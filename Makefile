@@ -127,6 +127,10 @@ check-docs: all
 	@diff -u $(BUILD)/config-doc.md $(BUILD)/config-table.md \
 	  || { echo "docs/CONFIG.md is stale: run 'make docs'"; exit 1; }
 	@echo "docs/CONFIG.md matches the binary"
+	@want=$$(sed -n 's/^server.max-fds *= *\([0-9]*\).*/\1/p' deploy/lighttpd/base.conf); \
+	  if grep -o 'max-fds = [0-9]*' docs/DEPLOY.md | grep -vqx "max-fds = $$want"; then \
+	    echo "docs/DEPLOY.md names a server.max-fds other than base.conf's $$want"; exit 1; fi
+	@echo "docs/DEPLOY.md matches deploy/lighttpd/base.conf"
 
 clean:
 	rm -rf build
