@@ -89,6 +89,8 @@ cat <<MSG
       -d '{"tenant":"demo","username":"admin","password":"demo-password"}' \\
       ${url}api/v2/auth/login
     curl -s -b $run_dir/cookies -H "Authorization: Bearer <access_token>" ${url}api/v2/me
+    # a POST with no body still needs Content-Length: 0 behind lighttpd (-d '')
+    curl -s -b $run_dir/cookies -H "Authorization: Bearer <access_token>" -d '' ${url}api/v2/auth/logout
 
   Events: open a stream with the token, publish with the internal secret
   (security.internal_secret in the config):

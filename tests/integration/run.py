@@ -436,6 +436,31 @@ def standalone_tcp_mode_speaks_fastcgi(s, binary):
     check(rc == 0, "exit 0 (stderr %s)" % err[-300:])
 
 
+@test
+def bodiless_post_through_lighttpd_needs_content_length_0(s):
+    """lighttpd answers a POST with neither Content-Length nor
+    Transfer-Encoding with its own 411 page, in its request parser, before
+    any module or fcgi_sse sees it; no setting changes that (1.4.69, and
+    every HTTP/1.x version up to 1.4.85 at least). docs/API.md and make
+    run's examples tell clients to send Content-Length: 0 (curl -d ''),
+    which reaches fcgi_sse. If lighttpd ever accepts it, this test says so
+    and the docs can drop the caveat."""
+    tenant = auth_tests.new_tenant(s, (("ana", "viewer"),))
+    c = auth_tests.Client(s.port, tenant, "ana")
+    r = request(s.port, "POST", "/api/v2/auth/logout", c.headers())  # no body, no Content-Length
+    check(r.status == 411, "lighttpd's answer to a POST without Content-Length: %d" % r.status)
+    check((r.header("Content-Type") or "").startswith("text/html") and r.header("X-Request-Id") is None,
+          "the 411 is lighttpd's own page, not fcgi_sse's: %r" % r.headers)
+    check(c.get("/api/v2/me").status == 200, "the refused logout never reached fcgi_sse")
+    r = request(s.port, "POST", "/api/v2/events/session", c.headers(), body=b"")
+    check(r.status == 201, "events/session with Content-Length: 0: %d %r" % (r.status, r.body[:200]))
+    # what `curl -d ''` sends
+    h = dict(c.headers(), **{"Content-Type": "application/x-www-form-urlencoded"})
+    r = request(s.port, "POST", "/api/v2/auth/logout", h, body=b"")
+    check(r.status == 204, "logout with curl -d '': %d %r" % (r.status, r.body[:200]))
+    problem(c.get("/api/v2/me"), 401, "auth.session_revoked")
+
+
 # ---------------------------------------------------------------- Apache
 
 def _apache_checks(st):
