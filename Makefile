@@ -87,6 +87,8 @@ integration: deps all
 integration-san: deps
 	$(MAKE) SANITIZE=address,undefined build/san/fcgi_sse
 	rm -rf build/san/reports && mkdir -p build/san/reports
+	@# mod_fcgid's processes run as www-data and write their reports here too
+	chmod 1777 build/san/reports
 	ASAN_OPTIONS=detect_leaks=0:log_path=$(CURDIR)/build/san/reports/asan \
 	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/build/san/reports/ubsan \
 	  python3 tests/integration/run.py --binary build/san/fcgi_sse --skip leave_memory_where_it_was

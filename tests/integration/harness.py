@@ -442,7 +442,12 @@ class ApacheStack(RunDir):
                       "Define FCGI_SSE_BIN %s" % self.binary,
                       "Define FCGI_SSE_CONFIG_FILE %s" % self.config_path,
                       "Include %s/fcgi_sse-fcgid.conf" % APACHE_DIR]
-            for k, v in self.env.items():
+            # mod_fcgid gives its children only PATH and FcgidInitialEnv:
+            # pass the sanitizer settings of make integration-san on, or a
+            # report from a process it runs would go unseen
+            env = {k: os.environ[k] for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS") if k in os.environ}
+            env.update(self.env)
+            for k, v in env.items():
                 lines.append("FcgidInitialEnv %s %s" % (k, v))
         path = os.path.join(self.dir, "httpd.conf")
         with open(path, "w") as f:
