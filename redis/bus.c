@@ -19,22 +19,34 @@
 /* ---------------------------------------------------------------- scripts */
 
 /* KEYS: history, watermark. ARGV: max_len, min_id ("0": no age limit),
- * type, topic ("" none), close ("0"/"1"), data, tenant, channel.
+ * type, topic ("" none), close ("0"/"1"), data, tenant, channel, batch.
  * Trims first (recording the newest id removed), then appends and
- * publishes: one script, so the channel order is the history order. */
+ * publishes (the event message of busmsg.h, as busmsg_event writes it):
+ * one script, so the channel order is the history order.
+ * Nothing here walks the stream: a full history is trimmed by `batch`
+ * entries at a time (1% of max_len, at most 100), so one publish in
+ * `batch` reads that many entries from the head and the others none;
+ * entries past the age limit go at most `batch` per publish, found from
+ * the head (XRANGE - (min_id stops at the first entry that is young
+ * enough, at once when there is none). */
 static const char publish_lua[] =
 	"local cut = nil\n"
-	"local over = redis.call('XLEN', KEYS[1]) + 1 - tonumber(ARGV[1])\n"
+	"local n = redis.call('XLEN', KEYS[1])\n"
+	"local batch = tonumber(ARGV[9])\n"
+	"local over = n + 1 - tonumber(ARGV[1])\n"
 	"if over > 0 then\n"
-	"  local old = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', over)\n"
+	"  local k = over + batch - 1\n"
+	"  if k > n then k = n end\n"
+	"  local old = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', k)\n"
 	"  cut = old[#old][1]\n"
-	"  redis.call('XTRIM', KEYS[1], 'MAXLEN', '=', tonumber(ARGV[1]) - 1)\n"
+	"  redis.call('XTRIM', KEYS[1], 'MAXLEN', '=', n - k)\n"
+	"  n = n - k\n"
 	"end\n"
-	"if ARGV[2] ~= '0' then\n"
-	"  local old = redis.call('XREVRANGE', KEYS[1], '(' .. ARGV[2], '-', 'COUNT', 1)\n"
+	"if ARGV[2] ~= '0' and n > 0 then\n"
+	"  local old = redis.call('XRANGE', KEYS[1], '-', '(' .. ARGV[2], 'COUNT', batch)\n"
 	"  if #old > 0 then\n"
-	"    cut = old[1][1]\n"
-	"    redis.call('XTRIM', KEYS[1], 'MINID', '=', ARGV[2])\n"
+	"    cut = old[#old][1]\n"
+	"    redis.call('XTRIM', KEYS[1], 'MAXLEN', '=', n - #old)\n"
 	"  end\n"
 	"end\n"
 	"if cut then redis.call('SET', KEYS[2], cut) end\n"
@@ -99,14 +111,22 @@ static void keys(const char *tenant, char *hist, char *mark)
 	snprintf(mark, KEY_MAX, "fcgi_sse:{%s}:trimmed", tenant);
 }
 
+long long bus_trim_batch(long long max_len)
+{
+	long long b = max_len / 100;
+
+	return b < 1 ? 1 : b > 100 ? 100 : b;
+}
+
 int bus_publish(struct redis *r, const struct bus_history *h, const char *tenant,
 		const struct bus_entry *e, char *id)
 {
 	char hist[KEY_MAX], mark[KEY_MAX], maxlen[24], minid[48];
 	struct buf out = BUF_INIT;
 	const char *topic = e->topic ? e->topic : "";
-	const char *argv[10];
-	size_t lens[10];
+	char batch[24];
+	const char *argv[11];
+	size_t lens[11];
 	int rc;
 
 	pthread_once(&sha_once, compute_sha);
@@ -123,9 +143,11 @@ int bus_publish(struct redis *r, const struct bus_history *h, const char *tenant
 	argv[0] = hist, argv[1] = mark, argv[2] = maxlen, argv[3] = minid;
 	argv[4] = e->type, argv[5] = topic, argv[6] = e->close ? "1" : "0";
 	argv[7] = e->data, argv[8] = tenant, argv[9] = BUS_CHANNEL;
-	for (int i = 0; i < 10; i++)
+	snprintf(batch, sizeof(batch), "%lld", bus_trim_batch(h->max_len));
+	argv[10] = batch;
+	for (int i = 0; i < 11; i++)
 		lens[i] = i == 7 ? e->len : strlen(argv[i]);
-	rc = redis_script(r, publish_sha, publish_lua, 2, 10, argv, lens, &out);
+	rc = redis_script(r, publish_sha, publish_lua, 2, 11, argv, lens, &out);
 	if (rc == 1 && out.len <= BUS_ID_MAX) {
 		memcpy(id, out.data, out.len);
 		id[out.len] = '\0';
@@ -447,32 +469,22 @@ static const redisReply *elem(const redisReply *r, size_t i, int type)
 /* "E\n<tenant>\n<id>\n<type>\n<topic>\n<close>\n<data>" */
 static void on_message(struct bus *b, const char *p, size_t n)
 {
-	const char *f[6];
-	size_t i = 0;
+	struct busmsg m;
 	char *copy;
 
-	if (n < 2 || p[0] != 'E' || p[1] != '\n') {
-		b->h.control(b->h.ctx, p, n);
-		return;
-	}
-	/* split the six header fields in a copy; data is the rest */
 	if ((copy = malloc(n + 1)) == NULL)
 		return;
 	memcpy(copy, p, n);
-	copy[n] = '\0';
-	char *s = copy + 2;
-	for (i = 0; i < 5; i++) {
-		char *nl = memchr(s, '\n', (size_t)(copy + n - s));
-		if (nl == NULL)
-			break;
-		*nl = '\0';
-		f[i] = s;
-		s = nl + 1;
+	switch (busmsg_parse(copy, n, &m)) {
+	case BUSMSG_EVENT: {
+		const struct bus_entry e = { m.id, m.type, m.topic, m.data, m.len, m.close };
+		b->h.event(b->h.ctx, m.tenant, &e);
+		break;
 	}
-	if (i == 5) {
-		struct bus_entry e = { f[1], f[2], *f[3] ? f[3] : NULL, s, (size_t)(copy + n - s),
-				       f[4][0] == '1' };
-		b->h.event(b->h.ctx, f[0], &e);
+	case BUSMSG_INVALID:
+		break;
+	default:
+		b->h.control(b->h.ctx, &m);
 	}
 	free(copy);
 }

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "busmsg.h"
 #include "redis.h"
 
 #define BUS_ID_MAX 47         /* "<ms>-<seq>", two 64-bit numbers */
@@ -45,6 +46,11 @@ struct bus_history {
 	long long max_len;      /* entries kept per tenant, >= 1 */
 	long long max_age_ms;   /* entries older than this are trimmed; 0: no limit */
 };
+
+/* How many entries a full history is trimmed by at once: 1% of max_len,
+ * 1 to 100. A tenant's history holds between max_len - batch + 1 and max_len
+ * entries once full, so that trimming costs nothing on most publishes. */
+long long bus_trim_batch(long long max_len);
 
 /* Appends e to the tenant's history and publishes it to every process, in
  * one atomic step. Writes the new id to id (BUS_ID_MAX + 1 bytes).
@@ -78,7 +84,8 @@ struct bus_handlers {
 	 * Events published until the next up() may never reach event(). */
 	void (*lost)(void *ctx);
 	void (*event)(void *ctx, const char *tenant, const struct bus_entry *e);
-	void (*control)(void *ctx, const char *msg, size_t len);
+	/* a control message (busmsg.h: not an event, not invalid) */
+	void (*control)(void *ctx, const struct busmsg *m);
 	/* answers, in the order asked; info NULL / ok 0: the query failed */
 	void (*info)(void *ctx, void *tag, const struct bus_info *info);
 	void (*range)(void *ctx, void *tag, const char *trimmed_id, const struct bus_entry *entries,
@@ -118,8 +125,9 @@ int bus_query_info(struct bus *b, const char *tenant, void *tag);
  * Returns 0 or -1 as bus_query_info. */
 int bus_query_range(struct bus *b, const char *tenant, const char *after, int count, void *tag);
 
-/* Publishes a control message to every process (this one included).
- * Returns 0 when queued on a live link, -1 when the link is down. */
+/* Publishes a control message (written with busmsg.h) to every process
+ * (this one included). Returns 0 when queued on a live link, -1 when the
+ * link is down. */
 int bus_send_control(struct bus *b, const char *msg, size_t len);
 
 /* Parses "<ms>-<seq>" (decimal, each fitting 64 bits). Returns 0 or -1. */

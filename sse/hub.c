@@ -627,15 +627,17 @@ static void ring_push(struct cursor *c, const struct bus_entry *e, struct frames
 	c->bytes += r->f.event.len;
 }
 
-/* Whether Redis still holds every event after from, given `after` of them
- * are known: then memory may answer for it, and the answer is the same as
- * any process would give (beyond that: reset). */
+/* Whether Redis surely still holds every event after from, given `after`
+ * of them are known: then memory may answer for it, and the answer is the
+ * same as any process would give. Otherwise Redis is asked. A full history
+ * holds at least max_len - batch + 1 events (bus_trim_batch). */
 static int ring_may_replay(const struct hub *h, const char *from, unsigned after)
 {
 	uint64_t ms = 0, seq = 0;
 	struct timespec ts;
 
-	if (h->o.history_max_len > 0 && (long long)after > h->o.history_max_len)
+	if (h->o.history_max_len > 0 &&
+	    (long long)after > h->o.history_max_len - bus_trim_batch(h->o.history_max_len) + 1)
 		return 0;
 	if (h->o.history_max_age_ms <= 0)
 		return 1;
@@ -953,8 +955,7 @@ static void announce_key(struct hub *h, const struct stream *s)
 {
 	struct buf m = BUF_INIT;
 
-	buf_printf(&m, "K\n%s\n%s\n%s", s->tenant, s->key_hash, s->conn);
-	if (!m.oom)
+	if (busmsg_key(&m, s->tenant, s->key_hash, s->conn) == 0)
 		outbox_push(h, m.data, m.len);
 	buf_release(&m);
 }
@@ -1003,28 +1004,24 @@ static void revoke_matching(struct hub *h, const char *auth, const char *tenant,
 	}
 }
 
-/* "R\n<login>", "U\n<tenant>\n<user>", "K\n<tenant>\n<key>\n<conn>". */
-static void on_bus_control(void *ctx, const char *msg, size_t len)
+/* Revocations and stream keys from any process (busmsg.h). */
+static void on_bus_control(void *ctx, const struct busmsg *m)
 {
 	struct hub *h = ctx;
-	char copy[1024], *f[4] = { NULL, NULL, NULL, NULL };
-	int n = 0;
 
-	if (len >= sizeof(copy))
-		return;
-	memcpy(copy, msg, len);
-	copy[len] = '\0';
-	for (char *p = copy; p != NULL && n < 4; n++) {
-		f[n] = p;
-		if ((p = strchr(p, '\n')) != NULL)
-			*p++ = '\0';
+	switch (m->kind) {
+	case BUSMSG_REVOKE_LOGIN:
+		revoke_matching(h, m->login, NULL, NULL);
+		break;
+	case BUSMSG_REVOKE_USER:
+		revoke_matching(h, NULL, m->tenant, m->user);
+		break;
+	case BUSMSG_KEY:
+		replace_remote(h, m->tenant, m->key, m->conn);
+		break;
+	default:
+		break;
 	}
-	if (strcmp(f[0], "R") == 0 && n == 2)
-		revoke_matching(h, f[1], NULL, NULL);
-	else if (strcmp(f[0], "U") == 0 && n == 3)
-		revoke_matching(h, NULL, f[1], f[2]);
-	else if (strcmp(f[0], "K") == 0 && n == 4)
-		replace_remote(h, f[1], f[2], f[3]);
 }
 
 static void on_bus_up(void *ctx)
@@ -1180,11 +1177,11 @@ static void run_cmd(struct hub *h, struct cmd *c, int *stop)
 		break;
 	case CMD_REVOKE_SESSION:
 		revoke_matching(h, c->who, NULL, NULL);
-		buf_printf(&m, "R\n%s", c->who);
+		busmsg_revoke_login(&m, c->who);
 		break;
 	case CMD_REVOKE_USER:
 		revoke_matching(h, NULL, c->who, c->who2);
-		buf_printf(&m, "U\n%s\n%s", c->who, c->who2);
+		busmsg_revoke_user(&m, c->who, c->who2);
 		break;
 	}
 	if (m.len > 0 && !m.oom)

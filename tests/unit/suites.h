@@ -31,5 +31,6 @@ int register_query_tests(void);
 int register_hub_tests(void);
 int register_bus_tests(void);
 int register_redis_tests(void);
+int register_busmsg_tests(void);
 
 #endif

@@ -51,11 +51,11 @@ static void cb_event(void *ctx, const char *tenant, const struct bus_entry *e)
 	s->events++;
 }
 
-static void cb_control(void *ctx, const char *msg, size_t len)
+static void cb_control(void *ctx, const struct busmsg *m)
 {
 	struct seen *s = ctx;
 
-	snprintf(s->control, sizeof(s->control), "%.*s", (int)len, msg);
+	snprintf(s->control, sizeof(s->control), "%d %s", (int)m->kind, m->login ? m->login : "-");
 	s->controls++;
 }
 
@@ -257,7 +257,12 @@ static void test_live_events_and_control(void)
 
 	CU_ASSERT_EQUAL(bus_send_control(f.b, "R\nlogin-1", 9), 0);
 	CU_ASSERT_FATAL(run_until(f.b, f.ep, &f.s.controls, 1, 3000));
-	CU_ASSERT_STRING_EQUAL(f.s.control, "R\nlogin-1");
+	CU_ASSERT_EQUAL(f.s.controls, 1);
+	{
+		char want[32];
+		snprintf(want, sizeof(want), "%d login-1", (int)BUSMSG_REVOKE_LOGIN);
+		CU_ASSERT_STRING_EQUAL(f.s.control, want);
+	}
 	CU_ASSERT_EQUAL(bus_send_control(f.b, "E\nforged", 8), -1); /* events only by publish */
 	fixture_release(&f);
 }
@@ -297,9 +302,124 @@ static void test_publish_without_redis_fails(void)
 	redis_free(r);
 }
 
+/* The tenant's bus_info and history length (a range read of everything),
+ * through link b. */
+static void read_history(struct bus *b, int ep, struct seen *s, const char *tenant, int *len)
+{
+	s->infos = s->ranges = 0;
+	CU_ASSERT_EQUAL(bus_query_info(b, tenant, NULL), 0);
+	CU_ASSERT(run_until(b, ep, &s->infos, 1, 3000));
+	CU_ASSERT_EQUAL(bus_query_range(b, tenant, "0-0", 100000, NULL), 0);
+	CU_ASSERT(run_until(b, ep, &s->ranges, 1, 3000));
+	*len = s->range_n;
+}
+
+static int publish_n(struct redis *r, const struct bus_history *h, const char *tenant, int n,
+		     char (*ids)[BUS_ID_MAX + 1])
+{
+	for (int i = 0; i < n; i++) {
+		const struct bus_entry e = { NULL, "t", NULL, "{}", 2, 0 };
+		if (bus_publish(r, h, tenant, &e, ids[i]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* A full history is trimmed a batch (1% of max_len) at a time: its length
+ * stays within [max_len - batch + 1, max_len], and the watermark is exactly
+ * the newest id removed, the first id kept its successor. */
+static void test_full_history_trims_in_batches_with_an_exact_watermark(void)
+{
+	int port = test_redis_port(), ep = epoll_create1(0), len;
+	const struct bus_history hist = { 300, 0 }; /* batch 3 */
+	static char ids[320][BUS_ID_MAX + 1];
+	char tenant[96];
+	struct redis *r;
+	struct seen s;
+	struct bus *b;
+
+	CU_ASSERT_FATAL(port > 0 && ep >= 0);
+	CU_ASSERT_EQUAL(bus_trim_batch(300), 3);
+	CU_ASSERT_EQUAL(bus_trim_batch(3), 1);
+	CU_ASSERT_EQUAL(bus_trim_batch(10000), 100);
+	CU_ASSERT_EQUAL(bus_trim_batch(10000000), 100);
+	r = test_redis_client(port);
+	b = open_link(port, ep, &s);
+	CU_ASSERT_FATAL(r != NULL && b != NULL);
+	CU_ASSERT_FATAL(run_until(b, ep, &s.up, 1, 3000));
+	unique_tenant(tenant, sizeof(tenant), "batch");
+	CU_ASSERT_FATAL(publish_n(r, &hist, tenant, 300, ids) == 0);
+	read_history(b, ep, &s, tenant, &len);
+	CU_ASSERT_EQUAL(len, 300);
+	CU_ASSERT_STRING_EQUAL(s.info.trimmed_id, "0-0");
+	/* the 301st: 3 go (ids 0..2), 298 + 1 stay */
+	CU_ASSERT_FATAL(publish_n(r, &hist, tenant, 1, ids + 300) == 0);
+	read_history(b, ep, &s, tenant, &len);
+	CU_ASSERT_EQUAL(len, 298);
+	CU_ASSERT_STRING_EQUAL(s.info.trimmed_id, ids[2]);
+	CU_ASSERT_STRING_EQUAL(s.info.first_id, ids[3]);
+	CU_ASSERT_STRING_EQUAL(s.info.last_id, ids[300]);
+	/* two more fit without trimming; the one after trims again */
+	CU_ASSERT_FATAL(publish_n(r, &hist, tenant, 2, ids + 301) == 0);
+	read_history(b, ep, &s, tenant, &len);
+	CU_ASSERT_EQUAL(len, 300);
+	CU_ASSERT_STRING_EQUAL(s.info.trimmed_id, ids[2]);
+	CU_ASSERT_FATAL(publish_n(r, &hist, tenant, 1, ids + 303) == 0);
+	read_history(b, ep, &s, tenant, &len);
+	CU_ASSERT_EQUAL(len, 298);
+	CU_ASSERT_STRING_EQUAL(s.info.trimmed_id, ids[5]);
+	CU_ASSERT_STRING_EQUAL(s.info.first_id, ids[6]);
+	CU_ASSERT_STRING_EQUAL(s.range_trimmed, ids[5]);
+	bus_free(b);
+	redis_free(r);
+	close(ep);
+}
+
+/* Entries past the age limit go a batch per publish at most, oldest first,
+ * each step recording its newest removed id. */
+static void test_age_trim_is_bounded_per_publish(void)
+{
+	int port = test_redis_port(), ep = epoll_create1(0), len;
+	const struct bus_history keep = { 300, 0 }, aged = { 300, 400 }; /* batch 3 */
+	char ids[16][BUS_ID_MAX + 1], tenant[96];
+	struct timespec pause = { 0, 500 * 1000000L };
+	struct redis *r;
+	struct seen s;
+	struct bus *b;
+
+	CU_ASSERT_FATAL(port > 0 && ep >= 0);
+	r = test_redis_client(port);
+	b = open_link(port, ep, &s);
+	CU_ASSERT_FATAL(r != NULL && b != NULL);
+	CU_ASSERT_FATAL(run_until(b, ep, &s.up, 1, 3000));
+	unique_tenant(tenant, sizeof(tenant), "age");
+	CU_ASSERT_FATAL(publish_n(r, &keep, tenant, 7, ids) == 0);
+	nanosleep(&pause, NULL); /* all 7 are now older than 400 ms */
+	CU_ASSERT_FATAL(publish_n(r, &aged, tenant, 1, ids + 7) == 0);
+	read_history(b, ep, &s, tenant, &len);
+	CU_ASSERT_EQUAL(len, 5); /* 3 of the 7 went */
+	CU_ASSERT_STRING_EQUAL(s.info.trimmed_id, ids[2]);
+	CU_ASSERT_STRING_EQUAL(s.info.first_id, ids[3]);
+	CU_ASSERT_FATAL(publish_n(r, &aged, tenant, 1, ids + 8) == 0);
+	read_history(b, ep, &s, tenant, &len);
+	CU_ASSERT_EQUAL(len, 3);
+	CU_ASSERT_STRING_EQUAL(s.info.trimmed_id, ids[5]);
+	/* the last old one goes; the new ones (younger than 400 ms) stay */
+	CU_ASSERT_FATAL(publish_n(r, &aged, tenant, 1, ids + 9) == 0);
+	read_history(b, ep, &s, tenant, &len);
+	CU_ASSERT_STRING_EQUAL(s.info.trimmed_id, ids[6]);
+	CU_ASSERT_STRING_EQUAL(s.info.first_id, ids[7]);
+	CU_ASSERT_EQUAL(len, 3);
+	bus_free(b);
+	redis_free(r);
+	close(ep);
+}
+
 static CU_TestInfo tests[] = {
 	{ "ids parse and compare as numbers", test_ids },
 	{ "history is trimmed with a watermark and read back", test_history_trim_and_reads },
+	{ "a full history trims in batches, with an exact watermark", test_full_history_trims_in_batches_with_an_exact_watermark },
+	{ "age trimming is bounded per publish", test_age_trim_is_bounded_per_publish },
 	{ "events and control messages reach the subscriber", test_live_events_and_control },
 	{ "the link comes back after its connection is killed", test_link_recovers_after_the_connection_is_killed },
 	{ "publishing without Redis fails", test_publish_without_redis_fails },

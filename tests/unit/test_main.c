@@ -18,6 +18,7 @@ static int (*const registrars[])(void) = {
 	register_fcgi_record_tests, register_query_tests, register_hub_tests,
 	register_bus_tests,
 	register_redis_tests,
+	register_busmsg_tests,
 };
 
 int main(void)
