@@ -22,6 +22,7 @@
 #include "../core/timefmt.h"
 #include "../redis/bus.h"
 #include "sse.h"
+#include "writer.h"
 
 #define BUCKETS 1024          /* tenant index */
 #define TICK_MS 100           /* heartbeat and lifetime resolution */
@@ -65,11 +66,11 @@ struct stream {
 	unsigned bucket;
 	struct stream *tprev, *tnext; /* tenant bucket list */
 	struct stream *gprev, *gnext; /* every stream */
-	char *pending;                /* unsent bytes, allocated only when needed */
-	size_t pending_len, pending_cap;
+	struct writer w;              /* its output (pending bytes, queued text) */
+	struct stream *dnext;         /* the hub's list of streams with queued text */
+	int dirty;                    /* on that list */
 	long long started_ms, next_ping_ms, deadline_ms, close_by_ms;
 	long long revoke_at_ms;       /* the login ends: event: revoked (0: never) */
-	long long bytes;
 	int closing;                  /* end records queued; close once flushed */
 	int dead;                     /* closed; freed at the end of the loop turn */
 	int want_out;                 /* EPOLLOUT registered */
@@ -154,6 +155,7 @@ struct hub {
 	int outbox_len;
 	struct stream *buckets[BUCKETS];
 	struct stream *all;
+	struct stream *dirty;    /* streams with queued text this pass (dnext) */
 	struct stream *dead;     /* closed this turn, freed after it (events may still name them) */
 	struct stream *zombies;  /* closed, but a bus answer still names them */
 	int count;
@@ -220,27 +222,6 @@ static void enqueue(struct hub *h, struct cmd *c)
 
 /* ---------------------------------------------------------------- writing */
 
-static int reserve(struct stream *s, size_t extra, size_t max)
-{
-	size_t need = s->pending_len + extra, cap;
-	char *p;
-
-	if (need > max)
-		return -1;
-	if (need <= s->pending_cap)
-		return 0;
-	cap = s->pending_cap ? s->pending_cap : 1024;
-	while (cap < need)
-		cap *= 2;
-	if (cap > max)
-		cap = max;
-	if ((p = realloc(s->pending, cap)) == NULL)
-		return -1;
-	s->pending = p;
-	s->pending_cap = cap;
-	return 0;
-}
-
 /* Asks for (or stops asking for) writability. Returns 0, or -1 when epoll
  * refused: the stream cannot be written any more and must fail, or its
  * pending bytes would wait forever. */
@@ -256,84 +237,52 @@ static int set_out(struct hub *h, struct stream *s, int on)
 	return 0;
 }
 
+static int sync_out(struct hub *h, struct stream *s)
+{
+	return set_out(h, s, writer_wants_out(&s->w));
+}
+
 /* Writes what is pending. Returns 0, or -1 when the connection failed. */
 static int flush(struct hub *h, struct stream *s)
 {
-	while (s->pending_len > 0) {
-		ssize_t n = send(s->fd, s->pending, s->pending_len, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		if (n <= 0)
-			return -1;
-		memmove(s->pending, s->pending + n, s->pending_len - (size_t)n);
-		s->pending_len -= (size_t)n;
-	}
-	if (s->pending_len == 0 && s->pending != NULL) {
-		/* idle streams hold no buffer: thousands of them add up */
-		free(s->pending);
-		s->pending = NULL;
-		s->pending_cap = 0;
-	}
-	return set_out(h, s, s->pending_len > 0);
+	if (writer_flush(&s->w) < 0)
+		return -1;
+	return sync_out(h, s);
 }
 
-/* Sends iov (already FastCGI-framed): straight to the socket when nothing is
- * pending, the rest into the stream's buffer. Returns 0, -1 on a write
- * error, -2 when the buffer would exceed its bound. */
+/* Sends iov (already FastCGI-framed) after anything queued. Returns 0, -1
+ * on a write error, -2 when the buffer would exceed its bound. */
 static int send_iov(struct hub *h, struct stream *s, struct iovec *iov, int cnt)
 {
-	size_t total = 0, done = 0;
+	int rc = writer_iov(&s->w, iov, cnt);
 
-	for (int i = 0; i < cnt; i++)
-		total += iov[i].iov_len;
-	if (s->pending_len == 0) {
-		/* sendmsg for MSG_NOSIGNAL: a gone peer is EPIPE here, whatever
-		 * the process does with SIGPIPE */
-		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
-		ssize_t n;
-		do
-			n = sendmsg(s->fd, &mh, MSG_NOSIGNAL);
-		while (n < 0 && errno == EINTR);
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-			return -1;
-		done = n > 0 ? (size_t)n : 0;
-	}
-	s->bytes += (long long)total;
-	if (done == total)
-		return 0;
-	if (reserve(s, total - done, h->o.max_buffer) < 0)
-		return -2;
-	for (int i = 0; i < cnt; i++) {
-		size_t len = iov[i].iov_len;
-		const char *p = iov[i].iov_base;
-		if (done >= len) {
-			done -= len;
-			continue;
-		}
-		memcpy(s->pending + s->pending_len, p + done, len - done);
-		s->pending_len += len - done;
-		done = 0;
-	}
-	return set_out(h, s, 1) < 0 ? -1 : 0;
+	if (rc < 0)
+		return rc;
+	return sync_out(h, s);
 }
 
-/* Sends SSE text as FCGI_STDOUT records. */
+/* Sends SSE text as FCGI_STDOUT records now, after anything queued. */
 static int send_text(struct hub *h, struct stream *s, const char *p, size_t n)
 {
-	static const char zeros[8];
+	int rc = writer_text(&s->w, p, n);
 
-	while (n > 0) {
-		size_t chunk = n > FCGI_RECORD_MAX_CONTENT ? FCGI_RECORD_MAX_CONTENT : n;
-		unsigned char hdr[FCGI_RECORD_HEADER];
-		size_t pad = fcgi_record_header(hdr, FCGI_TYPE_STDOUT, s->request_id, chunk);
-		struct iovec iov[3] = { { hdr, sizeof(hdr) }, { (void *)p, chunk }, { (void *)zeros, pad } };
-		int rc = send_iov(h, s, iov, pad ? 3 : 2);
-		if (rc < 0)
-			return rc;
-		p += chunk;
-		n -= chunk;
+	if (rc < 0)
+		return rc;
+	return sync_out(h, s);
+}
+
+/* Queues SSE text: every event a stream gets in one pass of the loop goes
+ * out as one record in one write when the pass ends (commit_queued). */
+static int queue_text(struct hub *h, struct stream *s, const char *p, size_t n)
+{
+	int rc = writer_queue(&s->w, p, n);
+
+	if (rc < 0)
+		return rc;
+	if (!s->dirty) {
+		s->dirty = 1;
+		s->dnext = h->dirty;
+		h->dirty = s;
 	}
 	return 0;
 }
@@ -367,7 +316,7 @@ static void log_end(struct hub *h, const struct stream *s)
 	json_object_object_add(f, "request_id", json_object_new_string(s->reqid));
 	json_object_object_add(f, "reason", json_object_new_string(reason_names[s->reason]));
 	json_object_object_add(f, "duration_ms", json_object_new_int64(mono_ms() - s->started_ms));
-	json_object_object_add(f, "bytes", json_object_new_int64(s->bytes));
+	json_object_object_add(f, "bytes", json_object_new_int64(s->w.bytes));
 	log_json(h->o.log, LOG_INFO, "stream_end", f);
 }
 
@@ -386,15 +335,14 @@ static void destroy(struct hub *h, struct stream *s)
 	if (s->reason == END_SLOW)
 		h->stats.dropped_slow++;
 	pthread_mutex_unlock(&h->mu);
-	free(s->pending);
-	s->pending = NULL;
+	writer_release(&s->w);
 	s->gnext = h->dead;
 	h->dead = s;
 }
 
 static void stream_free(struct stream *s)
 {
-	free(s->pending);
+	writer_release(&s->w);
 	free(s->strs);
 	free(s);
 }
@@ -437,7 +385,7 @@ static void end_stream(struct hub *h, struct stream *s, enum end_reason why, int
 	s->reason = why;
 	if (graceful && fcgi_record_end(&end, s->request_id, 0) == 0) {
 		struct iovec iov = { end.data, end.len };
-		if (send_iov(h, s, &iov, 1) == 0 && s->pending_len > 0) {
+		if (send_iov(h, s, &iov, 1) == 0 && writer_wants_out(&s->w)) {
 			s->closing = 1;
 			s->close_by_ms = mono_ms() + CLOSE_GRACE_MS;
 			buf_release(&end);
@@ -568,12 +516,12 @@ static int give(struct hub *h, struct stream *s, const struct bus_entry *e, cons
 	snprintf(s->pos, sizeof(s->pos), "%s", e->id);
 	if (f == NULL || !event_matches(s, e))
 		return 0;
-	if ((rc = send_text(h, s, f->event.data, f->event.len)) < 0) {
+	if ((rc = queue_text(h, s, f->event.data, f->event.len)) < 0) {
 		fail_stream(h, s, rc);
 		return 0;
 	}
 	if (e->close && s->topics != NULL && e->topic != NULL) {
-		if ((rc = send_text(h, s, f->close.data, f->close.len)) < 0)
+		if ((rc = queue_text(h, s, f->close.data, f->close.len)) < 0)
 			fail_stream(h, s, rc);
 		else
 			end_stream(h, s, END_CLOSED, 1);
@@ -1236,9 +1184,25 @@ static void on_io(struct hub *h, struct stream *s, uint32_t ev)
 		if (flush(h, s) < 0) {
 			s->closing = 0;
 			end_stream(h, s, END_GONE, 0);
-		} else if (s->closing && s->pending_len == 0) {
+		} else if (s->closing && !writer_wants_out(&s->w)) {
 			destroy(h, s);
 		}
+	}
+}
+
+/* The end of a pass: every stream's queued events go out, one record and
+ * one write per stream. */
+static void commit_queued(struct hub *h)
+{
+	while (h->dirty != NULL) {
+		struct stream *s = h->dirty;
+		int rc;
+		h->dirty = s->dnext;
+		s->dirty = 0;
+		if (s->dead || !writer_has_queued(&s->w))
+			continue;
+		if ((rc = writer_commit(&s->w)) < 0 || (rc = sync_out(h, s)) < 0)
+			fail_stream(h, s, rc);
 	}
 }
 
@@ -1280,6 +1244,7 @@ static void *hub_main(void *arg)
 			if (!stopping)
 				tick(h, now);
 		}
+		commit_queued(h);
 		free_dead(h);
 		if (stopping && (h->all == NULL || now >= stop_by))
 			break;
@@ -1380,11 +1345,8 @@ static struct stream *new_stream(const struct hub *h, const struct hub_stream_sp
 		*dst[i] = n ? memcpy(s->strs + off, src[i], n) : NULL;
 		off += n;
 	}
-	if ((s->pending = malloc(sp->head_len ? sp->head_len : 1)) == NULL)
+	if (writer_init(&s->w, sp->fd, sp->request_id, h->o.max_buffer, sp->head, sp->head_len) < 0)
 		goto err;
-	memcpy(s->pending, sp->head, sp->head_len);
-	s->pending_len = s->pending_cap = sp->head_len;
-	s->bytes = (long long)sp->head_len;
 	s->fd = sp->fd;
 	s->request_id = sp->request_id;
 	s->announce = sp->announce;

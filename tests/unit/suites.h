@@ -32,5 +32,6 @@ int register_hub_tests(void);
 int register_bus_tests(void);
 int register_redis_tests(void);
 int register_busmsg_tests(void);
+int register_writer_tests(void);
 
 #endif

@@ -19,6 +19,7 @@ static int (*const registrars[])(void) = {
 	register_bus_tests,
 	register_redis_tests,
 	register_busmsg_tests,
+	register_writer_tests,
 };
 
 int main(void)
