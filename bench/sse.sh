@@ -30,7 +30,11 @@
 # "query": fcgi_sse's last_event_id= parameter, nchan always gets the
 # header), STORM_PAUSE_MS (0: reconnect at once; more: stay away that long,
 # so that every reconnect must replay that many ms of events), NCHAN_BUFFER
-# (10000 messages per channel in Redis, as fcgi_sse's sse.history_max_len).
+# (10000 messages per channel in Redis, as fcgi_sse's sse.history_max_len),
+# NCHAN_WORKERS (auto: nginx's worker_processes as its users deploy it, one
+# per core), LIGHTTPD_WORKERS (fcgi_sse's lighttpd server.max-worker,
+# deploy/lighttpd/base.conf's default when unset). Every worker process of
+# nginx and lighttpd is counted in the CPU and RSS figures.
 # A failed reconnect (refused, non-200) is retried after 500 ms, as a
 # fetch-based client would; a browser EventSource would stop for good on a
 # non-200 answer. FCGI_SSE_* configuration overrides in the environment
@@ -52,6 +56,7 @@ STORM_AT=${STORM_AT:-$((EVENTS / 2))}
 STORM_PAUSE_MS=${STORM_PAUSE_MS:-0}
 RESUME=${RESUME:-header}
 NCHAN_BUFFER=${NCHAN_BUFFER:-10000}
+NCHAN_WORKERS=${NCHAN_WORKERS:-auto}
 mode=${1:-compare}
 case "$mode" in
 compare | sustained | cluster | storm) ;;
@@ -154,13 +159,14 @@ start_nchan() {
 	d=$(mktemp -d "$dir/nchan.XXXX")
 	nchan_dirs="$d" nchan_ports=
 	port=$(free_port)
-	sed -e "s|@DIR@|$d|g" -e "s|@PORT@|$port|g" bench/nginx-nchan.conf >"$d/nginx.conf"
+	sed -e "s|@DIR@|$d|g" -e "s|@PORT@|$port|g" -e "s|@WORKERS@|$NCHAN_WORKERS|g" \
+		bench/nginx-nchan.conf >"$d/nginx.conf"
 	nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf" -g 'daemon off;' 2>"$d/stderr" &
 	master=$!
 	pids+=("$master")
 	wait_port "$port" 10 || { cat "$d/stderr" "$d/error.log" >&2; return 1; }
-	worker=$(pgrep -P "$master" | head -1)
-	server_pids="$master,$worker"
+	wait_children "$master" "$(nginx_workers)"
+	server_pids=$(with_workers "$master")
 	nchan_port=$port
 }
 
@@ -187,14 +193,15 @@ start_nchan_cluster() {
 		mkdir -p "$d/n$i"
 		port=$(free_port)
 		sed -e "s|@DIR@|$d/n$i|g" -e "s|@PORT@|$port|g" -e "s|@REDIS_PORT@|$redis_port|g" \
-			-e "s|@BUFFER@|$NCHAN_BUFFER|g" bench/nginx-nchan-redis.conf >"$d/n$i/nginx.conf"
+			-e "s|@BUFFER@|$NCHAN_BUFFER|g" -e "s|@WORKERS@|$NCHAN_WORKERS|g" \
+			bench/nginx-nchan-redis.conf >"$d/n$i/nginx.conf"
 		nginx -p "$d/n$i" -e "$d/n$i/error.log" -c "$d/n$i/nginx.conf" -g 'daemon off;' 2>"$d/n$i/stderr" &
 		master=$!
 		pids+=("$master")
 		wait_port "$port" 10 || { cat "$d/n$i/stderr" "$d/n$i/error.log" >&2; return 1; }
-		worker=$(pgrep -P "$master" | head -1)
+		wait_children "$master" "$(nginx_workers)"
 		ports+=("$port")
-		spids+=("$master" "$worker")
+		spids+=("$(with_workers "$master")")
 	done
 	server_pids="$(IFS=,; echo "${spids[*]}"),$redis_pid"
 	nchan_port=${ports[0]}
@@ -264,7 +271,7 @@ fcgi_sse_instance() {
 	[ -S "$rd/fcgi_sse.sock" ] || { echo "sse.sh: fcgi_sse did not start" >&2; cat "$rd/fcgi_sse.log" >&2; return 1; }
 
 	inst_port=$(free_port)
-	env -u FCGI_SSE_CONFIG PORT="$inst_port" RUN_DIR="$rd" lighttpd -D -f deploy/lighttpd/lighttpd.conf \
+	env -u FCGI_SSE_CONFIG PORT="$inst_port" RUN_DIR="$rd" setsid lighttpd -D -f deploy/lighttpd/lighttpd.conf \
 		>/dev/null 2>"$rd/lighttpd.stderr" &
 	inst_lighttpd=$!
 	pids+=("$inst_lighttpd")
@@ -307,7 +314,7 @@ start_fcgi_sse() {
 	pub_port=$(free_port)
 	mkdir -p "$d/pub/www"
 	ln -sf "$d/fcgi_sse.sock" "$d/pub/fcgi_sse.sock"
-	env -u FCGI_SSE_CONFIG PORT="$pub_port" RUN_DIR="$d/pub" lighttpd -D -f deploy/lighttpd/lighttpd.conf \
+	env -u FCGI_SSE_CONFIG PORT="$pub_port" RUN_DIR="$d/pub" setsid lighttpd -D -f deploy/lighttpd/lighttpd.conf \
 		>/dev/null 2>"$d/lighttpd-pub.stderr" &
 	pub_lighttpd=$!
 	pids+=("$pub_lighttpd")
@@ -315,7 +322,7 @@ start_fcgi_sse() {
 
 	fcgi_sse_login "$inst_port" "$d" || return 1
 	fcgi_sse_probe "$inst_port" || return 1
-	server_pids="$inst_backend,$inst_lighttpd,$pub_lighttpd"
+	server_pids="$inst_backend,$(with_workers "$inst_lighttpd"),$(with_workers "$pub_lighttpd")"
 	fcgi_port=$inst_port
 }
 
@@ -334,7 +341,7 @@ start_fcgi_sse_cluster() {
 	fcgi_sse_instance "$d/p2" "$d/config.json" || return 1
 	fcgi_sse_login "$p1" "$d" || return 1
 	for i in "$p1" "$inst_port"; do fcgi_sse_probe "$i" || return 1; done
-	server_pids="$b1,$l1,$inst_backend,$inst_lighttpd,$redis_pid"
+	server_pids="$b1,$(with_workers "$l1"),$inst_backend,$(with_workers "$inst_lighttpd"),$redis_pid"
 	fcgi_port=$p1
 	pub_port=$p1
 	fcgi_ports="$p1,$inst_port"
@@ -379,6 +386,32 @@ run_load() {
 # utime + stime of a process in clock ticks
 cpu_ticks() {
 	sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+# nginx's worker count for NCHAN_WORKERS ("auto": one per core)
+nginx_workers() {
+	if [ "$NCHAN_WORKERS" = auto ]; then nproc; else echo "$NCHAN_WORKERS"; fi
+}
+
+wait_children() {	# pid count
+	for _ in $(seq 50); do
+		[ "$(pgrep -P "$1" | wc -l)" -ge "$2" ] && return 0
+		sleep 0.1
+	done
+	echo "sse.sh: pid $1 has not forked $2 workers" >&2
+	return 1
+}
+
+# lighttpd is started with setsid: with server.max-worker its master stops
+# by signalling its whole process group (kill(0, SIGTERM)), which would
+# otherwise be this script's.
+# pid and its children, comma-separated: lighttpd with server.max-worker
+# (LIGHTTPD_WORKERS) and nginx fork the processes that do the work, and
+# each must be counted
+with_workers() {
+	local kids
+	kids=$(pgrep -P "$1" | paste -sd, -)
+	echo "$1${kids:+,$kids}"
 }
 
 kv() {	# file key
