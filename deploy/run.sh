@@ -66,7 +66,9 @@ backend_pid=$!
 for _ in $(seq 50); do [ -S "$run_dir/fcgi_sse.sock" ] && break; sleep 0.1; done
 [ -S "$run_dir/fcgi_sse.sock" ] || { echo "run.sh: fcgi_sse did not start" >&2; exit 1; }
 
-PORT=$port RUN_DIR=$run_dir lighttpd -D -f "$root/deploy/lighttpd/lighttpd.conf" &
+# a session of its own: with server.max-worker (LIGHTTPD_WORKERS) its master
+# stops by signalling its whole process group, which would be this script's
+PORT=$port RUN_DIR=$run_dir setsid lighttpd -D -f "$root/deploy/lighttpd/lighttpd.conf" &
 lighttpd_pid=$!
 for _ in $(seq 50); do
 	curl -fsS "http://127.0.0.1:$port/api/v2/health" >/dev/null 2>&1 && break
