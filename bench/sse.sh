@@ -35,6 +35,13 @@
 # per core), LIGHTTPD_WORKERS (fcgi_sse's lighttpd server.max-worker,
 # deploy/lighttpd/base.conf's default when unset). Every worker process of
 # nginx and lighttpd is counted in the CPU and RSS figures.
+# What users run, for fcgi_sse: TENANTS tenants (4; the streams are the
+# first's), each tenant's history filled with HISTORY events (10000, full
+# at sse.history_max_len's default; 0: start empty) before anything is
+# measured, the other tenants publishing at RATE throughout the timed part
+# (straight into Redis, as other processes would), and WARMUP short runs
+# (1: STREAMS/10 streams, 200 events) against the same servers first, not
+# reported; nchan gets the warm-up runs too.
 # A failed reconnect (refused, non-200) is retried after 500 ms, as a
 # fetch-based client would; a browser EventSource would stop for good on a
 # non-200 answer. FCGI_SSE_* configuration overrides in the environment
@@ -57,6 +64,9 @@ STORM_PAUSE_MS=${STORM_PAUSE_MS:-0}
 RESUME=${RESUME:-header}
 NCHAN_BUFFER=${NCHAN_BUFFER:-10000}
 NCHAN_WORKERS=${NCHAN_WORKERS:-auto}
+HISTORY=${HISTORY:-10000}
+TENANTS=${TENANTS:-4}
+WARMUP=${WARMUP:-1}
 mode=${1:-compare}
 case "$mode" in
 compare | sustained | cluster | storm) ;;
@@ -107,6 +117,7 @@ case " $SERVERS " in *" fcgi_sse "*)
 	# the server may be mid-change: a failed build skips fcgi_sse, not nchan
 	if make -s all >/dev/null; then fcgi_sse_built=1; else echo "sse.sh: make failed" >&2; fi ;;
 esac
+[ "$fcgi_sse_built" = 1 ] && { make -s bench/publish_bench >/dev/null || fcgi_sse_built=0; }
 mkdir -p build/bench
 cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wmissing-prototypes -Wvla -Wshadow \
 	-pthread -o build/bench/sse_load bench/sse_load.c -lm
@@ -232,7 +243,7 @@ fcgi_sse_prepare() {
 	key=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
 	secret=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
 	limit=$(max_streams_limit)
-	ms=$((STREAMS + 64))
+	ms=$((STREAMS + STREAMS / 10 + 64)) # the warm-up's closed streams hold slots until their next write
 	[ -n "$limit" ] && [ "$ms" -gt "$limit" ] && ms=$limit
 	cat >"$d/config.json" <<-JSON
 	{
@@ -251,8 +262,19 @@ fcgi_sse_prepare() {
 		cat "$d/check.log" >&2
 		return 1
 	fi
-	env -u FCGI_SSE_CONFIG build/fcgi_sse admin --config "$d/config.json" create-tenant bench \
-		>/dev/null || return 1
+	bench_tid=$(env -u FCGI_SSE_CONFIG build/fcgi_sse admin --config "$d/config.json" create-tenant bench |
+		sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
+	[ -n "$bench_tid" ] || return 1
+	other_tids=
+	for i in $(seq 2 "$TENANTS"); do
+		other_tids+=" $(env -u FCGI_SSE_CONFIG build/fcgi_sse admin --config "$d/config.json" \
+			create-tenant "bench$i" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')"
+	done
+	if [ "$HISTORY" -gt 0 ]; then
+		# every tenant's history full before anything is measured
+		bench/publish_bench "$redis_port" fill-ids 10000 86400 "$HISTORY" "$bench_tid" $other_tids ||
+			return 1
+	fi
 	echo 'bench-password' | env -u FCGI_SSE_CONFIG build/fcgi_sse admin --config "$d/config.json" \
 		create-user --tenant bench --username bench --role viewer >/dev/null || return 1
 }
@@ -371,15 +393,38 @@ run_load() {
 	[ "$server" = fcgi_sse ] && [ -z "$fcgi_ports" ] && single=1
 	[ "$single" = 1 ] && r0=$(cpu_ticks "$redis_pid")
 	limit=$((60 + streams / 50 + 2 * events / rate + 30))
+	# the other tenants publish while this one is measured
+	pacer=
+	if [ "$server" = fcgi_sse ] && [ -n "${other_tids// /}" ]; then
+		bench/publish_bench "$redis_port" pace 10000 86400 "$rate" "$limit" $other_tids &
+		pacer=$!
+	fi
 	timeout $((limit + 30)) build/bench/sse_load "${load_args[@]}" --streams "$streams" \
 		--events "$events" --rate "$rate" --publishers "$PUBLISHERS" --time-limit "$limit" "$@" |
 		tee "$dir/$label.out" | sed 's/^/  /' | grep -v '^  kv '
 	grep '^kv ' "$dir/$label.out" | sed 's/^kv //' >"$dir/$label.kv"
-	# Redis carries fcgi_sse's publishes (not in the summed server figures)
+	if [ -n "$pacer" ]; then
+		kill "$pacer" 2>/dev/null || true
+		wait "$pacer" 2>/dev/null || true
+	fi
+	# Redis carries fcgi_sse's publishes (not in the summed server figures);
+	# with other tenants publishing at the same rate, twice the bench's
 	[ "$single" = 1 ] && awk -v t="$(( $(cpu_ticks "$redis_pid") - r0 ))" \
-		-v hz="$(getconf CLK_TCK)" -v d="$(kv "$dir/$label.kv" deliveries)" 'BEGIN {
-		printf "    redis-server:         %.1f ms CPU during the run, %.2f us per delivery\n",
-			t * 1000 / hz, (d > 0 ? t * 1e6 / hz / d : 0) }'
+		-v hz="$(getconf CLK_TCK)" -v d="$(kv "$dir/$label.kv" deliveries)" \
+		-v p="$(kv "$dir/$label.kv" published)" -v o="$([ -n "$pacer" ] && echo 2 || echo 1)" 'BEGIN {
+		printf "    redis-server:         %.1f ms CPU during the run, %.2f us per delivery, %.1f us per publish of any tenant (stream opens included: bench/publish.sh measures publishes alone)\n",
+			t * 1000 / hz, (d > 0 ? t * 1e6 / hz / d : 0), (p > 0 ? t * 1e6 / hz / (p * o) : 0) }'
+	return 0
+}
+
+# WARMUP short runs against the servers just started, not reported: the
+# measured run meets a process that has served before.
+warm_up() {	# server
+	local i
+	for i in $(seq "$WARMUP"); do
+		run_load "$1" "$1-warmup$i" $((STREAMS / 10 > 10 ? STREAMS / 10 : 10)) 200 "$RATE" >/dev/null ||
+			echo "sse.sh: $1 warm-up run failed" >&2
+	done
 	return 0
 }
 
@@ -533,6 +578,7 @@ storm_table() {	# fcgi_kv nchan_kv
 echo "== $(date -u +%FT%TZ) $(uname -m), $(nproc) cores;" \
 	"commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- '*.c' '*.h' Makefile ':!bench' 2>/dev/null || echo '+changes');" \
 	"bench/sse.sh $mode STREAMS=$STREAMS EVENTS=$EVENTS RATE=$RATE PUBLISHERS=$PUBLISHERS" \
+	"HISTORY=$HISTORY TENANTS=$TENANTS WARMUP=$WARMUP LIGHTTPD_WORKERS=${LIGHTTPD_WORKERS:-1} NCHAN_WORKERS=$NCHAN_WORKERS" \
 	"$([ "$mode" = storm ] && echo "STORM_AT=$STORM_AT STORM_PAUSE_MS=$STORM_PAUSE_MS RESUME=$RESUME")" \
 	"$(case "$mode" in cluster | storm) echo "NCHAN_BUFFER=$NCHAN_BUFFER" ;; esac)" \
 	"$(env | grep '^FCGI_SSE_' | grep -v '^FCGI_SSE_CONFIG=' | tr '\n' ' ')"
@@ -569,6 +615,7 @@ if [ "$mode" = compare ]; then
 	for s in $SERVERS; do
 		echo "-- $s"
 		if start_server "$s"; then
+			warm_up "$s"
 			run_load "$s" "$s" "$STREAMS" "$EVENTS" "$RATE" || echo "sse.sh: $s run failed" >&2
 		else
 			echo "  $s: not measured (see above)"
@@ -600,6 +647,7 @@ for s in $SERVERS; do
 			best=n/a
 			break
 		fi
+		warm_up "$s"
 		run_load "$s" "$s-$rate" "$STREAMS" "$events" "$rate" || { stop_all; break; }
 		stop_all
 		f="$dir/$s-$rate.kv"
