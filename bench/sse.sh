@@ -19,6 +19,10 @@
 #                            long until all are back and caught up, and
 #                            whether each got every event exactly once, in order
 #
+# SERVERS may also name "floor": bench/floor, a trivial fan-out FastCGI
+# responder behind the same lighttpd settings, the floor under fcgi_sse's
+# figures (a second table compares the two).
+#
 # Environment: STREAMS (1000), EVENTS (1000), RATE (100), PUBLISHERS (16
 # keep-alive publishing connections sharing one schedule: nchan answers a
 # publish after its fan-out, tens of ms at 1000 streams on a busy machine, so
@@ -118,6 +122,7 @@ case " $SERVERS " in *" fcgi_sse "*)
 	if make -s all >/dev/null; then fcgi_sse_built=1; else echo "sse.sh: make failed" >&2; fi ;;
 esac
 [ "$fcgi_sse_built" = 1 ] && { make -s bench/publish_bench >/dev/null || fcgi_sse_built=0; }
+case " $SERVERS " in *" floor "*) make -s bench/floor >/dev/null ;; esac
 mkdir -p build/bench
 cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wmissing-prototypes -Wvla -Wshadow \
 	-pthread -o build/bench/sse_load bench/sse_load.c -lm
@@ -292,12 +297,32 @@ fcgi_sse_instance() {
 	for _ in $(seq 50); do [ -S "$rd/fcgi_sse.sock" ] && break; sleep 0.1; done
 	[ -S "$rd/fcgi_sse.sock" ] || { echo "sse.sh: fcgi_sse did not start" >&2; cat "$rd/fcgi_sse.log" >&2; return 1; }
 
-	inst_port=$(free_port)
-	env -u FCGI_SSE_CONFIG PORT="$inst_port" RUN_DIR="$rd" setsid lighttpd -D -f deploy/lighttpd/lighttpd.conf \
-		>/dev/null 2>"$rd/lighttpd.stderr" &
-	inst_lighttpd=$!
-	pids+=("$inst_lighttpd")
-	wait_port "$inst_port" 10 || { cat "$rd/lighttpd.stderr" >&2; return 1; }
+	lighttpd_instance "$rd" || return 1
+	inst_lighttpd=$lt_pid inst_port=$lt_port
+}
+
+# A lighttpd (deploy/lighttpd/lighttpd.conf) with RUN_DIR $1, in front of
+# the backend socket $1/fcgi_sse.sock; sets lt_pid and lt_port. setsid: with
+# server.max-worker its master stops by signalling its whole process group.
+lighttpd_instance() {
+	lt_port=$(free_port)
+	env -u FCGI_SSE_CONFIG PORT="$lt_port" RUN_DIR="$1" setsid lighttpd -D -f deploy/lighttpd/lighttpd.conf \
+		>/dev/null 2>"$1/lighttpd.stderr" &
+	lt_pid=$!
+	pids+=("$lt_pid")
+	wait_port "$lt_port" 10 || { cat "$1/lighttpd.stderr" >&2; return 1; }
+}
+
+# Publishers come in through a lighttpd of their own, as an internal
+# service would: at 9,000 streams the subscribers' lighttpd holds 18,000
+# descriptors, 90% of the 20,000 limit, where lighttpd stops accepting.
+# Its run dir is $1/pub, its socket a link to $1/fcgi_sse.sock; sets
+# pub_port and pub_lighttpd.
+publisher_lighttpd() {
+	mkdir -p "$1/pub/www"
+	ln -sf "$1/fcgi_sse.sock" "$1/pub/fcgi_sse.sock"
+	lighttpd_instance "$1/pub" || return 1
+	pub_lighttpd=$lt_pid pub_port=$lt_port
 }
 
 # Logs in through port $1 (files in dir $2); sets token and fgp.
@@ -330,17 +355,7 @@ start_fcgi_sse() {
 	fcgi_dirs="$d" fcgi_ports=
 	fcgi_sse_prepare "$d" || return 1
 	fcgi_sse_instance "$d" "$d/config.json" || return 1
-	# Publishers come in through a lighttpd of their own, as an internal
-	# service would: at 9,000 streams the subscribers' lighttpd holds 18,000
-	# descriptors, 90% of the 20,000 limit, where lighttpd stops accepting.
-	pub_port=$(free_port)
-	mkdir -p "$d/pub/www"
-	ln -sf "$d/fcgi_sse.sock" "$d/pub/fcgi_sse.sock"
-	env -u FCGI_SSE_CONFIG PORT="$pub_port" RUN_DIR="$d/pub" setsid lighttpd -D -f deploy/lighttpd/lighttpd.conf \
-		>/dev/null 2>"$d/lighttpd-pub.stderr" &
-	pub_lighttpd=$!
-	pids+=("$pub_lighttpd")
-	wait_port "$pub_port" 10 || { cat "$d/lighttpd-pub.stderr" >&2; return 1; }
+	publisher_lighttpd "$d" || return 1
 
 	fcgi_sse_login "$inst_port" "$d" || return 1
 	fcgi_sse_probe "$inst_port" || return 1
@@ -463,8 +478,30 @@ kv() {	# file key
 	tr ' ' '\n' <"$1" | sed -n "s/^$2=//p"
 }
 
+# The floor (bench/floor: the least a FastCGI fan-out responder can do)
+# behind the same lighttpd settings as fcgi_sse, publishers through their
+# own lighttpd as for fcgi_sse; sets server_pids and fcgi_port.
+start_floor() {
+	local d floor_pid
+	d=$(mktemp -d "$dir/floor.XXXX")
+	floor_dirs="$d" fcgi_ports=
+	mkdir -p "$d/www"
+	bench/floor "$d/fcgi_sse.sock" </dev/null >/dev/null 2>"$d/floor.log" &
+	floor_pid=$!
+	pids+=("$floor_pid")
+	for _ in $(seq 50); do [ -S "$d/fcgi_sse.sock" ] && break; sleep 0.1; done
+	[ -S "$d/fcgi_sse.sock" ] || { echo "sse.sh: floor did not start" >&2; cat "$d/floor.log" >&2; return 1; }
+	lighttpd_instance "$d" || return 1
+	fcgi_port=$lt_port
+	server_pids="$floor_pid,$(with_workers "$lt_pid")"
+	publisher_lighttpd "$d" || return 1
+	server_pids+=",$(with_workers "$pub_lighttpd")"
+	token=floor fgp=floor secret=none
+}
+
 start_server() {
 	case "$mode:$1" in
+	*:floor) start_floor ;;
 	cluster:nchan | storm:nchan) start_nchan_cluster ;;
 	cluster:* | storm:*) start_fcgi_sse_cluster ;;
 	*:nchan) start_nchan ;;
@@ -516,8 +553,9 @@ row() {	# label fcgi nchan
 		printf "| %-36s | %12s | %12s | %14s |\n", l, a, b, r }'
 }
 
-table_head() {
-	printf '| %-36s | %12s | %12s | %14s |\n' metric fcgi_sse nchan 'fcgi_sse/nchan'
+table_head() {	# [name1 name2]
+	local a=${1:-fcgi_sse} b=${2:-nchan}
+	printf '| %-36s | %12s | %12s | %14s |\n' metric "$a" "$b" "$a/$b"
 	printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' $(seq 38))" "$(printf -- '-%.0s' $(seq 14))" \
 		"$(printf -- '-%.0s' $(seq 14))" "$(printf -- '-%.0s' $(seq 16))"
 }
@@ -531,8 +569,8 @@ table_rows() {	# fcgi_kv nchan_kv "key:label"...
 	done
 }
 
-table() {	# fcgi_kv nchan_kv
-	table_head
+table() {	# fcgi_kv nchan_kv [name1 name2]
+	table_head "${3:-}" "${4:-}"
 	table_rows "$1" "$2" "streams_open:streams open" "published:events published" \
 		"deliveries:deliveries" "loss:loss" "duplicates:duplicates" "lat_p50_ms:latency p50 (ms)" \
 		"lat_p99_ms:latency p99 (ms)" "lat_max_ms:latency max (ms)" \
@@ -541,8 +579,8 @@ table() {	# fcgi_kv nchan_kv
 		"pub_rtt_p50_ms:publish round trip p50 (ms)"
 }
 
-cluster_table() {	# fcgi_kv nchan_kv
-	table_head
+cluster_table() {	# fcgi_kv nchan_kv [name1 name2]
+	table_head "${3:-}" "${4:-}"
 	table_rows "$1" "$2" "streams_open:streams open" "port_streams_1:  of them on process 2" \
 		"published:events published" "publish_errors:publishes answered with an error" \
 		"deliveries:deliveries" "loss:loss" \
@@ -556,8 +594,8 @@ cluster_table() {	# fcgi_kv nchan_kv
 		"rate_achieved:publish rate achieved (/s)" "pub_rtt_p50_ms:publish round trip p50 (ms)"
 }
 
-storm_table() {	# fcgi_kv nchan_kv
-	table_head
+storm_table() {	# fcgi_kv nchan_kv [name1 name2]
+	table_head "${3:-}" "${4:-}"
 	table_rows "$1" "$2" "storm_clients:streams dropped at once" "storm_at:  after events sent" \
 		"storm_back:streams back" "storm_back_p50_ms:back p50 (ms after drop)" \
 		"storm_back_max_ms:all back (ms after drop)" "storm_caught:streams caught up" \
@@ -624,6 +662,10 @@ if [ "$mode" = compare ]; then
 	done
 	echo
 	table "$dir/fcgi_sse.kv" "$dir/nchan.kv"
+	if [ -s "$dir/floor.kv" ]; then
+		echo
+		table "$dir/fcgi_sse.kv" "$dir/floor.kv" fcgi_sse floor
+	fi
 	exit 0
 fi
 
