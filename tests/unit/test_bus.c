@@ -303,15 +303,15 @@ static void test_publish_without_redis_fails(void)
 }
 
 /* The tenant's bus_info and history length (a range read of everything),
- * through link b. */
-static void read_history(struct bus *b, int ep, struct seen *s, const char *tenant, int *len)
+ * through the fixture's link, into f->s. */
+static void read_history(struct fixture *f, const char *tenant, int *len)
 {
-	s->infos = s->ranges = 0;
-	CU_ASSERT_EQUAL(bus_query_info(b, tenant, NULL), 0);
-	CU_ASSERT(run_until(b, ep, &s->infos, 1, 3000));
-	CU_ASSERT_EQUAL(bus_query_range(b, tenant, "0-0", 100000, NULL), 0);
-	CU_ASSERT(run_until(b, ep, &s->ranges, 1, 3000));
-	*len = s->range_n;
+	f->s.infos = f->s.ranges = 0;
+	CU_ASSERT_EQUAL(bus_query_info(f->b, tenant, NULL), 0);
+	CU_ASSERT(run_until(f->b, f->ep, &f->s.infos, 1, 3000));
+	CU_ASSERT_EQUAL(bus_query_range(f->b, tenant, "0-0", 100000, NULL), 0);
+	CU_ASSERT(run_until(f->b, f->ep, &f->s.ranges, 1, 3000));
+	*len = f->s.range_n;
 }
 
 static int publish_n(struct redis *r, const struct bus_history *h, const char *tenant, int n,
@@ -330,89 +330,73 @@ static int publish_n(struct redis *r, const struct bus_history *h, const char *t
  * the newest id removed, the first id kept its successor. */
 static void test_full_history_trims_in_batches_with_an_exact_watermark(void)
 {
-	int port = test_redis_port(), ep = epoll_create1(0), len;
 	const struct bus_history hist = { 300, 0 }; /* batch 3 */
 	static char ids[320][BUS_ID_MAX + 1];
 	char tenant[96];
-	struct redis *r;
-	struct seen s;
-	struct bus *b;
+	struct fixture f;
+	int len;
 
-	CU_ASSERT_FATAL(port > 0 && ep >= 0);
 	CU_ASSERT_EQUAL(bus_trim_batch(300), 3);
 	CU_ASSERT_EQUAL(bus_trim_batch(3), 1);
 	CU_ASSERT_EQUAL(bus_trim_batch(10000), 100);
 	CU_ASSERT_EQUAL(bus_trim_batch(10000000), 100);
-	r = test_redis_client(port);
-	b = open_link(port, ep, &s);
-	CU_ASSERT_FATAL(r != NULL && b != NULL);
-	CU_ASSERT_FATAL(run_until(b, ep, &s.up, 1, 3000));
+	CU_ASSERT_FATAL(fixture_up(&f) == 0);
 	unique_tenant(tenant, sizeof(tenant), "batch");
-	CU_ASSERT_FATAL(publish_n(r, &hist, tenant, 300, ids) == 0);
-	read_history(b, ep, &s, tenant, &len);
+	CU_ASSERT_FATAL(publish_n(f.r, &hist, tenant, 300, ids) == 0);
+	read_history(&f, tenant, &len);
 	CU_ASSERT_EQUAL(len, 300);
-	CU_ASSERT_STRING_EQUAL(s.info.trimmed_id, "0-0");
+	CU_ASSERT_STRING_EQUAL(f.s.info.trimmed_id, "0-0");
 	/* the 301st: 3 go (ids 0..2), 298 + 1 stay */
-	CU_ASSERT_FATAL(publish_n(r, &hist, tenant, 1, ids + 300) == 0);
-	read_history(b, ep, &s, tenant, &len);
+	CU_ASSERT_FATAL(publish_n(f.r, &hist, tenant, 1, ids + 300) == 0);
+	read_history(&f, tenant, &len);
 	CU_ASSERT_EQUAL(len, 298);
-	CU_ASSERT_STRING_EQUAL(s.info.trimmed_id, ids[2]);
-	CU_ASSERT_STRING_EQUAL(s.info.first_id, ids[3]);
-	CU_ASSERT_STRING_EQUAL(s.info.last_id, ids[300]);
+	CU_ASSERT_STRING_EQUAL(f.s.info.trimmed_id, ids[2]);
+	CU_ASSERT_STRING_EQUAL(f.s.info.first_id, ids[3]);
+	CU_ASSERT_STRING_EQUAL(f.s.info.last_id, ids[300]);
 	/* two more fit without trimming; the one after trims again */
-	CU_ASSERT_FATAL(publish_n(r, &hist, tenant, 2, ids + 301) == 0);
-	read_history(b, ep, &s, tenant, &len);
+	CU_ASSERT_FATAL(publish_n(f.r, &hist, tenant, 2, ids + 301) == 0);
+	read_history(&f, tenant, &len);
 	CU_ASSERT_EQUAL(len, 300);
-	CU_ASSERT_STRING_EQUAL(s.info.trimmed_id, ids[2]);
-	CU_ASSERT_FATAL(publish_n(r, &hist, tenant, 1, ids + 303) == 0);
-	read_history(b, ep, &s, tenant, &len);
+	CU_ASSERT_STRING_EQUAL(f.s.info.trimmed_id, ids[2]);
+	CU_ASSERT_FATAL(publish_n(f.r, &hist, tenant, 1, ids + 303) == 0);
+	read_history(&f, tenant, &len);
 	CU_ASSERT_EQUAL(len, 298);
-	CU_ASSERT_STRING_EQUAL(s.info.trimmed_id, ids[5]);
-	CU_ASSERT_STRING_EQUAL(s.info.first_id, ids[6]);
-	CU_ASSERT_STRING_EQUAL(s.range_trimmed, ids[5]);
-	bus_free(b);
-	redis_free(r);
-	close(ep);
+	CU_ASSERT_STRING_EQUAL(f.s.info.trimmed_id, ids[5]);
+	CU_ASSERT_STRING_EQUAL(f.s.info.first_id, ids[6]);
+	CU_ASSERT_STRING_EQUAL(f.s.range_trimmed, ids[5]);
+	fixture_release(&f);
 }
 
 /* Entries past the age limit go a batch per publish at most, oldest first,
  * each step recording its newest removed id. */
 static void test_age_trim_is_bounded_per_publish(void)
 {
-	int port = test_redis_port(), ep = epoll_create1(0), len;
 	const struct bus_history keep = { 300, 0 }, aged = { 300, 400 }; /* batch 3 */
 	char ids[16][BUS_ID_MAX + 1], tenant[96];
 	struct timespec pause = { 0, 500 * 1000000L };
-	struct redis *r;
-	struct seen s;
-	struct bus *b;
+	struct fixture f;
+	int len;
 
-	CU_ASSERT_FATAL(port > 0 && ep >= 0);
-	r = test_redis_client(port);
-	b = open_link(port, ep, &s);
-	CU_ASSERT_FATAL(r != NULL && b != NULL);
-	CU_ASSERT_FATAL(run_until(b, ep, &s.up, 1, 3000));
+	CU_ASSERT_FATAL(fixture_up(&f) == 0);
 	unique_tenant(tenant, sizeof(tenant), "age");
-	CU_ASSERT_FATAL(publish_n(r, &keep, tenant, 7, ids) == 0);
+	CU_ASSERT_FATAL(publish_n(f.r, &keep, tenant, 7, ids) == 0);
 	nanosleep(&pause, NULL); /* all 7 are now older than 400 ms */
-	CU_ASSERT_FATAL(publish_n(r, &aged, tenant, 1, ids + 7) == 0);
-	read_history(b, ep, &s, tenant, &len);
+	CU_ASSERT_FATAL(publish_n(f.r, &aged, tenant, 1, ids + 7) == 0);
+	read_history(&f, tenant, &len);
 	CU_ASSERT_EQUAL(len, 5); /* 3 of the 7 went */
-	CU_ASSERT_STRING_EQUAL(s.info.trimmed_id, ids[2]);
-	CU_ASSERT_STRING_EQUAL(s.info.first_id, ids[3]);
-	CU_ASSERT_FATAL(publish_n(r, &aged, tenant, 1, ids + 8) == 0);
-	read_history(b, ep, &s, tenant, &len);
+	CU_ASSERT_STRING_EQUAL(f.s.info.trimmed_id, ids[2]);
+	CU_ASSERT_STRING_EQUAL(f.s.info.first_id, ids[3]);
+	CU_ASSERT_FATAL(publish_n(f.r, &aged, tenant, 1, ids + 8) == 0);
+	read_history(&f, tenant, &len);
 	CU_ASSERT_EQUAL(len, 3);
-	CU_ASSERT_STRING_EQUAL(s.info.trimmed_id, ids[5]);
+	CU_ASSERT_STRING_EQUAL(f.s.info.trimmed_id, ids[5]);
 	/* the last old one goes; the new ones (younger than 400 ms) stay */
-	CU_ASSERT_FATAL(publish_n(r, &aged, tenant, 1, ids + 9) == 0);
-	read_history(b, ep, &s, tenant, &len);
-	CU_ASSERT_STRING_EQUAL(s.info.trimmed_id, ids[6]);
-	CU_ASSERT_STRING_EQUAL(s.info.first_id, ids[7]);
+	CU_ASSERT_FATAL(publish_n(f.r, &aged, tenant, 1, ids + 9) == 0);
+	read_history(&f, tenant, &len);
+	CU_ASSERT_STRING_EQUAL(f.s.info.trimmed_id, ids[6]);
+	CU_ASSERT_STRING_EQUAL(f.s.info.first_id, ids[7]);
 	CU_ASSERT_EQUAL(len, 3);
-	bus_free(b);
-	redis_free(r);
-	close(ep);
+	fixture_release(&f);
 }
 
 static CU_TestInfo tests[] = {
