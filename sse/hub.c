@@ -22,6 +22,7 @@
 #include "../core/timefmt.h"
 #include "../redis/bus.h"
 #include "sse.h"
+#include "ring.h"
 #include "writer.h"
 
 #define BUCKETS 1024          /* tenant index */
@@ -89,19 +90,6 @@ struct cmd {
 	char *who, *who2;       /* CMD_REVOKE_*: session id, or tenant and user */
 };
 
-/* One event as streams get it: encoded once. */
-struct frames {
-	struct buf event, close; /* close: `event: close`, for close events */
-};
-
-/* A recent event of a tenant, kept so that a client resuming from an id
- * the hub has just seen gets what follows from memory, without Redis. */
-struct recent {
-	struct bus_entry e;     /* id, type, topic: in strs; data unused */
-	struct frames f;
-	char strs[];
-};
-
 /* Per tenant: the last event id seen (in-process: the last assigned) and,
  * with the bus, the unbroken run of events before it seen since the bus
  * last came up (a ring, oldest at head). */
@@ -109,9 +97,8 @@ struct cursor {
 	struct cursor *next;
 	char id[HUB_ID_MAX + 1];
 	unsigned epoch;         /* bus epoch in which id was seen */
-	struct recent **ring;   /* RECENT_MAX slots, allocated on first event */
-	unsigned head, len;
-	size_t bytes;
+	struct ring ring;       /* recent events, so that a client resuming from
+				 * an id just seen needs no Redis */
 	struct fetch *fetches;  /* bus queries in flight for this tenant */
 	char tenant[];          /* flexible: the tenant id */
 };
@@ -432,6 +419,7 @@ static struct cursor *cursor_get(struct hub *h, const char *tenant, int create)
 	if (!create || (c = calloc(1, sizeof(*c) + n)) == NULL)
 		return NULL;
 	memcpy(c->tenant, tenant, n);
+	ring_init(&c->ring, RECENT_MAX, RECENT_BYTES);
 	c->next = h->cursors[b];
 	h->cursors[b] = c;
 	return c;
@@ -478,25 +466,6 @@ static int send_connected(struct hub *h, struct stream *s)
 	return send_frame(h, s, "connected", data, strlen(data));
 }
 
-/* Encodes e for streams. Returns 0, or -1 when the encoder refuses it
- * (f is then empty). */
-static int frames_encode(struct frames *f, const struct bus_entry *e)
-{
-	memset(f, 0, sizeof(*f));
-	if (sse_event(&f->event, e->id, e->type, e->data, e->len) == 0 &&
-	    (!e->close || sse_event(&f->close, e->id, "close", "{}", 2) == 0))
-		return 0;
-	buf_release(&f->event);
-	buf_release(&f->close);
-	return -1;
-}
-
-static void frames_release(struct frames *f)
-{
-	buf_release(&f->event);
-	buf_release(&f->close);
-}
-
 static int event_matches(const struct stream *s, const struct bus_entry *e)
 {
 	if (!hub_list_has(s->events, e->type))
@@ -531,50 +500,6 @@ static int give(struct hub *h, struct stream *s, const struct bus_entry *e, cons
 
 /* ---------------------------------------------------------------- recent events */
 
-static void recent_free(struct recent *r)
-{
-	frames_release(&r->f);
-	free(r);
-}
-
-static void ring_clear(struct cursor *c)
-{
-	for (unsigned i = 0; i < c->len; i++)
-		recent_free(c->ring[(c->head + i) % RECENT_MAX]);
-	c->head = c->len = 0;
-	c->bytes = 0;
-}
-
-/* Appends e (taking f) to the tenant's ring, dropping the oldest beyond the
- * bounds. On failure the ring is emptied: it must never have a hole. */
-static void ring_push(struct cursor *c, const struct bus_entry *e, struct frames *f)
-{
-	size_t li = strlen(e->id) + 1, lt = strlen(e->type) + 1, lp = e->topic ? strlen(e->topic) + 1 : 0;
-	struct recent *r;
-
-	if (c->ring == NULL && (c->ring = calloc(RECENT_MAX, sizeof(*c->ring))) == NULL)
-		return;
-	if ((r = malloc(sizeof(*r) + li + lt + lp)) == NULL) {
-		ring_clear(c);
-		frames_release(f);
-		return;
-	}
-	r->e = (struct bus_entry){ memcpy(r->strs, e->id, li), memcpy(r->strs + li, e->type, lt),
-				   lp ? memcpy(r->strs + li + lt, e->topic, lp) : NULL, NULL, 0, e->close };
-	r->f = *f;
-	memset(f, 0, sizeof(*f));
-	while (c->len > 0 && (c->len == RECENT_MAX || c->bytes + r->f.event.len > RECENT_BYTES)) {
-		struct recent *old = c->ring[c->head];
-		c->bytes -= old->f.event.len;
-		recent_free(old);
-		c->head = (c->head + 1) % RECENT_MAX;
-		c->len--;
-	}
-	c->ring[(c->head + c->len) % RECENT_MAX] = r;
-	c->len++;
-	c->bytes += r->f.event.len;
-}
-
 /* Whether Redis surely still holds every event after from, given `after`
  * of them are known: then memory may answer for it, and the answer is the
  * same as any process would give. Otherwise Redis is asked. A full history
@@ -600,17 +525,15 @@ static int ring_replay(struct hub *h, struct stream *s, const char *from)
 {
 	const struct cursor *c = cursor_get(h, s->tenant, 0);
 	long long sent = 0;
+	long at;
 	unsigned i;
 
-	if (c == NULL || c->epoch != h->epoch || c->len == 0)
+	if (c == NULL || c->epoch != h->epoch || c->ring.len == 0 ||
+	    (at = ring_find(&c->ring, from)) < 0 ||
+	    !ring_may_replay(h, from, c->ring.len - 1 - (unsigned)at))
 		return 0;
-	for (i = c->len; i-- > 0;) /* a resuming client is usually near the end */
-		if (strcmp(c->ring[(c->head + i) % RECENT_MAX]->e.id, from) == 0)
-			break;
-	if (i == (unsigned)-1 || !ring_may_replay(h, from, c->len - 1 - i))
-		return 0;
-	for (i++; i < c->len && !s->closing && !s->dead; i++) {
-		const struct recent *r = c->ring[(c->head + i) % RECENT_MAX];
+	for (i = (unsigned)at + 1; i < c->ring.len && !s->closing && !s->dead; i++) {
+		const struct recent *r = ring_at(&c->ring, i);
 		sent += give(h, s, &r->e, r->f.event.len ? &r->f : NULL);
 	}
 	stat_add(h, &h->stats.replayed, sent);
@@ -836,7 +759,7 @@ static void on_event(struct hub *h, const char *tenant, const struct bus_entry *
 
 	if (c != NULL) {
 		if (c->epoch != h->epoch)
-			ring_clear(c); /* events before this one may be missing */
+			ring_clear(&c->ring); /* events before this one may be missing */
 		snprintf(c->id, sizeof(c->id), "%s", e->id);
 		c->epoch = h->epoch;
 	}
@@ -848,9 +771,9 @@ static void on_event(struct hub *h, const char *tenant, const struct bus_entry *
 		n += give(h, s, e, ok_f ? &f : NULL);
 	}
 	if (c != NULL && h->bus != NULL && ok_f)
-		ring_push(c, e, &f);
+		ring_push(&c->ring, e, &f); /* on failure it empties: never a hole */
 	else if (c != NULL && h->bus != NULL)
-		ring_clear(c); /* an event it cannot hold: the run is broken */
+		ring_clear(&c->ring); /* an event it cannot hold: the run is broken */
 	frames_release(&f);
 	pthread_mutex_lock(&h->mu);
 	h->stats.published++;
@@ -1549,8 +1472,7 @@ void hub_free(struct hub *h)
 		struct cursor *t, *tn;
 		for (t = h->cursors[b]; t != NULL; t = tn) {
 			tn = t->next;
-			ring_clear(t);
-			free(t->ring);
+			ring_release(&t->ring);
 			free(t);
 		}
 	}

@@ -33,5 +33,6 @@ int register_bus_tests(void);
 int register_redis_tests(void);
 int register_busmsg_tests(void);
 int register_writer_tests(void);
+int register_ring_tests(void);
 
 #endif

@@ -20,6 +20,7 @@ static int (*const registrars[])(void) = {
 	register_redis_tests,
 	register_busmsg_tests,
 	register_writer_tests,
+	register_ring_tests,
 };
 
 int main(void)
