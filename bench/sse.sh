@@ -21,7 +21,10 @@
 #
 # SERVERS may also name "floor": bench/floor, a trivial fan-out FastCGI
 # responder behind the same lighttpd settings, the floor under fcgi_sse's
-# figures (a second table compares the two).
+# figures; and "apache": fcgi_sse behind Apache's event MPM with the shipped
+# mod_proxy_fcgi file (bench/apache-event.conf; APACHE_THREADS per child,
+# 64, enough children for STREAMS + 25%). Each gets a table against
+# fcgi_sse behind lighttpd.
 #
 # Environment: STREAMS (1000), EVENTS (1000), RATE (100), PUBLISHERS (16
 # keep-alive publishing connections sharing one schedule: nchan answers a
@@ -116,7 +119,7 @@ install_nchan() {
 
 case " $SERVERS " in *" nchan "*) install_nchan ;; esac
 fcgi_sse_built=0
-case " $SERVERS " in *" fcgi_sse "*)
+case " $SERVERS " in *" fcgi_sse "* | *" apache "*)
 	deploy/deps.sh build run
 	# the server may be mid-change: a failed build skips fcgi_sse, not nchan
 	if make -s all >/dev/null; then fcgi_sse_built=1; else echo "sse.sh: make failed" >&2; fi ;;
@@ -405,12 +408,12 @@ run_load() {
 	shift 5
 	if [ "$server" = nchan ]; then nchan_args "bench-$label"; else fcgi_sse_args; fi
 	# in the cluster modes redis-server is one of the summed --pids
-	[ "$server" = fcgi_sse ] && [ -z "$fcgi_ports" ] && single=1
+	{ [ "$server" = fcgi_sse ] || [ "$server" = apache ]; } && [ -z "$fcgi_ports" ] && single=1
 	[ "$single" = 1 ] && r0=$(cpu_ticks "$redis_pid")
 	limit=$((60 + streams / 50 + 2 * events / rate + 30))
 	# the other tenants publish while this one is measured
 	pacer=
-	if [ "$server" = fcgi_sse ] && [ -n "${other_tids// /}" ]; then
+	if { [ "$server" = fcgi_sse ] || [ "$server" = apache ]; } && [ -n "${other_tids// /}" ]; then
 		bench/publish_bench "$redis_port" pace 10000 86400 "$rate" "$limit" $other_tids &
 		pacer=$!
 	fi
@@ -499,8 +502,47 @@ start_floor() {
 	token=floor fgp=floor secret=none
 }
 
+# fcgi_sse (one process, as start_fcgi_sse) behind Apache httpd's event MPM
+# with mod_proxy_fcgi (bench/apache-event.conf: the shipped
+# deploy/apache/fcgi_sse-proxy-fcgi.conf, the MPM sized for STREAMS plus 25%);
+# publishes through the same Apache. Sets server_pids and fcgi_port.
+APACHE_THREADS=${APACHE_THREADS:-64}
+start_apache() {
+	local d rd port servers
+	[ "$fcgi_sse_built" = 1 ] || { echo "sse.sh: build/fcgi_sse was not built" >&2; return 1; }
+	command -v apache2 >/dev/null || { echo "sse.sh: apache2 is not installed (deploy/deps.sh test)" >&2; return 1; }
+	d=$(mktemp -d "$dir/apache.XXXX")
+	chmod 755 "$dir" "$d" # Apache's www-data reaches the socket in it
+	fcgi_dirs="$d" fcgi_ports=
+	fcgi_sse_prepare "$d" || return 1
+	rd=$d
+	env -u FCGI_SSE_CONFIG build/fcgi_sse --config "$d/config.json" --listen "unix:$rd/fcgi_sse.sock" \
+		</dev/null >/dev/null 2>"$rd/fcgi_sse.log" &
+	inst_backend=$!
+	pids+=("$inst_backend")
+	for _ in $(seq 50); do [ -S "$rd/fcgi_sse.sock" ] && break; sleep 0.1; done
+	[ -S "$rd/fcgi_sse.sock" ] || { echo "sse.sh: fcgi_sse did not start" >&2; return 1; }
+	chmod 666 "$rd/fcgi_sse.sock"
+	port=$(free_port)
+	servers=$(( (STREAMS * 5 / 4 + APACHE_THREADS - 1) / APACHE_THREADS + 1 ))
+	sed -e "s|@DIR@|$d|g" -e "s|@PORT@|$port|g" -e "s|@SOCKET@|$rd/fcgi_sse.sock|g" \
+		-e "s|@DEPLOY@|$PWD/deploy/apache|g" -e "s|@THREADS@|$APACHE_THREADS|g" \
+		-e "s|@SERVERS@|$servers|g" -e "s|@WORKERS@|$((servers * APACHE_THREADS))|g" \
+		bench/apache-event.conf >"$d/httpd.conf"
+	setsid apache2 -f "$d/httpd.conf" -DFOREGROUND >/dev/null 2>"$d/httpd.stderr" &
+	apache_pid=$!
+	pids+=("$apache_pid")
+	wait_port "$port" 10 || { cat "$d/httpd.stderr" "$d/error.log" >&2; return 1; }
+	wait_children "$apache_pid" "$servers"
+	fcgi_sse_login "$port" "$d" || return 1
+	fcgi_sse_probe "$port" || return 1
+	server_pids="$inst_backend,$(with_workers "$apache_pid")"
+	fcgi_port=$port pub_port=$port
+}
+
 start_server() {
 	case "$mode:$1" in
+	*:apache) start_apache ;;
 	*:floor) start_floor ;;
 	cluster:nchan | storm:nchan) start_nchan_cluster ;;
 	cluster:* | storm:*) start_fcgi_sse_cluster ;;
@@ -662,10 +704,12 @@ if [ "$mode" = compare ]; then
 	done
 	echo
 	table "$dir/fcgi_sse.kv" "$dir/nchan.kv"
-	if [ -s "$dir/floor.kv" ]; then
-		echo
-		table "$dir/fcgi_sse.kv" "$dir/floor.kv" fcgi_sse floor
-	fi
+	for other in floor apache; do
+		if [ -s "$dir/$other.kv" ]; then
+			echo
+			table "$dir/fcgi_sse.kv" "$dir/$other.kv" fcgi_sse "$other"
+		fi
+	done
 	exit 0
 fi
 

@@ -60,7 +60,7 @@
 #include <unistd.h>
 
 #define MAX_HEADERS 16
-#define MAX_PIDS 12
+#define MAX_PIDS 64 /* Apache's event MPM: a child per 64 threads */
 #define MAX_PORTS 8
 #define ID_MAX 160
 #define MAX_PUBLISHERS 64
@@ -1526,7 +1526,7 @@ static void report(struct run *r, struct pub *p, const struct sample s[3], doubl
 	double achieved = per((double)(p->ok + p->errors - 1), pub_secs);
 	long long rss_total = 0, cpu_pub = 0, cpu_open = 0;
 	uint32_t l50, l99, lmax, r50, r99;
-	char kv_pids[1024] = "", kv_more[2048] = "";
+	char kv_pids[MAX_PIDS * 80] = "", kv_more[2048] = "";
 	size_t kvl = 0, kml = 0;
 	const struct fails *f0 = r->storm_done ? &r->f_before : &r->f;
 	long long rss_end = 0;
@@ -1683,7 +1683,8 @@ static void report(struct run *r, struct pub *p, const struct sample s[3], doubl
 		       s[0].rss_kib[i], s[1].rss_kib[i], s[2].rss_kib[i],
 		       per((double)drss, (double)r->ready_total), per((double)dcpu, (double)r->deliveries),
 		       per((double)ocpu, (double)r->ready_total));
-		kvl += (size_t)snprintf(kv_pids + kvl, sizeof(kv_pids) - kvl,
+		if (kvl < sizeof(kv_pids))
+			kvl += (size_t)snprintf(kv_pids + kvl, sizeof(kv_pids) - kvl,
 					" rss_kib_per_stream_%d=%.3f cpu_us_per_delivery_%d=%.3f",
 					o->pids[i], per((double)drss, (double)r->ready_total),
 					o->pids[i], per((double)dcpu, (double)r->deliveries));
