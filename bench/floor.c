@@ -37,16 +37,23 @@ struct conn {
 	struct buf params, body;
 	int params_done, stdin_done;
 	int stream;             /* held open as a stream */
+	int dead;               /* closed; freed after this epoll batch */
+	struct conn *dnext;
 	struct writer w;
 	struct conn *next, *prev; /* streams */
 };
 
 static int ep;
 static struct conn *streams;
+static struct conn *dead;  /* closed this batch: later events may name them */
 static long long next_id = 1;
 
+/* Closes c now; its memory goes after the epoll batch (free_dead). */
 static void conn_free(struct conn *c)
 {
+	if (c->dead)
+		return;
+	c->dead = 1;
 	if (c->stream) {
 		if (c->prev)
 			c->prev->next = c->next;
@@ -57,10 +64,20 @@ static void conn_free(struct conn *c)
 		writer_release(&c->w);
 	}
 	close(c->fd);
-	buf_release(&c->in);
-	buf_release(&c->params);
-	buf_release(&c->body);
-	free(c);
+	c->dnext = dead;
+	dead = c;
+}
+
+static void free_dead(void)
+{
+	while (dead != NULL) {
+		struct conn *c = dead;
+		dead = c->dnext;
+		buf_release(&c->in);
+		buf_release(&c->params);
+		buf_release(&c->body);
+		free(c);
+	}
 }
 
 /* The value of param name in FastCGI name-value pairs, or NULL. */
@@ -253,6 +270,8 @@ static void on_io(struct conn *c, uint32_t events)
 {
 	char chunk[16384];
 
+	if (c->dead)
+		return;
 	if (events & EPOLLOUT) {
 		if (writer_flush(&c->w) < 0) {
 			conn_free(c);
@@ -321,5 +340,6 @@ int main(int argc, char **argv)
 				on_io(evs[i].data.ptr, evs[i].events);
 			}
 		}
+		free_dead();
 	}
 }

@@ -49,6 +49,7 @@ struct stream {
 	char *strs;
 	char reqid[40];
 	char pos[HUB_ID_MAX + 1];      /* the last tenant event covered ("" unknown) */
+	const struct cursor *cur;     /* its tenant's cursor (NULL: none could be made) */
 	char resume[HUB_ID_MAX + 1];   /* Last-Event-ID to check, while need_info */
 	int live;                     /* has every event up to pos and takes live
 				       * events after it; else behind: waiting
@@ -475,6 +476,27 @@ static int event_matches(const struct stream *s, const struct bus_entry *e)
 	return e->topic != NULL && hub_list_has(s->topics, e->topic);
 }
 
+/* s->pos = id, without printf: this runs per stream per event. */
+static void set_pos(struct stream *s, const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n > HUB_ID_MAX)
+		n = HUB_ID_MAX;
+	memcpy(s->pos, id, n);
+	s->pos[n] = '\0';
+}
+
+/* Whether the event (ms, seq) comes after pos, as bus_id_cmp would say,
+ * with the event's id parsed once for every stream. */
+static int after_pos(uint64_t ms, uint64_t seq, const char *pos)
+{
+	uint64_t pm = 0, ps = 0;
+
+	bus_id_parse(pos, &pm, &ps);
+	return ms != pm ? ms > pm : seq > ps;
+}
+
 /* Moves s past the event, sending it when it matches (and ending s after
  * a close for its topic). f NULL: the event could not be encoded and is
  * skipped. Returns 1 when sent. */
@@ -482,7 +504,7 @@ static int give(struct hub *h, struct stream *s, const struct bus_entry *e, cons
 {
 	int rc;
 
-	snprintf(s->pos, sizeof(s->pos), "%s", e->id);
+	set_pos(s, e->id);
 	if (f == NULL || !event_matches(s, e))
 		return 0;
 	if ((rc = queue_text(h, s, f->event.data, f->event.len)) < 0) {
@@ -756,6 +778,9 @@ static void on_event(struct hub *h, const char *tenant, const struct bus_entry *
 	struct frames f;
 	int ok_f = frames_encode(&f, e) == 0;
 	long long n = 0;
+	uint64_t ems = 0, eseq = 0;
+
+	bus_id_parse(e->id, &ems, &eseq);
 
 	if (c != NULL) {
 		if (c->epoch != h->epoch)
@@ -765,8 +790,9 @@ static void on_event(struct hub *h, const char *tenant, const struct bus_entry *
 	}
 	for (s = h->buckets[hash(tenant)]; s != NULL; s = next) {
 		next = s->tnext; /* s may end below */
-		if (s->closing || !s->live || strcmp(s->tenant, tenant) != 0 ||
-		    (s->pos[0] && bus_id_cmp(e->id, s->pos) <= 0))
+		if (s->closing || !s->live ||
+		    (c != NULL && s->cur != NULL ? s->cur != c : strcmp(s->tenant, tenant) != 0) ||
+		    (s->pos[0] && !after_pos(ems, eseq, s->pos)))
 			continue;
 		n += give(h, s, e, ok_f ? &f : NULL);
 	}
@@ -936,6 +962,7 @@ static void add_stream(struct hub *h, struct stream *s)
 	const struct cursor *c;
 
 	s->bucket = hash(s->tenant);
+	s->cur = s->tenant[0] ? cursor_get(h, s->tenant, 1) : NULL;
 	s->tnext = h->buckets[s->bucket];
 	if (s->tnext)
 		s->tnext->tprev = s;
