@@ -136,16 +136,9 @@ check-docs: all
 
 clean:
 	rm -rf build
-bench/jwt_bench: bench/jwt_bench.c $(LIB_OBJ)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS)
-
-bench/floor: bench/floor.c $(LIB_OBJ)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS)
-
-bench/publish_bench: bench/publish_bench.c $(LIB_OBJ)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS)
-
-bench/session_bench: bench/session_bench.c $(LIB_OBJ)
+# Benchmark programs: one C file each, linked with the application's objects.
+BENCH_BIN := bench/jwt_bench bench/session_bench bench/publish_bench bench/floor
+$(BENCH_BIN): bench/%: bench/%.c $(LIB_OBJ)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # Auth figures: token verification and session lookups (starts its own

@@ -58,6 +58,7 @@
 # Only 127.0.0.1 is used; every server started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/redis.sh
 
 STREAMS=${STREAMS:-1000}
 EVENTS=${EVENTS:-1000}
@@ -195,12 +196,8 @@ start_nchan() {
 # A redis-server in $1 on a free port; sets redis_port and redis_pid (the
 # caller's locals, if it has them).
 start_redis() {
-	redis_port=$(free_port)
-	redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
-		--dir "$1" >"$1/redis.log" 2>&1 &
-	redis_pid=$!
+	bench_redis_start "$1" || return 1
 	pids+=("$redis_pid")
-	wait_port "$redis_port" 10 || { echo "sse.sh: redis-server did not start" >&2; return 1; }
 }
 
 start_nchan_cluster() {

@@ -23,10 +23,11 @@ for g in "${groups[@]}"; do
 done
 
 # one dpkg-query for all: this runs before every build
-installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${pkgs[@]}" 2>/dev/null || true)
+installed=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${pkgs[@]}" 2>/dev/null |
+	awk '$1 == "ii" { print $2 }' || true)
 missing=()
 for p in "${pkgs[@]}"; do
-	grep -qx "$p ii " <<<"$installed" || grep -qx "$p ii" <<<"$installed" || missing+=("$p")
+	grep -qxF "$p" <<<"$installed" || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 # a package named twice (groups overlap) is installed once

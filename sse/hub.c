@@ -43,8 +43,6 @@ static const char *const reason_names[] = {
 };
 
 struct stream {
-	int fd;
-	int request_id;
 	char *tenant, *events, *topics, *key, *auth, *user; /* one allocation: strs */
 	char *strs;
 	char reqid[40];
@@ -68,7 +66,8 @@ struct stream {
 	unsigned bucket;
 	struct stream *tprev, *tnext; /* tenant bucket list */
 	struct stream *gprev, *gnext; /* every stream */
-	struct writer w;              /* its output (pending bytes, queued text) */
+	struct writer w;              /* its output: the connection's fd and request
+				       * id, pending bytes, queued text */
 	struct stream *dnext;         /* the hub's list of streams with queued text */
 	int dirty;                    /* on that list */
 	long long started_ms, next_ping_ms, deadline_ms, close_by_ms;
@@ -219,7 +218,7 @@ static int set_out(struct hub *h, struct stream *s, int on)
 
 	if (s->want_out == on)
 		return 0;
-	if (epoll_ctl(h->ep, EPOLL_CTL_MOD, s->fd, &ev) < 0)
+	if (epoll_ctl(h->ep, EPOLL_CTL_MOD, s->w.fd, &ev) < 0)
 		return -1;
 	s->want_out = on;
 	return 0;
@@ -313,8 +312,8 @@ static void log_end(struct hub *h, const struct stream *s)
 static void destroy(struct hub *h, struct stream *s)
 {
 	unlink_stream(h, s);
-	close(s->fd);
-	s->fd = -1;
+	close(s->w.fd);
+	s->w.fd = -1;
 	s->dead = 1;
 	log_end(h, s);
 	pthread_mutex_lock(&h->mu);
@@ -371,7 +370,7 @@ static void end_stream(struct hub *h, struct stream *s, enum end_reason why, int
 	if (s->closing)
 		return;
 	s->reason = why;
-	if (graceful && fcgi_record_end(&end, s->request_id, 0) == 0) {
+	if (graceful && fcgi_record_end(&end, s->w.request_id, 0) == 0) {
 		struct iovec iov = { end.data, end.len };
 		if (send_iov(h, s, &iov, 1) == 0 && writer_wants_out(&s->w)) {
 			s->closing = 1;
@@ -973,7 +972,7 @@ static void add_stream(struct hub *h, struct stream *s)
 	h->all = s;
 	h->count++;
 	replace_older(h, s);
-	if (epoll_ctl(h->ep, EPOLL_CTL_ADD, s->fd, &ev) < 0) {
+	if (epoll_ctl(h->ep, EPOLL_CTL_ADD, s->w.fd, &ev) < 0) {
 		end_stream(h, s, END_ERROR, 0);
 		return;
 	}
@@ -1118,7 +1117,7 @@ static void on_io(struct hub *h, struct stream *s, uint32_t ev)
 	if (ev & EPOLLIN) {
 		/* the front server sends nothing after the request; EOF or
 		 * anything else (an FCGI_ABORT_REQUEST) ends the stream */
-		ssize_t n = read(s->fd, scratch, sizeof(scratch));
+		ssize_t n = read(s->w.fd, scratch, sizeof(scratch));
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 			s->closing = 0;
 			end_stream(h, s, END_GONE, 0);
@@ -1297,8 +1296,6 @@ static struct stream *new_stream(const struct hub *h, const struct hub_stream_sp
 	}
 	if (writer_init(&s->w, sp->fd, sp->request_id, h->o.max_buffer, sp->head, sp->head_len) < 0)
 		goto err;
-	s->fd = sp->fd;
-	s->request_id = sp->request_id;
 	s->announce = sp->announce;
 	if (s->key != NULL) {
 		unsigned char md[SHA256_DIGEST_LENGTH], rnd[16] = { 0 };
@@ -1488,7 +1485,7 @@ void hub_free(struct hub *h)
 	for (c = h->head; c != NULL; c = next) { /* commands that came after stop */
 		next = c->next;
 		if (c->kind == CMD_ADD) {
-			close(c->stream->fd);
+			close(c->stream->w.fd);
 			stream_free(c->stream);
 		}
 		free(c->strs);
