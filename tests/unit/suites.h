@@ -34,5 +34,6 @@ int register_redis_tests(void);
 int register_busmsg_tests(void);
 int register_writer_tests(void);
 int register_ring_tests(void);
+int register_stream_tests(void);
 
 #endif

@@ -21,6 +21,7 @@ static int (*const registrars[])(void) = {
 	register_busmsg_tests,
 	register_writer_tests,
 	register_ring_tests,
+	register_stream_tests,
 };
 
 int main(void)
