@@ -55,8 +55,33 @@ struct store_ops {
 	int (*stream_session_purge)(void *impl, long long now);
 
 	int (*audit_append)(void *impl, const struct store_audit *a);
-	int (*audit_list)(void *impl, const char *tenant_id, int limit, store_audit_fn *fn,
-			  void *ctx);
+	int (*audit_list)(void *impl, const char *tenant_id, long long before, int limit,
+			  store_audit_fn *fn, void *ctx);
+
+	/* a and ev complete; ev->seq is written on success */
+	int (*device_create)(void *impl, const struct store_device *d, const struct store_audit *a,
+			     struct store_event *ev);
+	int (*device_get)(void *impl, const char *tenant_id, const char *id,
+			  struct store_device *out);
+	int (*device_update)(void *impl, const struct store_device *d, const struct store_audit *a,
+			     struct store_event *ev);
+	int (*device_delete)(void *impl, const char *tenant_id, const char *id,
+			     const struct store_audit *a, struct store_event *ev);
+	/* status and after: "" for none */
+	int (*device_list)(void *impl, const char *tenant_id, const char *status, const char *after,
+			   long long offset, int limit, store_device_fn *fn, void *ctx);
+	int (*device_count)(void *impl, const char *tenant_id, const char *status, long long *out);
+
+	int (*telemetry_append)(void *impl, const char *tenant_id, const char *device_id,
+				const struct store_telemetry *pts, struct store_event *evs, size_t n);
+	int (*telemetry_recent)(void *impl, const char *tenant_id, const char *device_id, int limit,
+				store_telemetry_fn *fn, void *ctx);
+	int (*telemetry_purge)(void *impl, long long before_ms, long long keep_per_device,
+			       long long *deleted);
+
+	int (*outbox_list)(void *impl, long long created_before, int limit, store_event_fn *fn,
+			   void *ctx);
+	int (*outbox_delete)(void *impl, long long seq);
 };
 
 /* The public handle: a backend and its state. */

@@ -101,6 +101,21 @@ static const char *const sq_migrations[] = {
 	") STRICT;\n"
 	"CREATE INDEX stream_sessions_expires ON stream_sessions(expires_at);\n"
 	"CREATE INDEX stream_sessions_open ON stream_sessions(tenant_id) WHERE finished_at = 0;\n",
+	/* 3: device metadata and last-seen time, audit request ids, the
+	 * outbox of events committed with their change, telemetry by age */
+	"ALTER TABLE devices ADD COLUMN metadata_json TEXT NOT NULL DEFAULT '{}'\n"
+	"  CHECK (json_valid(metadata_json));\n"
+	"ALTER TABLE devices ADD COLUMN last_seen_at INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE audit ADD COLUMN request_id TEXT NOT NULL DEFAULT '';\n"
+	"CREATE TABLE outbox (\n"
+	"  seq INTEGER PRIMARY KEY,\n"
+	"  tenant_id TEXT NOT NULL,\n"
+	"  type TEXT NOT NULL,\n"
+	"  topic TEXT NOT NULL DEFAULT '',\n"
+	"  data TEXT NOT NULL,\n"
+	"  created_at INTEGER NOT NULL\n"
+	") STRICT;\n"
+	"CREATE INDEX telemetry_ts ON telemetry(ts);\n",
 };
 
 #define SQ_SCHEMA_VERSION ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
@@ -108,7 +123,11 @@ static const char *const sq_migrations[] = {
 #define TENANT_COLS "id, name, created_at"
 #define USER_COLS "id, tenant_id, username, role, password_hash, created_at"
 #define SESSION_COLS "id, user_id, tenant_id, role, created_at, expires_at, revoked_at"
-#define AUDIT_COLS "tenant_id, actor_id, action, target, detail, at"
+#define AUDIT_COLS "tenant_id, actor_id, action, target, detail, at, request_id"
+#define DEVICE_COLS \
+	"id, tenant_id, name, status, metadata_json, created_at, updated_at, last_seen_at, version"
+#define OUTBOX_COLS "seq, tenant_id, type, topic, data, created_at"
+#define TELEMETRY_BATCH 1000 /* rows per purge transaction */
 #define STREAM_COLS \
 	"id, tenant_id, user_id, session_id, role, fgp, topics, created_at, connect_by, " \
 	"expires_at, used_at, finished_at"
@@ -141,6 +160,23 @@ enum sq_query {
 	Q_STREAM_CLAIM,
 	Q_STREAM_FINISH_TOPIC,
 	Q_STREAM_PURGE,
+	Q_DEVICE_INSERT,
+	Q_DEVICE_GET,
+	Q_DEVICE_UPDATE,
+	Q_DEVICE_EXISTS,
+	Q_DEVICE_DELETE,
+	Q_DEVICE_LIST,
+	Q_DEVICE_COUNT,
+	Q_DEVICE_SEEN,
+	Q_TELEMETRY_INSERT,
+	Q_TELEMETRY_RECENT,
+	Q_TELEMETRY_PURGE_AGE,
+	Q_TELEMETRY_CROWDED,
+	Q_TELEMETRY_NTH,
+	Q_TELEMETRY_TRIM,
+	Q_OUTBOX_INSERT,
+	Q_OUTBOX_LIST,
+	Q_OUTBOX_DELETE,
 	Q_COUNT
 };
 
@@ -181,9 +217,11 @@ static const struct {
 				      "SELECT id FROM sessions WHERE " SESSION_PURGEABLE },
 	[Q_SESSION_PURGE] = { "session purge", "DELETE FROM sessions WHERE " SESSION_PURGEABLE },
 	[Q_AUDIT_INSERT] = { "audit insert", "INSERT INTO audit (" AUDIT_COLS ")"
-					     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)" },
-	[Q_AUDIT_LIST] = { "audit list", "SELECT " AUDIT_COLS " FROM audit"
-					 " WHERE tenant_id = ?1 ORDER BY id DESC LIMIT ?2" },
+					     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)" },
+	/* ?2 = 0: from the newest */
+	[Q_AUDIT_LIST] = { "audit list", "SELECT " AUDIT_COLS ", id FROM audit"
+					 " WHERE tenant_id = ?1 AND (?2 = 0 OR id < ?2)"
+					 " ORDER BY id DESC LIMIT ?3" },
 	[Q_STREAM_INSERT] = { "stream session insert", "INSERT INTO stream_sessions (" STREAM_COLS ")"
 			      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)" },
 	[Q_STREAM_GET] = { "stream session get",
@@ -199,6 +237,52 @@ static const struct {
 				    " AND instr(',' || topics || ',', ',' || ?2 || ',') > 0" },
 	[Q_STREAM_PURGE] = { "stream session purge",
 			     "DELETE FROM stream_sessions WHERE expires_at < ?1" },
+	[Q_DEVICE_INSERT] = { "device insert", "INSERT INTO devices (" DEVICE_COLS ")"
+			      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)" },
+	[Q_DEVICE_GET] = { "device get", "SELECT " DEVICE_COLS " FROM devices"
+					 " WHERE tenant_id = ?1 AND id = ?2" },
+	/* only over the version read: changes() says whether this call won */
+	[Q_DEVICE_UPDATE] = { "device update",
+			      "UPDATE devices SET name = ?3, status = ?4, metadata_json = ?5,"
+			      " updated_at = ?6, version = version + 1"
+			      " WHERE tenant_id = ?1 AND id = ?2 AND version = ?7" },
+	[Q_DEVICE_EXISTS] = { "device exists",
+			      "SELECT 1 FROM devices WHERE tenant_id = ?1 AND id = ?2" },
+	[Q_DEVICE_DELETE] = { "device delete",
+			      "DELETE FROM devices WHERE tenant_id = ?1 AND id = ?2" },
+	/* keyset pages by id (?3 '' from the first); ?2 '' any status */
+	[Q_DEVICE_LIST] = { "device list", "SELECT " DEVICE_COLS " FROM devices"
+					   " WHERE tenant_id = ?1 AND (?2 = '' OR status = ?2)"
+					   " AND id > ?3 ORDER BY id LIMIT ?4 OFFSET ?5" },
+	[Q_DEVICE_COUNT] = { "device count", "SELECT count(*) FROM devices"
+					     " WHERE tenant_id = ?1 AND (?2 = '' OR status = ?2)" },
+	[Q_DEVICE_SEEN] = { "device seen", "UPDATE devices SET last_seen_at = max(last_seen_at, ?3)"
+					   " WHERE tenant_id = ?1 AND id = ?2" },
+	[Q_TELEMETRY_INSERT] = { "telemetry insert",
+				 "INSERT INTO telemetry (id, tenant_id, device_id, ts, metrics_json)"
+				 " VALUES (?1, ?2, ?3, ?4, ?5)" },
+	[Q_TELEMETRY_RECENT] = { "telemetry recent",
+				 "SELECT id, device_id, ts, metrics_json FROM telemetry"
+				 " WHERE tenant_id = ?1 AND device_id = ?2"
+				 " ORDER BY ts DESC, rowid DESC LIMIT ?3" },
+	[Q_TELEMETRY_PURGE_AGE] = { "telemetry purge by age",
+				    "DELETE FROM telemetry WHERE rowid IN"
+				    " (SELECT rowid FROM telemetry WHERE ts < ?1 LIMIT ?2)" },
+	[Q_TELEMETRY_CROWDED] = { "telemetry crowded devices",
+				  "SELECT tenant_id, device_id FROM telemetry"
+				  " GROUP BY tenant_id, device_id HAVING count(*) > ?1" },
+	[Q_TELEMETRY_NTH] = { "telemetry nth newest",
+			      "SELECT ts FROM telemetry WHERE tenant_id = ?1 AND device_id = ?2"
+			      " ORDER BY ts DESC LIMIT 1 OFFSET ?3" },
+	[Q_TELEMETRY_TRIM] = { "telemetry trim",
+			       "DELETE FROM telemetry WHERE rowid IN (SELECT rowid FROM telemetry"
+			       " WHERE tenant_id = ?1 AND device_id = ?2 AND ts < ?3 LIMIT ?4)" },
+	[Q_OUTBOX_INSERT] = { "outbox insert",
+			      "INSERT INTO outbox (tenant_id, type, topic, data, created_at)"
+			      " VALUES (?1, ?2, ?3, ?4, ?5)" },
+	[Q_OUTBOX_LIST] = { "outbox list", "SELECT " OUTBOX_COLS " FROM outbox"
+					   " WHERE created_at <= ?1 ORDER BY seq LIMIT ?2" },
+	[Q_OUTBOX_DELETE] = { "outbox delete", "DELETE FROM outbox WHERE seq = ?1" },
 };
 
 struct sq_conn;
@@ -559,9 +643,26 @@ static int sq_row_audit(struct sq_conn *c, sqlite3_stmt *stmt, struct store_audi
 	    sq_text(c, stmt, 1, a->actor_id, sizeof(a->actor_id)) != STORE_OK ||
 	    sq_text(c, stmt, 2, a->action, sizeof(a->action)) != STORE_OK ||
 	    sq_text(c, stmt, 3, a->target, sizeof(a->target)) != STORE_OK ||
-	    sq_text(c, stmt, 4, a->detail, sizeof(a->detail)) != STORE_OK)
+	    sq_text(c, stmt, 4, a->detail, sizeof(a->detail)) != STORE_OK ||
+	    sq_text(c, stmt, 6, a->request_id, sizeof(a->request_id)) != STORE_OK)
 		return STORE_ERROR;
 	a->at = sqlite3_column_int64(stmt, 5);
+	a->seq = sqlite3_column_int64(stmt, 7);
+	return STORE_OK;
+}
+
+static int sq_row_device(struct sq_conn *c, sqlite3_stmt *stmt, struct store_device *d)
+{
+	if (sq_text(c, stmt, 0, d->id, sizeof(d->id)) != STORE_OK ||
+	    sq_text(c, stmt, 1, d->tenant_id, sizeof(d->tenant_id)) != STORE_OK ||
+	    sq_text(c, stmt, 2, d->name, sizeof(d->name)) != STORE_OK ||
+	    sq_text(c, stmt, 3, d->status, sizeof(d->status)) != STORE_OK ||
+	    sq_text(c, stmt, 4, d->metadata, sizeof(d->metadata)) != STORE_OK)
+		return STORE_ERROR;
+	d->created_at = sqlite3_column_int64(stmt, 5);
+	d->updated_at = sqlite3_column_int64(stmt, 6);
+	d->last_seen_at = sqlite3_column_int64(stmt, 7);
+	d->version = sqlite3_column_int64(stmt, 8);
 	return STORE_OK;
 }
 
@@ -589,7 +690,7 @@ static int sq_tx_begin(struct sq_conn *c)
 	return sq_exec(c, Q_BEGIN);
 }
 
-static int sq_ids_push(struct sq_conn *c, struct sq_ids *ids, sqlite3_stmt *stmt)
+static int sq_ids_push_col(struct sq_conn *c, struct sq_ids *ids, sqlite3_stmt *stmt, int col)
 {
 	size_t cap;
 	void *p;
@@ -603,10 +704,15 @@ static int sq_ids_push(struct sq_conn *c, struct sq_ids *ids, sqlite3_stmt *stmt
 		ids->v = p;
 		ids->cap = cap;
 	}
-	if (sq_text(c, stmt, 0, ids->v[ids->n], sizeof(ids->v[0])) != STORE_OK)
+	if (sq_text(c, stmt, col, ids->v[ids->n], sizeof(ids->v[0])) != STORE_OK)
 		return STORE_ERROR;
 	ids->n++;
 	return STORE_OK;
+}
+
+static int sq_ids_push(struct sq_conn *c, struct sq_ids *ids, sqlite3_stmt *stmt)
+{
+	return sq_ids_push_col(c, ids, stmt, 0);
 }
 
 /* Appends the first column of every row of bound query q to ids. */
@@ -838,24 +944,30 @@ static int sq_session_purge(void *impl, long long now, long long keep_revoked_s,
 	return rc;
 }
 
-static int sq_audit_append(void *impl, const struct store_audit *a)
+static int sq_audit_insert(struct sq_conn *c, const struct store_audit *a)
 {
-	struct sq_conn *c = sq_connect(impl);
-
-	if (c == NULL || sq_bind(c, Q_AUDIT_INSERT, "ttttti", a->tenant_id, a->actor_id,
-				 a->action, a->target, a->detail, a->at) != STORE_OK)
+	if (sq_bind(c, Q_AUDIT_INSERT, "tttttit", a->tenant_id, a->actor_id, a->action, a->target,
+		    a->detail, a->at, a->request_id) != STORE_OK)
 		return STORE_ERROR;
 	return sq_exec(c, Q_AUDIT_INSERT);
 }
 
-static int sq_audit_list(void *impl, const char *tenant_id, int limit, store_audit_fn *fn,
-			 void *ctx)
+static int sq_audit_append(void *impl, const struct store_audit *a)
+{
+	struct sq_conn *c = sq_connect(impl);
+
+	return c == NULL ? STORE_ERROR : sq_audit_insert(c, a);
+}
+
+static int sq_audit_list(void *impl, const char *tenant_id, long long before, int limit,
+			 store_audit_fn *fn, void *ctx)
 {
 	struct sq_conn *c = sq_connect(impl);
 	struct store_audit a;
 	int rc;
 
-	if (c == NULL || sq_bind(c, Q_AUDIT_LIST, "ti", tenant_id, (long long)limit) != STORE_OK)
+	if (c == NULL ||
+	    sq_bind(c, Q_AUDIT_LIST, "tii", tenant_id, before, (long long)limit) != STORE_OK)
 		return STORE_ERROR;
 	while ((rc = sq_next(c, Q_AUDIT_LIST)) == STORE_OK)
 		if ((rc = sq_row_audit(c, c->stmt[Q_AUDIT_LIST], &a)) != STORE_OK || fn(ctx, &a) != 0)
@@ -941,6 +1053,321 @@ static int sq_stream_purge(void *impl, long long now)
 	return sq_exec(c, Q_STREAM_PURGE);
 }
 
+/* ------------------------------------------------------ devices */
+
+/* Writes ev to the outbox; its seq is the new row's. */
+static int sq_outbox_insert(struct sq_conn *c, struct store_event *ev)
+{
+	int rc;
+
+	if (sq_bind(c, Q_OUTBOX_INSERT, "tttti", ev->tenant_id, ev->type, ev->topic, ev->data,
+		    ev->created_at) != STORE_OK)
+		return STORE_ERROR;
+	if ((rc = sq_exec(c, Q_OUTBOX_INSERT)) == STORE_OK)
+		ev->seq = sqlite3_last_insert_rowid(c->db);
+	return rc;
+}
+
+/* The change's audit record and event, then the end of its transaction. */
+static int sq_change_end(struct sq_conn *c, int rc, const struct store_audit *a,
+			 struct store_event *ev)
+{
+	if (rc == STORE_OK)
+		rc = sq_audit_insert(c, a);
+	if (rc == STORE_OK)
+		rc = sq_outbox_insert(c, ev);
+	return sq_tx_end(c, rc);
+}
+
+static int sq_device_create(void *impl, const struct store_device *d, const struct store_audit *a,
+			    struct store_event *ev)
+{
+	struct sq_conn *c = sq_connect(impl);
+	int rc;
+
+	if (c == NULL || sq_tx_begin(c) != STORE_OK)
+		return STORE_ERROR;
+	rc = sq_bind(c, Q_DEVICE_INSERT, "tttttiiii", d->id, d->tenant_id, d->name, d->status,
+		     d->metadata, d->created_at, d->updated_at, d->last_seen_at, d->version);
+	if (rc == STORE_OK)
+		rc = sq_exec(c, Q_DEVICE_INSERT);
+	return sq_change_end(c, rc, a, ev);
+}
+
+static int sq_device_get(void *impl, const char *tenant_id, const char *id,
+			 struct store_device *out)
+{
+	struct sq_conn *c = sq_connect(impl);
+	int rc;
+
+	if (c == NULL || sq_bind(c, Q_DEVICE_GET, "tt", tenant_id, id) != STORE_OK)
+		return STORE_ERROR;
+	if ((rc = sq_next(c, Q_DEVICE_GET)) == STORE_OK)
+		rc = sq_row_device(c, c->stmt[Q_DEVICE_GET], out);
+	sq_release(c, Q_DEVICE_GET);
+	return rc;
+}
+
+/* STORE_OK when the tenant has the device, else NOT_FOUND (or ERROR). */
+static int sq_device_exists(struct sq_conn *c, const char *tenant_id, const char *id)
+{
+	int rc;
+
+	if (sq_bind(c, Q_DEVICE_EXISTS, "tt", tenant_id, id) != STORE_OK)
+		return STORE_ERROR;
+	rc = sq_next(c, Q_DEVICE_EXISTS);
+	sq_release(c, Q_DEVICE_EXISTS);
+	return rc;
+}
+
+static int sq_device_update(void *impl, const struct store_device *d, const struct store_audit *a,
+			    struct store_event *ev)
+{
+	struct sq_conn *c = sq_connect(impl);
+	int rc;
+
+	if (c == NULL || sq_tx_begin(c) != STORE_OK)
+		return STORE_ERROR;
+	rc = sq_bind(c, Q_DEVICE_UPDATE, "tttttii", d->tenant_id, d->id, d->name, d->status,
+		     d->metadata, d->updated_at, d->version);
+	if (rc == STORE_OK)
+		rc = sq_exec(c, Q_DEVICE_UPDATE);
+	if (rc == STORE_OK && sqlite3_changes(c->db) == 0) {
+		/* absent, or changed since it was read */
+		rc = sq_device_exists(c, d->tenant_id, d->id);
+		if (rc == STORE_OK)
+			rc = STORE_CONFLICT;
+	}
+	return sq_change_end(c, rc, a, ev);
+}
+
+static int sq_device_delete(void *impl, const char *tenant_id, const char *id,
+			    const struct store_audit *a, struct store_event *ev)
+{
+	struct sq_conn *c = sq_connect(impl);
+	int rc;
+
+	if (c == NULL || sq_tx_begin(c) != STORE_OK)
+		return STORE_ERROR;
+	rc = sq_bind(c, Q_DEVICE_DELETE, "tt", tenant_id, id);
+	if (rc == STORE_OK)
+		rc = sq_exec(c, Q_DEVICE_DELETE);
+	if (rc == STORE_OK && sqlite3_changes(c->db) == 0)
+		rc = STORE_NOT_FOUND;
+	return sq_change_end(c, rc, a, ev);
+}
+
+static int sq_device_list(void *impl, const char *tenant_id, const char *status, const char *after,
+			  long long offset, int limit, store_device_fn *fn, void *ctx)
+{
+	struct sq_conn *c = sq_connect(impl);
+	struct store_device d;
+	int rc;
+
+	if (c == NULL || sq_bind(c, Q_DEVICE_LIST, "tttii", tenant_id, status, after,
+				 (long long)limit, offset) != STORE_OK)
+		return STORE_ERROR;
+	while ((rc = sq_next(c, Q_DEVICE_LIST)) == STORE_OK)
+		if ((rc = sq_row_device(c, c->stmt[Q_DEVICE_LIST], &d)) != STORE_OK || fn(ctx, &d) != 0)
+			break;
+	sq_release(c, Q_DEVICE_LIST);
+	return rc == STORE_NOT_FOUND ? STORE_OK : rc;
+}
+
+static int sq_device_count(void *impl, const char *tenant_id, const char *status, long long *out)
+{
+	struct sq_conn *c = sq_connect(impl);
+	int rc;
+
+	if (c == NULL || sq_bind(c, Q_DEVICE_COUNT, "tt", tenant_id, status) != STORE_OK)
+		return STORE_ERROR;
+	if ((rc = sq_next(c, Q_DEVICE_COUNT)) == STORE_OK)
+		*out = sqlite3_column_int64(c->stmt[Q_DEVICE_COUNT], 0);
+	sq_release(c, Q_DEVICE_COUNT);
+	return rc == STORE_NOT_FOUND ? STORE_ERROR : rc; /* count(*) always has a row */
+}
+
+/* ------------------------------------------------------ telemetry */
+
+static int sq_telemetry_append(void *impl, const char *tenant_id, const char *device_id,
+			       const struct store_telemetry *pts, struct store_event *evs, size_t n)
+{
+	struct sq_conn *c = sq_connect(impl);
+	long long newest = 0;
+	int rc;
+
+	if (c == NULL || sq_tx_begin(c) != STORE_OK)
+		return STORE_ERROR;
+	rc = sq_device_exists(c, tenant_id, device_id);
+	for (size_t i = 0; rc == STORE_OK && i < n; i++) {
+		rc = sq_bind(c, Q_TELEMETRY_INSERT, "tttit", pts[i].id, tenant_id, device_id,
+			     pts[i].ts, pts[i].metrics);
+		if (rc == STORE_OK)
+			rc = sq_exec(c, Q_TELEMETRY_INSERT);
+		if (rc == STORE_OK)
+			rc = sq_outbox_insert(c, &evs[i]);
+		if (pts[i].ts > newest)
+			newest = pts[i].ts;
+	}
+	if (rc == STORE_OK)
+		rc = sq_bind(c, Q_DEVICE_SEEN, "tti", tenant_id, device_id, newest);
+	if (rc == STORE_OK)
+		rc = sq_exec(c, Q_DEVICE_SEEN);
+	return sq_tx_end(c, rc);
+}
+
+static int sq_row_telemetry(struct sq_conn *c, sqlite3_stmt *st, struct store_telemetry *t)
+{
+	if (sq_text(c, st, 0, t->id, sizeof(t->id)) != STORE_OK ||
+	    sq_text(c, st, 1, t->device_id, sizeof(t->device_id)) != STORE_OK)
+		return STORE_ERROR;
+	t->ts = sqlite3_column_int64(st, 2);
+	t->metrics = (const char *)sqlite3_column_text(st, 3);
+	if (t->metrics == NULL) {
+		sq_seterr(c, "sqlite: out of memory reading telemetry");
+		return STORE_ERROR;
+	}
+	return STORE_OK;
+}
+
+static int sq_telemetry_recent(void *impl, const char *tenant_id, const char *device_id,
+			       int limit, store_telemetry_fn *fn, void *ctx)
+{
+	struct sq_conn *c = sq_connect(impl);
+	struct store_telemetry t;
+	int rc;
+
+	if (c == NULL || sq_bind(c, Q_TELEMETRY_RECENT, "tti", tenant_id, device_id,
+				 (long long)limit) != STORE_OK)
+		return STORE_ERROR;
+	while ((rc = sq_next(c, Q_TELEMETRY_RECENT)) == STORE_OK)
+		if ((rc = sq_row_telemetry(c, c->stmt[Q_TELEMETRY_RECENT], &t)) != STORE_OK ||
+		    fn(ctx, &t) != 0)
+			break;
+	sq_release(c, Q_TELEMETRY_RECENT);
+	return rc == STORE_NOT_FOUND ? STORE_OK : rc;
+}
+
+/* Runs a bound DELETE in a transaction of its own; adds what it deleted. */
+static int sq_delete_batch(struct sq_conn *c, enum sq_query q, long long *deleted, int *full)
+{
+	int rc = sq_exec(c, q);
+
+	if (rc == STORE_OK) {
+		*deleted += sqlite3_changes(c->db);
+		*full = sqlite3_changes(c->db) >= TELEMETRY_BATCH;
+	}
+	return rc;
+}
+
+/* Crowded devices: (tenant, device) pairs, collected before trimming. */
+static int sq_crowded(struct sq_conn *c, long long keep, struct sq_ids *ids)
+{
+	int rc;
+
+	if (sq_bind(c, Q_TELEMETRY_CROWDED, "i", keep) != STORE_OK)
+		return STORE_ERROR;
+	while ((rc = sq_next(c, Q_TELEMETRY_CROWDED)) == STORE_OK) {
+		if ((rc = sq_ids_push(c, ids, c->stmt[Q_TELEMETRY_CROWDED])) != STORE_OK)
+			break;
+		/* the device id follows its tenant in the list */
+		if ((rc = sq_ids_push_col(c, ids, c->stmt[Q_TELEMETRY_CROWDED], 1)) != STORE_OK)
+			break;
+	}
+	sq_release(c, Q_TELEMETRY_CROWDED);
+	return rc == STORE_NOT_FOUND ? STORE_OK : rc;
+}
+
+/* Trims one device to its newest keep points (and those sharing the
+ * oldest kept one's time), in batches. */
+static int sq_trim_device(struct sq_conn *c, const char *tenant_id, const char *device_id,
+			  long long keep, long long *deleted)
+{
+	long long cut;
+	int rc, full = 1;
+
+	if (sq_bind(c, Q_TELEMETRY_NTH, "tti", tenant_id, device_id, keep - 1) != STORE_OK)
+		return STORE_ERROR;
+	rc = sq_next(c, Q_TELEMETRY_NTH);
+	cut = rc == STORE_OK ? sqlite3_column_int64(c->stmt[Q_TELEMETRY_NTH], 0) : 0;
+	sq_release(c, Q_TELEMETRY_NTH);
+	if (rc != STORE_OK)
+		return rc == STORE_NOT_FOUND ? STORE_OK : rc;
+	while (rc == STORE_OK && full) {
+		rc = sq_bind(c, Q_TELEMETRY_TRIM, "ttii", tenant_id, device_id, cut,
+			     (long long)TELEMETRY_BATCH);
+		if (rc == STORE_OK)
+			rc = sq_delete_batch(c, Q_TELEMETRY_TRIM, deleted, &full);
+	}
+	return rc;
+}
+
+static int sq_telemetry_purge(void *impl, long long before_ms, long long keep, long long *deleted)
+{
+	struct sq_conn *c = sq_connect(impl);
+	struct sq_ids ids = { NULL, 0, 0 };
+	int rc = STORE_OK, full = 1;
+
+	if (c == NULL)
+		return STORE_ERROR;
+	/* autocommit: each batch is its own short transaction, so requests
+	 * wait for one batch at most */
+	while (rc == STORE_OK && full && before_ms > 0) {
+		rc = sq_bind(c, Q_TELEMETRY_PURGE_AGE, "ii", before_ms, (long long)TELEMETRY_BATCH);
+		if (rc == STORE_OK)
+			rc = sq_delete_batch(c, Q_TELEMETRY_PURGE_AGE, deleted, &full);
+	}
+	if (rc == STORE_OK && keep > 0)
+		rc = sq_crowded(c, keep, &ids);
+	for (size_t i = 0; rc == STORE_OK && i + 1 < ids.n; i += 2)
+		rc = sq_trim_device(c, ids.v[i], ids.v[i + 1], keep, deleted);
+	free(ids.v);
+	return rc;
+}
+
+/* ------------------------------------------------------ outbox */
+
+static int sq_outbox_list(void *impl, long long created_before, int limit, store_event_fn *fn,
+			  void *ctx)
+{
+	struct sq_conn *c = sq_connect(impl);
+	sqlite3_stmt *st;
+	struct store_event ev;
+	int rc;
+
+	if (c == NULL || sq_bind(c, Q_OUTBOX_LIST, "ii", created_before, (long long)limit) != STORE_OK)
+		return STORE_ERROR;
+	st = c->stmt[Q_OUTBOX_LIST];
+	while ((rc = sq_next(c, Q_OUTBOX_LIST)) == STORE_OK) {
+		memset(&ev, 0, sizeof(ev));
+		ev.seq = sqlite3_column_int64(st, 0);
+		if ((rc = sq_text(c, st, 1, ev.tenant_id, sizeof(ev.tenant_id))) != STORE_OK ||
+		    (rc = sq_text(c, st, 2, ev.type, sizeof(ev.type))) != STORE_OK ||
+		    (rc = sq_text(c, st, 3, ev.topic, sizeof(ev.topic))) != STORE_OK)
+			break;
+		ev.data = (const char *)sqlite3_column_text(st, 4);
+		ev.created_at = sqlite3_column_int64(st, 5);
+		if (ev.data == NULL) {
+			sq_seterr(c, "sqlite: out of memory reading the outbox");
+			rc = STORE_ERROR;
+			break;
+		}
+		if (fn(ctx, &ev) != 0)
+			break;
+	}
+	sq_release(c, Q_OUTBOX_LIST);
+	return rc == STORE_NOT_FOUND ? STORE_OK : rc;
+}
+
+static int sq_outbox_delete(void *impl, long long seq)
+{
+	struct sq_conn *c = sq_connect(impl);
+
+	if (c == NULL || sq_bind(c, Q_OUTBOX_DELETE, "i", seq) != STORE_OK)
+		return STORE_ERROR;
+	return sq_exec(c, Q_OUTBOX_DELETE);
+}
+
 const struct store_ops store_sqlite_ops = {
 	.name = "sqlite",
 	.close = sq_close,
@@ -966,6 +1393,17 @@ const struct store_ops store_sqlite_ops = {
 	.stream_session_purge = sq_stream_purge,
 	.audit_append = sq_audit_append,
 	.audit_list = sq_audit_list,
+	.device_create = sq_device_create,
+	.device_get = sq_device_get,
+	.device_update = sq_device_update,
+	.device_delete = sq_device_delete,
+	.device_list = sq_device_list,
+	.device_count = sq_device_count,
+	.telemetry_append = sq_telemetry_append,
+	.telemetry_recent = sq_telemetry_recent,
+	.telemetry_purge = sq_telemetry_purge,
+	.outbox_list = sq_outbox_list,
+	.outbox_delete = sq_outbox_delete,
 };
 
 static struct sq_store *sq_store_new(const char *path, int busy_timeout_ms)

@@ -310,21 +310,185 @@ int store_audit_append(struct store *s, const struct store_audit *a)
 		return invalid(s, "actor id must be empty or 1-64 characters from [A-Za-z0-9_-]");
 	if (!fits(a->action, sizeof(a->action)) || a->action[0] == '\0')
 		return invalid(s, "action must be 1-63 characters");
-	if (!fits(a->target, sizeof(a->target)) || !fits(a->detail, sizeof(a->detail)))
-		return invalid(s, "target or detail is not a terminated string");
+	if (!fits(a->target, sizeof(a->target)) || !fits(a->detail, sizeof(a->detail)) ||
+	    !fits(a->request_id, sizeof(a->request_id)))
+		return invalid(s, "target, detail or request id is not a terminated string");
 	return s->ops->audit_append(s->impl, a);
 }
 
-int store_audit_list(struct store *s, const char *tenant_id, int limit, store_audit_fn *fn,
-		     void *ctx)
+int store_audit_list(struct store *s, const char *tenant_id, long long before, int limit,
+		     store_audit_fn *fn, void *ctx)
 {
 	if (!is_id(tenant_id))
 		return invalid(s, BAD_TENANT_ID);
+	if (limit <= 0 || before < 0)
+		return invalid(s, "limit must be positive and before not negative");
+	if (fn == NULL)
+		return invalid(s, NULL_FN);
+	return s->ops->audit_list(s->impl, tenant_id, before, limit, fn, ctx);
+}
+
+/* ------------------------------------------------------ devices */
+
+static const char *const statuses[] = { "online", "offline", "maintenance" };
+
+int store_status_valid(const char *st)
+{
+	if (st == NULL)
+		return 0;
+	for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
+		if (strcmp(st, statuses[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int audit_ok(const struct store_audit *a)
+{
+	return a != NULL && fits(a->tenant_id, sizeof(a->tenant_id)) && is_id(a->tenant_id) &&
+	       fits(a->actor_id, sizeof(a->actor_id)) &&
+	       (a->actor_id[0] == '\0' || is_id(a->actor_id)) && fits(a->action, sizeof(a->action)) &&
+	       a->action[0] != '\0' && fits(a->target, sizeof(a->target)) &&
+	       fits(a->detail, sizeof(a->detail)) && fits(a->request_id, sizeof(a->request_id));
+}
+
+static int event_ok(const struct store_event *ev)
+{
+	return ev != NULL && fits(ev->tenant_id, sizeof(ev->tenant_id)) && is_id(ev->tenant_id) &&
+	       fits(ev->type, sizeof(ev->type)) && ev->type[0] != '\0' &&
+	       fits(ev->topic, sizeof(ev->topic)) && ev->data != NULL;
+}
+
+static int device_ok(const struct store_device *d)
+{
+	return d != NULL && fits(d->id, sizeof(d->id)) && is_id(d->id) &&
+	       fits(d->tenant_id, sizeof(d->tenant_id)) && is_id(d->tenant_id) &&
+	       fits(d->name, sizeof(d->name)) && d->name[0] != '\0' &&
+	       fits(d->status, sizeof(d->status)) && store_status_valid(d->status) &&
+	       fits(d->metadata, sizeof(d->metadata)) && d->metadata[0] == '{' && d->version >= 1;
+}
+
+static const char BAD_DEVICE[] = "device: bad id, tenant, name, status, metadata or version";
+static const char BAD_CHANGE[] = "device change: bad audit record or event";
+
+int store_device_create(struct store *s, const struct store_device *d,
+			const struct store_audit *a, struct store_event *ev)
+{
+	if (!device_ok(d) || d->version != 1)
+		return invalid(s, BAD_DEVICE);
+	if (!audit_ok(a) || !event_ok(ev))
+		return invalid(s, BAD_CHANGE);
+	return s->ops->device_create(s->impl, d, a, ev);
+}
+
+int store_device_get(struct store *s, const char *tenant_id, const char *id,
+		     struct store_device *out)
+{
+	if (!is_id(tenant_id) || !is_id(id))
+		return invalid(s, "device: bad tenant or device id");
+	if (out == NULL)
+		return invalid(s, NULL_OUT);
+	return s->ops->device_get(s->impl, tenant_id, id, out);
+}
+
+int store_device_update(struct store *s, const struct store_device *d,
+			const struct store_audit *a, struct store_event *ev)
+{
+	if (!device_ok(d))
+		return invalid(s, BAD_DEVICE);
+	if (!audit_ok(a) || !event_ok(ev))
+		return invalid(s, BAD_CHANGE);
+	return s->ops->device_update(s->impl, d, a, ev);
+}
+
+int store_device_delete(struct store *s, const char *tenant_id, const char *id,
+			const struct store_audit *a, struct store_event *ev)
+{
+	if (!is_id(tenant_id) || !is_id(id))
+		return invalid(s, "device: bad tenant or device id");
+	if (!audit_ok(a) || !event_ok(ev))
+		return invalid(s, BAD_CHANGE);
+	return s->ops->device_delete(s->impl, tenant_id, id, a, ev);
+}
+
+int store_device_list(struct store *s, const char *tenant_id, const char *status,
+		      const char *after, long long offset, int limit, store_device_fn *fn,
+		      void *ctx)
+{
+	if (!is_id(tenant_id) || (status != NULL && !store_status_valid(status)) ||
+	    (after != NULL && !is_id(after)))
+		return invalid(s, "device list: bad tenant, status or cursor");
+	if (limit <= 0 || offset < 0)
+		return invalid(s, "device list: limit must be positive, offset not negative");
+	if (fn == NULL)
+		return invalid(s, NULL_FN);
+	return s->ops->device_list(s->impl, tenant_id, status ? status : "", after ? after : "",
+				   offset, limit, fn, ctx);
+}
+
+int store_device_count(struct store *s, const char *tenant_id, const char *status,
+		       long long *out)
+{
+	if (!is_id(tenant_id) || (status != NULL && !store_status_valid(status)))
+		return invalid(s, "device count: bad tenant or status");
+	if (out == NULL)
+		return invalid(s, NULL_OUT);
+	return s->ops->device_count(s->impl, tenant_id, status ? status : "", out);
+}
+
+/* ------------------------------------------------------ telemetry */
+
+int store_telemetry_append(struct store *s, const char *tenant_id, const char *device_id,
+			   const struct store_telemetry *pts, struct store_event *evs, size_t n)
+{
+	if (!is_id(tenant_id) || !is_id(device_id))
+		return invalid(s, "telemetry: bad tenant or device id");
+	if (n == 0 || pts == NULL || evs == NULL)
+		return invalid(s, "telemetry: no points");
+	for (size_t i = 0; i < n; i++)
+		if (!fits(pts[i].id, sizeof(pts[i].id)) || !is_id(pts[i].id) ||
+		    pts[i].metrics == NULL || pts[i].metrics[0] != '{' || pts[i].ts <= 0 ||
+		    !event_ok(&evs[i]))
+			return invalid(s, "telemetry: bad point id, time, metrics or event");
+	return s->ops->telemetry_append(s->impl, tenant_id, device_id, pts, evs, n);
+}
+
+int store_telemetry_recent(struct store *s, const char *tenant_id, const char *device_id,
+			   int limit, store_telemetry_fn *fn, void *ctx)
+{
+	if (!is_id(tenant_id) || !is_id(device_id))
+		return invalid(s, "telemetry: bad tenant or device id");
 	if (limit <= 0)
 		return invalid(s, "limit must be positive");
 	if (fn == NULL)
 		return invalid(s, NULL_FN);
-	return s->ops->audit_list(s->impl, tenant_id, limit, fn, ctx);
+	return s->ops->telemetry_recent(s->impl, tenant_id, device_id, limit, fn, ctx);
+}
+
+int store_telemetry_purge(struct store *s, long long before_ms, long long keep_per_device,
+			  long long *deleted)
+{
+	if (keep_per_device < 0 || deleted == NULL)
+		return invalid(s, "telemetry purge: keep must not be negative, deleted set");
+	return s->ops->telemetry_purge(s->impl, before_ms, keep_per_device, deleted);
+}
+
+/* ------------------------------------------------------ outbox */
+
+int store_outbox_list(struct store *s, long long created_before, int limit, store_event_fn *fn,
+		      void *ctx)
+{
+	if (limit <= 0)
+		return invalid(s, "limit must be positive");
+	if (fn == NULL)
+		return invalid(s, NULL_FN);
+	return s->ops->outbox_list(s->impl, created_before, limit, fn, ctx);
+}
+
+int store_outbox_delete(struct store *s, long long seq)
+{
+	if (seq <= 0)
+		return invalid(s, "outbox: seq must be positive");
+	return s->ops->outbox_delete(s->impl, seq);
 }
 
 /* ------------------------------------------------------ stream sessions */

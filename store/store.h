@@ -49,12 +49,49 @@ struct store_session {
 };
 
 struct store_audit {
+	long long seq;                          /* set by the store: orders records (cursor) */
 	char tenant_id[STORE_ID_MAX + 1];
 	char actor_id[STORE_ID_MAX + 1];        /* "" for the system / admin command */
 	char action[64];                        /* "user.create", "session.revoke_all", ... */
 	char target[STORE_ID_MAX + 1];          /* what it was done to ("" when none) */
 	char detail[256];                       /* short JSON or text, never secrets */
+	char request_id[65];                    /* X-Request-Id of the request ("" none) */
 	long long at;
+};
+
+#define STORE_DEVICE_NAME_MAX 128
+#define STORE_STATUS_MAX 11                 /* online, offline, maintenance */
+#define STORE_METADATA_MAX 4096             /* a JSON object, serialized */
+#define STORE_TYPE_MAX 64                   /* event types */
+#define STORE_TOPIC_MAX 128
+
+struct store_device {
+	char id[STORE_ID_MAX + 1];
+	char tenant_id[STORE_ID_MAX + 1];
+	char name[STORE_DEVICE_NAME_MAX + 1];
+	char status[STORE_STATUS_MAX + 1];
+	char metadata[STORE_METADATA_MAX + 1];  /* JSON object text ("{}" when none) */
+	long long created_at, updated_at;
+	long long last_seen_at;                 /* newest telemetry point, Unix ms (0: none) */
+	long long version;                      /* 1 at creation, +1 per update */
+};
+
+/* An event to publish once its change is committed: written to the outbox
+ * in the change's transaction, published, then deleted (store_outbox_*). */
+struct store_event {
+	long long seq;                          /* set by the store: the outbox row */
+	char tenant_id[STORE_ID_MAX + 1];
+	char type[STORE_TYPE_MAX + 1];
+	char topic[STORE_TOPIC_MAX + 1];        /* "" for none */
+	const char *data;                       /* JSON text, kept by the caller */
+	long long created_at;
+};
+
+struct store_telemetry {
+	char id[STORE_ID_MAX + 1];
+	char device_id[STORE_ID_MAX + 1];
+	long long ts;                           /* Unix ms */
+	const char *metrics;                    /* JSON object text, kept by the caller */
 };
 
 struct store_stream_session {
@@ -146,9 +183,58 @@ int store_stream_session_purge(struct store *s, long long now);
 
 /* Audit: appends one record. */
 int store_audit_append(struct store *s, const struct store_audit *a);
-/* Calls fn for a tenant's audit records, newest first, at most limit. */
+/* Calls fn for a tenant's audit records with seq < before (0: from the
+ * newest), newest first, at most limit. */
 typedef int store_audit_fn(void *ctx, const struct store_audit *a);
-int store_audit_list(struct store *s, const char *tenant_id, int limit, store_audit_fn *fn,
-		     void *ctx);
+int store_audit_list(struct store *s, const char *tenant_id, long long before, int limit,
+		     store_audit_fn *fn, void *ctx);
+
+/* Devices, scoped by tenant: another tenant's device is NOT_FOUND. Each
+ * change commits with its audit record and its event (the outbox) in one
+ * transaction: all three or none. ev->seq is set on success. */
+typedef int store_device_fn(void *ctx, const struct store_device *d);
+/* d complete (id set by the caller, version 1); CONFLICT when the id exists. */
+int store_device_create(struct store *s, const struct store_device *d,
+			const struct store_audit *a, struct store_event *ev);
+int store_device_get(struct store *s, const char *tenant_id, const char *id,
+		     struct store_device *out);
+/* Replaces name, status, metadata and updated_at, only if the stored
+ * version is still d->version (it becomes d->version + 1): CONFLICT when
+ * another change came first, NOT_FOUND when absent. */
+int store_device_update(struct store *s, const struct store_device *d,
+			const struct store_audit *a, struct store_event *ev);
+int store_device_delete(struct store *s, const char *tenant_id, const char *id,
+			const struct store_audit *a, struct store_event *ev);
+/* Devices with status (NULL: any) ordered by id: those after the id
+ * `after` (NULL: from the first), skipping offset, at most limit. */
+int store_device_list(struct store *s, const char *tenant_id, const char *status,
+		      const char *after, long long offset, int limit, store_device_fn *fn,
+		      void *ctx);
+int store_device_count(struct store *s, const char *tenant_id, const char *status,
+		       long long *out);
+
+/* Telemetry: n points of one device, with their events (evs[i] for
+ * pts[i]), and the device's last_seen_at, in one transaction; NOT_FOUND
+ * when the device is not the tenant's. */
+typedef int store_telemetry_fn(void *ctx, const struct store_telemetry *t);
+int store_telemetry_append(struct store *s, const char *tenant_id, const char *device_id,
+			   const struct store_telemetry *pts, struct store_event *evs, size_t n);
+/* A device's newest points first, at most limit. */
+int store_telemetry_recent(struct store *s, const char *tenant_id, const char *device_id,
+			   int limit, store_telemetry_fn *fn, void *ctx);
+/* Retention: deletes points older than before_ms, and the oldest points of
+ * any device holding more than keep_per_device (0: no bound), in batches
+ * of short transactions. Adds the count deleted to *deleted. */
+int store_telemetry_purge(struct store *s, long long before_ms, long long keep_per_device,
+			  long long *deleted);
+
+/* The outbox: events committed but maybe not yet published. list calls
+ * fn with those created at or before created_before, oldest first. */
+typedef int store_event_fn(void *ctx, const struct store_event *e);
+int store_outbox_list(struct store *s, long long created_before, int limit, store_event_fn *fn,
+		      void *ctx);
+int store_outbox_delete(struct store *s, long long seq);
+/* Whether s is a device status: online, offline or maintenance. */
+int store_status_valid(const char *s);
 
 #endif

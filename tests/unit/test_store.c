@@ -144,12 +144,12 @@ static void test_open_creates_schema_and_reopens(void)
 	char v[64];
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-	CU_ASSERT_EQUAL(store_schema_version(s), 2);
+	CU_ASSERT_EQUAL(store_schema_version(s), 3);
 	CU_ASSERT_EQUAL(store_tenant_create(s, "acme", NOW, &t), STORE_OK);
 	store_close(s);
 
 	CU_ASSERT_EQUAL(peek(f.path, "PRAGMA user_version", v, sizeof(v)), 0);
-	CU_ASSERT_STRING_EQUAL(v, "2");
+	CU_ASSERT_STRING_EQUAL(v, "3");
 	CU_ASSERT_EQUAL(peek(f.path, "PRAGMA journal_mode", v, sizeof(v)), 0);
 	CU_ASSERT_STRING_EQUAL(v, "wal");
 	CU_ASSERT_EQUAL(peek(f.path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
@@ -164,7 +164,7 @@ static void test_open_creates_schema_and_reopens(void)
 	/* a second open migrates nothing and finds the data */
 	s = fx_open(&f);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-	CU_ASSERT_EQUAL(store_schema_version(s), 2);
+	CU_ASSERT_EQUAL(store_schema_version(s), 3);
 	CU_ASSERT_EQUAL(store_tenant_by_name(s, "acme", &got), STORE_OK);
 	CU_ASSERT_STRING_EQUAL(got.id, t.id);
 	fx_stop(&f, s);
@@ -182,7 +182,7 @@ static void test_newer_schema_is_refused(void)
 	CU_ASSERT_EQUAL(poke(f.path, "PRAGMA user_version = 99"), 0);
 	s = store_open_sqlite(f.path, 1000, &err);
 	CU_ASSERT_PTR_NULL(s);
-	CU_ASSERT_PTR_NOT_NULL(strstr(buf_str(&err), "schema version 99, but this build knows versions 0 to 2"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf_str(&err), "schema version 99, but this build knows versions 0 to 3"));
 	store_close(s);
 	/* refused before touching anything */
 	CU_ASSERT_EQUAL(peek(f.path, "PRAGMA user_version", v, sizeof(v)), 0);
@@ -445,7 +445,7 @@ static void test_invalid_arguments_are_rejected(void)
 	memset(&a, 0, sizeof(a));
 	memcpy(a.tenant_id, t.id, sizeof(a.tenant_id));
 	CU_ASSERT_EQUAL(store_audit_append(s, &a), STORE_ERROR);
-	CU_ASSERT_EQUAL(store_audit_list(s, t.id, 0, NULL, NULL), STORE_ERROR);
+	CU_ASSERT_EQUAL(store_audit_list(s, t.id, 0, 0, NULL, NULL), STORE_ERROR);
 	CU_ASSERT_TRUE(errstr_is_invalid(s));
 	fx_stop(&f, s);
 }
@@ -677,7 +677,7 @@ static void test_audit_append_and_list(void)
 	CU_ASSERT_EQUAL(append(s, "AAAAAAAAAAAAAAAAAAAAAA", "x", NOW), STORE_NOT_FOUND);
 
 	memset(&au, 0, sizeof(au));
-	CU_ASSERT_EQUAL(store_audit_list(s, a.id, 3, collect_audit, &au), STORE_OK);
+	CU_ASSERT_EQUAL(store_audit_list(s, a.id, 0, 3, collect_audit, &au), STORE_OK);
 	CU_ASSERT_EQUAL_FATAL(au.n, 3);
 	CU_ASSERT_STRING_EQUAL(au.v[0].action, "a.5");
 	CU_ASSERT_STRING_EQUAL(au.v[1].action, "a.4");
@@ -689,15 +689,15 @@ static void test_audit_append_and_list(void)
 	CU_ASSERT_EQUAL(au.v[0].at, NOW + 5);
 
 	memset(&au, 0, sizeof(au));
-	CU_ASSERT_EQUAL(store_audit_list(s, a.id, 100, collect_audit, &au), STORE_OK);
+	CU_ASSERT_EQUAL(store_audit_list(s, a.id, 0, 100, collect_audit, &au), STORE_OK);
 	CU_ASSERT_EQUAL(au.n, 5);
 	memset(&au, 0, sizeof(au));
 	au.stop_after = 2;
-	CU_ASSERT_EQUAL(store_audit_list(s, a.id, 100, collect_audit, &au), STORE_OK);
+	CU_ASSERT_EQUAL(store_audit_list(s, a.id, 0, 100, collect_audit, &au), STORE_OK);
 	CU_ASSERT_EQUAL(au.n, 2);
 
 	memset(&au, 0, sizeof(au));
-	CU_ASSERT_EQUAL(store_audit_list(s, b.id, 100, collect_audit, &au), STORE_OK);
+	CU_ASSERT_EQUAL(store_audit_list(s, b.id, 0, 100, collect_audit, &au), STORE_OK);
 	CU_ASSERT_EQUAL_FATAL(au.n, 3);
 	CU_ASSERT_STRING_EQUAL(au.v[0].action, "tenant.create");
 	CU_ASSERT_STRING_EQUAL(au.v[0].actor_id, "");
@@ -898,6 +898,348 @@ static void test_stream_sessions(void)
 	fx_stop(&f, s);
 }
 
+
+/* ------------------------------------------------------------ devices */
+
+static struct store_device device_of(const char *tenant_id, const char *id, const char *status)
+{
+	struct store_device d;
+
+	memset(&d, 0, sizeof(d));
+	snprintf(d.id, sizeof(d.id), "%s", id);
+	snprintf(d.tenant_id, sizeof(d.tenant_id), "%s", tenant_id);
+	snprintf(d.name, sizeof(d.name), "sensor %s", id);
+	snprintf(d.status, sizeof(d.status), "%s", status);
+	snprintf(d.metadata, sizeof(d.metadata), "{\"room\":\"%s\"}", id);
+	d.created_at = d.updated_at = NOW;
+	d.version = 1;
+	return d;
+}
+
+static struct store_audit audit_of(const char *tenant_id, const char *action, const char *target)
+{
+	struct store_audit a;
+
+	memset(&a, 0, sizeof(a));
+	snprintf(a.tenant_id, sizeof(a.tenant_id), "%s", tenant_id);
+	snprintf(a.actor_id, sizeof(a.actor_id), "actor-1");
+	snprintf(a.action, sizeof(a.action), "%s", action);
+	snprintf(a.target, sizeof(a.target), "%s", target);
+	snprintf(a.request_id, sizeof(a.request_id), "req-%s", action);
+	a.at = NOW;
+	return a;
+}
+
+static struct store_event event_of(const char *tenant_id, const char *type, const char *data)
+{
+	struct store_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	snprintf(ev.tenant_id, sizeof(ev.tenant_id), "%s", tenant_id);
+	snprintf(ev.type, sizeof(ev.type), "%s", type);
+	snprintf(ev.topic, sizeof(ev.topic), "device:x");
+	ev.data = data;
+	ev.created_at = NOW;
+	return ev;
+}
+
+struct events_seen {
+	long long seq[16];
+	char type[16][STORE_TYPE_MAX + 1];
+	char data[16][64];
+	int n;
+};
+
+static int collect_event(void *ctx, const struct store_event *e)
+{
+	struct events_seen *es = ctx;
+
+	if (es->n < 16) {
+		es->seq[es->n] = e->seq;
+		snprintf(es->type[es->n], sizeof(es->type[0]), "%s", e->type);
+		snprintf(es->data[es->n], sizeof(es->data[0]), "%s", e->data);
+	}
+	es->n++;
+	return 0;
+}
+
+static int outbox_count(struct store *s)
+{
+	struct events_seen es;
+
+	memset(&es, 0, sizeof(es));
+	CU_ASSERT_EQUAL(store_outbox_list(s, NOW + 1000, 100, collect_event, &es), STORE_OK);
+	return es.n;
+}
+
+static int audit_count(struct store *s, const char *tenant_id)
+{
+	struct audits au;
+
+	memset(&au, 0, sizeof(au));
+	CU_ASSERT_EQUAL(store_audit_list(s, tenant_id, 0, 100, collect_audit, &au), STORE_OK);
+	return au.n;
+}
+
+/* Each change commits with its audit record and its event, or not at all. */
+static void test_device_changes_commit_with_audit_and_event(void)
+{
+	struct fixture f;
+	struct store *s = fx_start(&f);
+	struct store_tenant a, b;
+	struct store_device d, got;
+	struct store_audit au;
+	struct store_event ev;
+	struct events_seen es;
+	struct audits list;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "a", NOW, &a), STORE_OK);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "b", NOW, &b), STORE_OK);
+	d = device_of(a.id, "dev1", "online");
+	au = audit_of(a.id, "device.create", "dev1");
+	ev = event_of(a.id, "device.updated", "{\"v\":1}");
+	CU_ASSERT_EQUAL(store_device_create(s, &d, &au, &ev), STORE_OK);
+	CU_ASSERT(ev.seq > 0);
+	CU_ASSERT_EQUAL(store_device_get(s, a.id, "dev1", &got), STORE_OK);
+	CU_ASSERT_STRING_EQUAL(got.name, "sensor dev1");
+	CU_ASSERT_STRING_EQUAL(got.metadata, "{\"room\":\"dev1\"}");
+	CU_ASSERT_EQUAL(got.version, 1);
+	CU_ASSERT_EQUAL(got.last_seen_at, 0);
+	CU_ASSERT_EQUAL(store_device_get(s, b.id, "dev1", &got), STORE_NOT_FOUND);
+	/* the same id again: refused, and nothing else was written */
+	CU_ASSERT_EQUAL(store_device_create(s, &d, &au, &ev), STORE_CONFLICT);
+	CU_ASSERT_EQUAL(audit_count(s, a.id), 1);
+	CU_ASSERT_EQUAL(outbox_count(s), 1);
+
+	snprintf(d.name, sizeof(d.name), "renamed");
+	d.updated_at = NOW + 5;
+	au = audit_of(a.id, "device.update", "dev1");
+	ev = event_of(a.id, "device.updated", "{\"v\":2}");
+	CU_ASSERT_EQUAL(store_device_update(s, &d, &au, &ev), STORE_OK); /* version 1 -> 2 */
+	CU_ASSERT_EQUAL(store_device_get(s, a.id, "dev1", &got), STORE_OK);
+	CU_ASSERT_STRING_EQUAL(got.name, "renamed");
+	CU_ASSERT_EQUAL(got.version, 2);
+	CU_ASSERT_EQUAL(got.updated_at, NOW + 5);
+	/* a change made from version 1 lost the race: nothing is written */
+	CU_ASSERT_EQUAL(store_device_update(s, &d, &au, &ev), STORE_CONFLICT);
+	/* another tenant's device does not exist for it */
+	d = device_of(b.id, "dev1", "online");
+	au = audit_of(b.id, "device.update", "dev1");
+	ev = event_of(b.id, "device.updated", "{}");
+	CU_ASSERT_EQUAL(store_device_update(s, &d, &au, &ev), STORE_NOT_FOUND);
+	CU_ASSERT_EQUAL(store_device_delete(s, b.id, "dev1", &au, &ev), STORE_NOT_FOUND);
+	CU_ASSERT_EQUAL(audit_count(s, a.id), 2);
+	CU_ASSERT_EQUAL(audit_count(s, b.id), 0);
+	CU_ASSERT_EQUAL(outbox_count(s), 2);
+
+	au = audit_of(a.id, "device.delete", "dev1");
+	ev = event_of(a.id, "device.deleted", "{\"id\":\"dev1\"}");
+	CU_ASSERT_EQUAL(store_device_delete(s, a.id, "dev1", &au, &ev), STORE_OK);
+	CU_ASSERT_EQUAL(store_device_get(s, a.id, "dev1", &got), STORE_NOT_FOUND);
+	CU_ASSERT_EQUAL(store_device_delete(s, a.id, "dev1", &au, &ev), STORE_NOT_FOUND);
+
+	memset(&es, 0, sizeof(es));
+	CU_ASSERT_EQUAL(store_outbox_list(s, NOW, 100, collect_event, &es), STORE_OK);
+	CU_ASSERT_EQUAL_FATAL(es.n, 3);
+	CU_ASSERT(es.seq[0] < es.seq[1] && es.seq[1] < es.seq[2]); /* oldest first */
+	CU_ASSERT_STRING_EQUAL(es.data[1], "{\"v\":2}");
+	CU_ASSERT_STRING_EQUAL(es.type[2], "device.deleted");
+	memset(&es, 0, sizeof(es));
+	CU_ASSERT_EQUAL(store_outbox_list(s, NOW - 1, 100, collect_event, &es), STORE_OK);
+	CU_ASSERT_EQUAL(es.n, 0); /* none created that early */
+	CU_ASSERT_EQUAL(store_outbox_delete(s, ev.seq), STORE_OK);
+	CU_ASSERT_EQUAL(outbox_count(s), 2);
+
+	memset(&list, 0, sizeof(list));
+	CU_ASSERT_EQUAL(store_audit_list(s, a.id, 0, 100, collect_audit, &list), STORE_OK);
+	CU_ASSERT_EQUAL_FATAL(list.n, 3);
+	CU_ASSERT_STRING_EQUAL(list.v[0].action, "device.delete");
+	CU_ASSERT_STRING_EQUAL(list.v[0].request_id, "req-device.delete");
+	CU_ASSERT(list.v[0].seq > list.v[1].seq && list.v[1].seq > list.v[2].seq);
+	/* the cursor: older than the newest */
+	memset(&au, 0, sizeof(au));
+	{
+		long long newest = list.v[0].seq;
+		memset(&list, 0, sizeof(list));
+		CU_ASSERT_EQUAL(store_audit_list(s, a.id, newest, 100, collect_audit, &list), STORE_OK);
+		CU_ASSERT_EQUAL(list.n, 2);
+		CU_ASSERT_STRING_EQUAL(list.v[0].action, "device.update");
+	}
+	fx_stop(&f, s);
+}
+
+struct ids_seen {
+	char id[16][STORE_ID_MAX + 1];
+	int n;
+};
+
+static int collect_device(void *ctx, const struct store_device *d)
+{
+	struct ids_seen *is = ctx;
+
+	if (is->n < 16)
+		snprintf(is->id[is->n], sizeof(is->id[0]), "%s", d->id);
+	is->n++;
+	return 0;
+}
+
+static void test_device_pages_and_counts(void)
+{
+	static const char *const st[] = { "online", "offline", "maintenance" };
+	struct fixture f;
+	struct store *s = fx_start(&f);
+	struct store_tenant a, b;
+	struct store_device d;
+	struct store_audit au;
+	struct store_event ev;
+	struct ids_seen is;
+	char id[8];
+	long long n;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "a", NOW, &a), STORE_OK);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "b", NOW, &b), STORE_OK);
+	for (int i = 7; i >= 1; i--) { /* created out of id order */
+		snprintf(id, sizeof(id), "d%d", i);
+		d = device_of(a.id, id, st[i % 3]);
+		au = audit_of(a.id, "device.create", id);
+		ev = event_of(a.id, "device.updated", "{}");
+		CU_ASSERT_EQUAL(store_device_create(s, &d, &au, &ev), STORE_OK);
+	}
+	d = device_of(b.id, "d0", "online");
+	CU_ASSERT_EQUAL(store_device_create(s, &d, &au, &ev), STORE_OK);
+
+	memset(&is, 0, sizeof(is));
+	CU_ASSERT_EQUAL(store_device_list(s, a.id, NULL, NULL, 0, 3, collect_device, &is), STORE_OK);
+	CU_ASSERT_EQUAL_FATAL(is.n, 3);
+	CU_ASSERT_STRING_EQUAL(is.id[0], "d1");
+	CU_ASSERT_STRING_EQUAL(is.id[2], "d3");
+	memset(&is, 0, sizeof(is));
+	CU_ASSERT_EQUAL(store_device_list(s, a.id, NULL, "d3", 0, 3, collect_device, &is), STORE_OK);
+	CU_ASSERT_EQUAL_FATAL(is.n, 3);
+	CU_ASSERT_STRING_EQUAL(is.id[0], "d4");
+	memset(&is, 0, sizeof(is));
+	CU_ASSERT_EQUAL(store_device_list(s, a.id, NULL, "d6", 0, 3, collect_device, &is), STORE_OK);
+	CU_ASSERT_EQUAL_FATAL(is.n, 1);
+	CU_ASSERT_STRING_EQUAL(is.id[0], "d7");
+	/* a device added before the cursor does not shift the later pages */
+	d = device_of(a.id, "d35", "online");
+	CU_ASSERT_EQUAL(store_device_create(s, &d, &au, &ev), STORE_OK);
+	memset(&is, 0, sizeof(is));
+	CU_ASSERT_EQUAL(store_device_list(s, a.id, NULL, "d6", 0, 3, collect_device, &is), STORE_OK);
+	CU_ASSERT_EQUAL(is.n, 1);
+	/* status filter (online: d3, d6 and d35), offset pages (v1) */
+	memset(&is, 0, sizeof(is));
+	CU_ASSERT_EQUAL(store_device_list(s, a.id, "online", NULL, 0, 10, collect_device, &is),
+			STORE_OK);
+	CU_ASSERT_EQUAL_FATAL(is.n, 3);
+	CU_ASSERT_STRING_EQUAL(is.id[1], "d35");
+	memset(&is, 0, sizeof(is));
+	CU_ASSERT_EQUAL(store_device_list(s, a.id, NULL, NULL, 6, 5, collect_device, &is), STORE_OK);
+	CU_ASSERT_EQUAL_FATAL(is.n, 2);
+	CU_ASSERT_STRING_EQUAL(is.id[0], "d6");
+	CU_ASSERT_EQUAL(store_device_count(s, a.id, NULL, &n), STORE_OK);
+	CU_ASSERT_EQUAL(n, 8);
+	CU_ASSERT_EQUAL(store_device_count(s, a.id, "maintenance", &n), STORE_OK);
+	CU_ASSERT_EQUAL(n, 2); /* d2, d5 */
+	CU_ASSERT_EQUAL(store_device_count(s, b.id, NULL, &n), STORE_OK);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(store_device_list(s, a.id, "lost", NULL, 0, 3, collect_device, &is),
+			STORE_ERROR);
+	CU_ASSERT_TRUE(errstr_is_invalid(s));
+	fx_stop(&f, s);
+}
+
+struct points_seen {
+	long long ts[16];
+	char metrics[16][64];
+	int n;
+};
+
+static int collect_point(void *ctx, const struct store_telemetry *t)
+{
+	struct points_seen *ps = ctx;
+
+	if (ps->n < 16) {
+		ps->ts[ps->n] = t->ts;
+		snprintf(ps->metrics[ps->n], sizeof(ps->metrics[0]), "%s", t->metrics);
+	}
+	ps->n++;
+	return 0;
+}
+
+static void test_telemetry_points_last_seen_and_retention(void)
+{
+	struct fixture f;
+	struct store *s = fx_start(&f);
+	struct store_tenant a, b;
+	struct store_device d, got;
+	struct store_audit au;
+	struct store_event ev, evs[6];
+	struct store_telemetry pts[6];
+	struct points_seen ps;
+	char metrics[6][32];
+	long long deleted = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "a", NOW, &a), STORE_OK);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "b", NOW, &b), STORE_OK);
+	d = device_of(a.id, "dev1", "online");
+	au = audit_of(a.id, "device.create", "dev1");
+	ev = event_of(a.id, "device.updated", "{}");
+	CU_ASSERT_EQUAL(store_device_create(s, &d, &au, &ev), STORE_OK);
+	memset(pts, 0, sizeof(pts));
+	for (int i = 0; i < 6; i++) {
+		snprintf(pts[i].id, sizeof(pts[i].id), "p%d", i);
+		snprintf(pts[i].device_id, sizeof(pts[i].device_id), "dev1");
+		snprintf(metrics[i], sizeof(metrics[i]), "{\"t\":%d}", i);
+		pts[i].metrics = metrics[i];
+		pts[i].ts = NOW * 1000 + (i == 2 ? 9000 : i * 1000); /* p2 is the newest */
+		evs[i] = event_of(a.id, "telemetry", metrics[i]);
+	}
+	CU_ASSERT_EQUAL(outbox_count(s), 1);
+	/* another tenant's device: nothing of the batch is kept */
+	CU_ASSERT_EQUAL(store_telemetry_append(s, b.id, "dev1", pts, evs, 6), STORE_NOT_FOUND);
+	CU_ASSERT_EQUAL(outbox_count(s), 1);
+	CU_ASSERT_EQUAL(store_telemetry_append(s, a.id, "dev1", pts, evs, 6), STORE_OK);
+	CU_ASSERT_EQUAL(outbox_count(s), 7);
+	CU_ASSERT(evs[5].seq > evs[0].seq);
+	CU_ASSERT_EQUAL(store_device_get(s, a.id, "dev1", &got), STORE_OK);
+	CU_ASSERT_EQUAL(got.last_seen_at, NOW * 1000 + 9000);
+	CU_ASSERT_EQUAL(got.version, 1); /* points are not changes of the device */
+	/* a point id twice: the whole batch is refused */
+	CU_ASSERT_EQUAL(store_telemetry_append(s, a.id, "dev1", pts, evs, 1), STORE_CONFLICT);
+	CU_ASSERT_EQUAL(outbox_count(s), 7);
+
+	memset(&ps, 0, sizeof(ps));
+	CU_ASSERT_EQUAL(store_telemetry_recent(s, a.id, "dev1", 3, collect_point, &ps), STORE_OK);
+	CU_ASSERT_EQUAL_FATAL(ps.n, 3);
+	CU_ASSERT_STRING_EQUAL(ps.metrics[0], "{\"t\":2}");
+	CU_ASSERT_STRING_EQUAL(ps.metrics[1], "{\"t\":5}");
+	CU_ASSERT_STRING_EQUAL(ps.metrics[2], "{\"t\":4}");
+	memset(&ps, 0, sizeof(ps));
+	CU_ASSERT_EQUAL(store_telemetry_recent(s, b.id, "dev1", 3, collect_point, &ps), STORE_OK);
+	CU_ASSERT_EQUAL(ps.n, 0);
+
+	/* age: points before NOW s + 1 s go (p0); then keep the newest 3 */
+	CU_ASSERT_EQUAL(store_telemetry_purge(s, NOW * 1000 + 1000, 0, &deleted), STORE_OK);
+	CU_ASSERT_EQUAL(deleted, 1);
+	CU_ASSERT_EQUAL(store_telemetry_purge(s, 0, 3, &deleted), STORE_OK);
+	CU_ASSERT_EQUAL(deleted, 3); /* p1 and p3 */
+	memset(&ps, 0, sizeof(ps));
+	CU_ASSERT_EQUAL(store_telemetry_recent(s, a.id, "dev1", 10, collect_point, &ps), STORE_OK);
+	CU_ASSERT_EQUAL_FATAL(ps.n, 3);
+	CU_ASSERT_STRING_EQUAL(ps.metrics[2], "{\"t\":4}");
+	/* deleting the device deletes its points */
+	ev = event_of(a.id, "device.deleted", "{}");
+	CU_ASSERT_EQUAL(store_device_delete(s, a.id, "dev1", &au, &ev), STORE_OK);
+	memset(&ps, 0, sizeof(ps));
+	CU_ASSERT_EQUAL(store_telemetry_recent(s, a.id, "dev1", 10, collect_point, &ps), STORE_OK);
+	CU_ASSERT_EQUAL(ps.n, 0);
+	fx_stop(&f, s);
+}
+
 static CU_TestInfo tests[] = {
 	{ "stream sessions: create, claim once, finish by topic, purge", test_stream_sessions },
 	{ "open creates the schema; reopen is idempotent", test_open_creates_schema_and_reopens },
@@ -914,6 +1256,11 @@ static CU_TestInfo tests[] = {
 	{ "sessions: purge deletes expired and old revoked",
 	  test_purge_deletes_expired_and_old_revoked },
 	{ "audit: append, newest first, limit, tenant scope", test_audit_append_and_list },
+	{ "devices: each change commits with its audit record and event, or not at all",
+	  test_device_changes_commit_with_audit_and_event },
+	{ "devices: keyset pages, status filter, offsets, counts", test_device_pages_and_counts },
+	{ "telemetry: points, last seen, a batch whole or not at all, retention",
+	  test_telemetry_points_last_seen_and_retention },
 	{ "4 threads x 200 users, one connection each",
 	  test_concurrent_creates_use_own_connections },
 	{ "close frees the connections of every thread", test_close_frees_every_thread_connection },
