@@ -236,6 +236,24 @@ int cache_invalidate(struct cache *c, const char *id)
 	return 0;
 }
 
+int cache_put(struct cache *c, const char *id, const struct buf *value)
+{
+	char key[KEY_MAX];
+	struct buf raw = BUF_INIT;
+	int rc = 0;
+
+	if (make_key(c, id, key) < 0)
+		return 0;
+	buf_append(&raw, (char[]){ MARK_VALUE }, 1);
+	buf_append(&raw, value->data, value->len);
+	if (raw.oom || c->kv.set(c->kv.ctx, key, raw.data, raw.len, jittered(c, c->ttl_ms), 0) < 0) {
+		count(c, &c->stats.kv_errors);
+		rc = -1;
+	}
+	buf_release(&raw);
+	return rc;
+}
+
 int cache_tombstone(struct cache *c, const char *id, long long ttl_ms)
 {
 	char key[KEY_MAX];

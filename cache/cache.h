@@ -61,6 +61,12 @@ int cache_get(struct cache *c, const char *id, cache_load_fn *load, void *ctx,
  * its TTL). */
 int cache_invalidate(struct cache *c, const char *id);
 
+/* Sets id's entry to value with a jittered TTL (after a change, when the
+ * caller has the new value: unlike invalidate, a load already in flight
+ * cannot put the old value back, since its SET NX finds the key). Returns
+ * 0 or -1 as cache_invalidate. */
+int cache_put(struct cache *c, const char *id, const struct buf *value);
+
 /* Replaces id's entry by a "not found" entry for ttl_ms (after a delete or a
  * revocation): unlike invalidate, a load already in flight cannot put the
  * old value back. Returns 0 or -1 as cache_invalidate. */

@@ -143,11 +143,11 @@ static int parse_offset(const char **p, long *offset)
 	return 0;
 }
 
-int timefmt_parse_rfc3339(const char *s, time_t *out)
+static int parse_rfc3339(const char *s, time_t *out, int *ms_out)
 {
 	const char *p = s;
 	struct tm tm;
-	int y, mo, d, h = 0, mi = 0, sec = 0;
+	int y, mo, d, h = 0, mi = 0, sec = 0, ms = 0;
 	long offset = 0;
 
 	memset(&tm, 0, sizeof(tm));
@@ -168,11 +168,15 @@ int timefmt_parse_rfc3339(const char *s, time_t *out)
 		if (h > 23 || mi > 59 || sec > 60)
 			return -1;
 		if (*p == '.') {
+			int digits = 0;
 			p++;
 			if (*p < '0' || *p > '9')
 				return -1;
-			while (*p >= '0' && *p <= '9')
-				p++;
+			for (; *p >= '0' && *p <= '9'; p++, digits++)
+				if (digits < 3)
+					ms = ms * 10 + (*p - '0');
+			for (; digits < 3; digits++)
+				ms *= 10;
 		}
 		if (parse_offset(&p, &offset) < 0 || *p != '\0')
 			return -1;
@@ -184,5 +188,33 @@ int timefmt_parse_rfc3339(const char *s, time_t *out)
 	tm.tm_min = mi;
 	tm.tm_sec = sec == 60 ? 59 : sec;
 	*out = timegm(&tm) - offset;
+	*ms_out = ms;
 	return 0;
+}
+
+int timefmt_parse_rfc3339(const char *s, time_t *out)
+{
+	int ms;
+
+	return parse_rfc3339(s, out, &ms);
+}
+
+int timefmt_parse_rfc3339_ms(const char *s, long long *out_ms)
+{
+	time_t t;
+	int ms;
+
+	if (parse_rfc3339(s, &t, &ms) < 0)
+		return -1;
+	*out_ms = (long long)t * 1000 + ms;
+	return 0;
+}
+
+char *timefmt_rfc3339_ms_of(long long ms, char *out)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+	ts.tv_nsec = (long)(ms - (long long)ts.tv_sec * 1000) * 1000000;
+	return timefmt_rfc3339_ms(&ts, out);
 }

@@ -25,4 +25,10 @@ char *timefmt_imf_fixdate(time_t t, char *out);
  * s is not exactly one of these forms or names an impossible date. */
 int timefmt_parse_rfc3339(const char *s, time_t *out);
 
+/* The same, in Unix milliseconds (the fraction's first three digits). */
+int timefmt_parse_rfc3339_ms(const char *s, long long *out_ms);
+
+/* Writes Unix milliseconds ms as timefmt_rfc3339_ms does. Returns out. */
+char *timefmt_rfc3339_ms_of(long long ms, char *out);
+
 #endif
