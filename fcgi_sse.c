@@ -63,6 +63,7 @@ struct services {
 	struct store *store;
 	struct redis *redis;
 	struct cache *session_cache;
+	struct cache *device_cache; /* NULL when cache.device_ttl_s is 0 */
 	struct sessions *sessions;
 	struct jwt_keyring *keys;
 	int ephemeral_keys;
@@ -234,10 +235,21 @@ static int open_keys(const struct config *cfg, struct services *svc, struct buf 
 	return 0;
 }
 
+static struct cache *open_device_cache(const struct config *cfg, struct redis *r)
+{
+	const struct cache_opts co = { "dev:", cfg->device_cache_ttl_s * 1000,
+				       (int)cfg->cache_jitter_pct, cfg->cache_negative_ttl_ms };
+	struct cache_kv kv;
+
+	redis_kv(r, &kv);
+	return cache_new(&kv, &co);
+}
+
 static void services_close(struct services *svc)
 {
 	sessions_free(svc->sessions);
 	cache_free(svc->session_cache);
+	cache_free(svc->device_cache);
 	redis_free(svc->redis);
 	jwt_keyring_free(svc->keys);
 	if (svc->store != NULL)
@@ -263,6 +275,8 @@ static int services_open(const struct config *cfg, struct services *svc, int sto
 	rc = EXIT_OSERR;
 	if ((svc->redis = open_redis(cfg)) == NULL ||
 	    (svc->session_cache = open_session_cache(cfg, svc->redis)) == NULL ||
+	    (cfg->device_cache_ttl_s > 0 &&
+	     (svc->device_cache = open_device_cache(cfg, svc->redis)) == NULL) ||
 	    (svc->sessions = sessions_new(svc->store, svc->session_cache, cfg->session_ttl_s,
 					  cfg->session_cache_ttl_s * 1000)) == NULL) {
 		buf_puts(err, "out of memory");
@@ -274,22 +288,53 @@ fail:
 	return rc;
 }
 
-/* The janitor: purges ended sessions every interval until stop. */
+/* The janitor: every second, publishes what the outbox still holds (events
+ * the bus refused at commit time); every interval, purges ended sessions
+ * and telemetry past its retention; until stop. */
+#define OUTBOX_TICK_MS 1000
+#define OUTBOX_AGE_S 2 /* younger events are still being published by their request */
+
 struct janitor {
 	const struct logger *log;
 	struct lifecycle *lc;
 	struct sessions *sessions;
 	struct store *store;
+	struct api_env *env;
 	long long interval_s;
 	pthread_t thread;
 };
 
+static void purge_telemetry(struct janitor *j)
+{
+	const struct config *cfg = j->env->cfg;
+	long long deleted = 0, before = 0;
+
+	if (cfg->telemetry_retention_s > 0)
+		before = ((long long)time(NULL) - cfg->telemetry_retention_s) * 1000;
+	if (store_telemetry_purge(j->store, before, cfg->telemetry_max_points, &deleted) != STORE_OK)
+		log_text(j->log, LOG_WARN, "telemetry_purge_failed", store_errstr(j->store));
+	else if (deleted > 0 && log_enabled(j->log, LOG_INFO)) {
+		struct json_object *f = json_object_new_object();
+		json_object_object_add(f, "deleted", json_object_new_int64(deleted));
+		log_json(j->log, LOG_INFO, "telemetry_purge", f);
+	}
+}
+
 static void *janitor_main(void *arg)
 {
 	struct janitor *j = arg;
+	long long next_purge = (long long)time(NULL) + j->interval_s;
 	int n;
 
-	while (lifecycle_wait(j->lc, -1, j->interval_s * 1000) == LIFECYCLE_TIMEOUT) {
+	while (lifecycle_wait(j->lc, -1, OUTBOX_TICK_MS) == LIFECYCLE_TIMEOUT) {
+		if ((n = api_outbox_drain(j->env, (long long)time(NULL) - OUTBOX_AGE_S)) < 0)
+			log_text(j->log, LOG_WARN, "outbox_drain_failed", store_errstr(j->store));
+		else if (n > 0)
+			log_text(j->log, LOG_INFO, "outbox_drained", "late events published");
+		if ((long long)time(NULL) < next_purge)
+			continue;
+		next_purge = (long long)time(NULL) + j->interval_s;
+		purge_telemetry(j);
 		if (store_stream_session_purge(j->store, (long long)time(NULL)) != STORE_OK)
 			log_text(j->log, LOG_WARN, "stream_session_purge_failed", store_errstr(j->store));
 		if (sessions_purge(j->sessions, (long long)time(NULL), KEEP_REVOKED_S, &n) < 0) {
@@ -439,6 +484,7 @@ static int serve(const struct config *cfg, const struct logger *lg, struct servi
 	env.hub = hub;
 	env.redis = svc->redis;
 	env.session_cache = svc->session_cache;
+	env.device_cache = svc->device_cache;
 	/* unknown users are checked against this, at the same cost */
 	if (password_hash("no such user", (long)cfg->pbkdf2_iterations, env.dummy_hash) < 0) {
 		hub_stop(hub, 0);
@@ -446,7 +492,8 @@ static int serve(const struct config *cfg, const struct logger *lg, struct servi
 		lifecycle_free(&lc);
 		return EXIT_OSERR;
 	}
-	jan = (struct janitor){ lg, &lc, svc->sessions, svc->store, cfg->session_purge_interval_s, 0 };
+	jan = (struct janitor){ lg, &lc, svc->sessions, svc->store, &env,
+				cfg->session_purge_interval_s, 0 };
 	so = (struct server_opts){ listen_fd, (int)cfg->workers, lg, api_handle, &env };
 	fds = raise_fd_limit(cfg);
 	log_startup(lg, cfg, fds);

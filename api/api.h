@@ -39,6 +39,7 @@ struct api_env {
 	struct hub *hub;
 	struct redis *redis;         /* publishing to the event bus */
 	struct cache *session_cache; /* for its counters (NULL: none) */
+	struct cache *device_cache;  /* devices by id (NULL: read the store) */
 	char dummy_hash[PASSWORD_HASH_MAX]; /* verified against for unknown users */
 };
 
@@ -105,6 +106,40 @@ void api_unavailable(struct api_call *call);
 void api_audit(struct api_call *call, const char *tenant_id, const char *actor,
 	       const char *action, const char *target, const char *detail);
 
+/* api_authenticate, then api_require_role. */
+int api_authorize(struct api_call *call, struct principal *p, int level);
+
+/* An audit record of p's action (with the request id), for store calls
+ * that commit it with their change. */
+void api_audit_record(struct api_call *call, const struct principal *p, const char *action,
+		      const char *target, const char *detail, struct store_audit *out);
+
+/* Opaque list cursors of one kind (a letter): value <-> text. encode
+ * writes "" when it does not fit cap; decode returns 0, or -1 for a
+ * cursor that is not one of this kind. */
+void api_cursor_encode(char kind, const char *value, char *out, size_t cap);
+int api_cursor_decode(char kind, const char *cursor, char *value, size_t cap);
+
+/* Query integer name in [min, max] (dflt when absent). Returns 0, or -1
+ * with 400 request.invalid_query set. */
+int api_query_int(struct api_call *call, const char *name, long long min, long long max,
+		  long long dflt, long long *out);
+
+/* 0 when every query parameter is in allowed (NULL-ended; names lists
+ * them for the error), else -1 with 400 request.invalid_query set. */
+int api_query_known(struct api_call *call, const char *const *allowed, const char *names);
+
+/* Publishes a committed change's event (bus), then takes it out of the
+ * outbox. When the bus refuses, the event stays there for
+ * api_outbox_drain: the change stands and the event is late, never lost
+ * (at least once: see docs/API.md). api/outbox.c. */
+void api_outbox_publish(struct api_env *env, const struct store_event *ev);
+
+/* Publishes the outbox's events older than before (Unix seconds), oldest
+ * first, until the bus refuses or the outbox is empty. Returns how many
+ * were published, or -1 when the store failed. */
+int api_outbox_drain(struct api_env *env, long long before);
+
 /* Hands the request's connection to the hub as an event stream: sends the
  * 200 head with the SSE headers, then first_frames (retry:, the first
  * events), then the tenant's events that pass the filter. When the hub refuses (full or stopping) the
@@ -148,5 +183,15 @@ route_handler_fn api_metrics;
 /* Counts one response for /metrics. */
 void api_metrics_count(int status);
 route_handler_fn api_events_publish;
+route_handler_fn api_devices_list;
+route_handler_fn api_devices_count;
+route_handler_fn api_devices_create;
+route_handler_fn api_device_get;
+route_handler_fn api_device_patch;
+route_handler_fn api_device_delete;
+route_handler_fn api_device_status;
+route_handler_fn api_telemetry_post;
+route_handler_fn api_telemetry_recent;
+route_handler_fn api_audit_list;
 
 #endif

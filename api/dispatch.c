@@ -11,6 +11,8 @@
 #define GET HTTP_METHOD_BIT(HTTP_GET)
 #define POST HTTP_METHOD_BIT(HTTP_POST)
 #define DELETE HTTP_METHOD_BIT(HTTP_DELETE)
+#define PATCH HTTP_METHOD_BIT(HTTP_PATCH)
+#define PUT HTTP_METHOD_BIT(HTTP_PUT)
 
 static const struct route routes[] = {
 	{ V1 | V2, GET, "/health", api_health },
@@ -27,6 +29,17 @@ static const struct route routes[] = {
 	{ V2, POST, "/events/session", api_events_session },
 	{ V2, GET, "/events/stream", api_events_stream },
 	{ V2, POST, "/events", api_events_publish },
+	/* literal segments before {id}: the first route that matches wins */
+	{ V1 | V2, GET, "/devices", api_devices_list },
+	{ V2, POST, "/devices", api_devices_create },
+	{ V2, GET, "/devices/count", api_devices_count },
+	{ V1 | V2, GET, "/devices/{id}", api_device_get },
+	{ V2, PATCH, "/devices/{id}", api_device_patch },
+	{ V2, DELETE, "/devices/{id}", api_device_delete },
+	{ V2, PUT, "/devices/{id}/status", api_device_status },
+	{ V2, POST, "/devices/{id}/telemetry", api_telemetry_post },
+	{ V2, GET, "/telemetry/recent", api_telemetry_recent },
+	{ V2, GET, "/audit", api_audit_list },
 };
 
 void api_env_init(struct api_env *env, const struct config *cfg,

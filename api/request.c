@@ -1,10 +1,14 @@
 /* Request helpers shared by handlers: JSON bodies, fields, route params. */
+#include <errno.h>
 #include <json-c/json.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include "../core/b64.h"
+#include "../core/query.h"
 #include "../core/timefmt.h"
 #include "api.h"
 
@@ -41,7 +45,7 @@ int api_read_json(struct api_call *call, struct json_object **out)
 	}
 	tok = json_tokener_new();
 	if (tok != NULL) {
-		json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+		json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 		o = json_tokener_parse_ex(tok, buf_str(&body), (int)body.len);
 	}
 	if (o == NULL || tok->char_offset != (int)body.len ||
@@ -111,8 +115,99 @@ void api_audit(struct api_call *call, const char *tenant_id, const char *actor,
 	snprintf(a.action, sizeof(a.action), "%s", action);
 	snprintf(a.target, sizeof(a.target), "%s", target);
 	snprintf(a.detail, sizeof(a.detail), "%s", detail);
+	snprintf(a.request_id, sizeof(a.request_id), "%s", call->req->request_id);
 	a.at = (long long)time(NULL);
 	if (store_audit_append(call->env->store, &a) != STORE_OK)
 		log_text(call->env->log, LOG_WARN, "audit_failed", action);
 }
 
+
+int api_authorize(struct api_call *call, struct principal *p, int level)
+{
+	if (api_authenticate(call, p) < 0)
+		return -1;
+	return api_require_role(call, p, level);
+}
+
+void api_audit_record(struct api_call *call, const struct principal *p, const char *action,
+		      const char *target, const char *detail, struct store_audit *out)
+{
+	memset(out, 0, sizeof(*out));
+	snprintf(out->tenant_id, sizeof(out->tenant_id), "%s", p->claims.tid);
+	snprintf(out->actor_id, sizeof(out->actor_id), "%s", p->claims.sub);
+	snprintf(out->action, sizeof(out->action), "%s", action);
+	snprintf(out->target, sizeof(out->target), "%s", target);
+	snprintf(out->detail, sizeof(out->detail), "%s", detail ? detail : "");
+	snprintf(out->request_id, sizeof(out->request_id), "%s", call->req->request_id);
+	out->at = (long long)time(NULL);
+}
+
+/* Cursors: base64url of "<kind>:<value>", so that clients treat them as
+ * opaque and a cursor of one list is refused by another. */
+void api_cursor_encode(char kind, const char *value, char *out, size_t cap)
+{
+	char raw[STORE_ID_MAX + 4];
+	size_t n = (size_t)snprintf(raw, sizeof(raw), "%c:%s", kind, value);
+
+	if (n >= sizeof(raw) || b64url_encoded_len(n) + 1 > cap) {
+		out[0] = '\0';
+		return;
+	}
+	b64url_encode((const unsigned char *)raw, n, out);
+}
+
+int api_cursor_decode(char kind, const char *cursor, char *value, size_t cap)
+{
+	unsigned char raw[STORE_ID_MAX + 4];
+	size_t n = strlen(cursor), len = 0;
+
+	if (n == 0 || b64url_decoded_max(n) > sizeof(raw) ||
+	    b64url_decode(cursor, n, raw, &len) < 0 || len < 3 || raw[0] != (unsigned char)kind ||
+	    raw[1] != ':' || len - 2 >= cap || memchr(raw, '\0', len) != NULL)
+		return -1;
+	memcpy(value, raw + 2, len - 2);
+	value[len - 2] = '\0';
+	return 0;
+}
+
+int api_query_int(struct api_call *call, const char *name, long long min, long long max,
+		  long long dflt, long long *out)
+{
+	struct buf v = BUF_INIT;
+	char detail[120], *end;
+	int rc = query_get(call->req->query, name, &v);
+
+	*out = dflt;
+	if (rc == 1) {
+		errno = 0;
+		*out = strtoll(buf_str(&v), &end, 10);
+		if (v.len == 0 || *end != '\0' || errno != 0 || *out < min || *out > max ||
+		    !(buf_str(&v)[0] >= '0' && buf_str(&v)[0] <= '9'))
+			rc = -1;
+	}
+	buf_release(&v);
+	if (rc < 0) {
+		snprintf(detail, sizeof(detail), "%s= must be an integer from %lld to %lld.", name, min,
+			 max);
+		api_error(call, API_ERR_REQUEST_INVALID_QUERY, detail);
+		return -1;
+	}
+	return 0;
+}
+
+int api_query_known(struct api_call *call, const char *const *allowed, const char *names)
+{
+	const char *unknown;
+	size_t ulen;
+	char detail[200];
+	int rc = query_only(call->req->query, allowed, &unknown, &ulen);
+
+	if (rc == 1)
+		return 0;
+	if (rc < 0)
+		snprintf(detail, sizeof(detail), "The query string is malformed.");
+	else /* never echo it: it may hold something that belongs in no URL */
+		snprintf(detail, sizeof(detail), "Unknown query parameter (known: %s).", names);
+	api_error(call, API_ERR_REQUEST_INVALID_QUERY, detail);
+	return -1;
+}

@@ -57,6 +57,10 @@ struct config {
 	/* cache */
 	long long cache_jitter_pct;
 	long long cache_negative_ttl_ms;
+	long long device_cache_ttl_s;
+	/* telemetry */
+	long long telemetry_retention_s;
+	long long telemetry_max_points;
 	/* auth */
 	char *jwt_keys;
 	char *jwt_issuer;

@@ -31,6 +31,7 @@ import common  # noqa: E402
 import auth_tests  # noqa: E402,F401  (registers its tests)
 import events_tests  # noqa: E402,F401  (registers its tests)
 import bus_tests  # noqa: E402,F401  (registers its tests)
+import devices_tests  # noqa: E402,F401  (registers its tests)
 
 
 # ---------------------------------------------------------------- routing

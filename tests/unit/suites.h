@@ -35,5 +35,6 @@ int register_busmsg_tests(void);
 int register_writer_tests(void);
 int register_ring_tests(void);
 int register_stream_tests(void);
+int register_devices_tests(void);
 
 #endif

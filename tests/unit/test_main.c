@@ -22,6 +22,7 @@ static int (*const registrars[])(void) = {
 	register_writer_tests,
 	register_ring_tests,
 	register_stream_tests,
+	register_devices_tests,
 };
 
 int main(void)

@@ -1,0 +1,24 @@
+/* Internal to api/: devices as the other handlers need them (telemetry
+ * checks the device, reads go through the device cache). */
+#ifndef FCGI_SSE_API_DEVICES_H
+#define FCGI_SSE_API_DEVICES_H
+
+#include "api.h"
+
+/* The tenant's device id, through the device cache when there is one.
+ * Returns STORE_OK, STORE_NOT_FOUND or STORE_ERROR. */
+int devices_load(struct api_env *env, const char *tenant_id, const char *id,
+		 struct store_device *out);
+
+/* The cache entry of a device: its value after a change (write-through:
+ * a read racing the change cannot put the old value back), or a "not
+ * found" entry after a delete. A cache failure is logged; the entry then
+ * lives until its TTL. */
+void devices_cache_put(struct api_env *env, const struct store_device *d);
+void devices_cache_drop(struct api_env *env, const char *tenant_id, const char *id);
+
+/* Cache values, exported for tests: a device as bytes and back. */
+int devices_encode(const struct store_device *d, struct buf *out);
+int devices_decode(const char *p, size_t n, struct store_device *out);
+
+#endif

@@ -1,0 +1,73 @@
+/* The outbox: events of committed changes (devices, telemetry) reach the
+ * bus after their commit, never instead of it. A change writes its event
+ * in its own transaction (store_event); the handler publishes it at once
+ * and deletes the row; what the bus refused then is published later by
+ * api_outbox_drain (the outbox thread of fcgi_sse.c). */
+#include <string.h>
+
+#include "../redis/bus.h"
+#include "api.h"
+
+/* Publishes ev; 0 or -1 (the bus refused; logged). */
+static int publish(struct api_env *env, const struct store_event *ev)
+{
+	const struct bus_history hist = { env->cfg->history_max_len,
+					  env->cfg->history_max_age_s * 1000 };
+	const struct bus_entry e = { NULL, ev->type, ev->topic[0] ? ev->topic : NULL, ev->data,
+				     strlen(ev->data), 0 };
+	char id[BUS_ID_MAX + 1];
+
+	if (env->redis == NULL || bus_publish(env->redis, &hist, ev->tenant_id, &e, id) < 0) {
+		log_text(env->log, LOG_WARN, "outbox_publish_failed",
+			 env->redis ? redis_errstr(env->redis) : "no bus");
+		return -1;
+	}
+	return 0;
+}
+
+static void forget(struct api_env *env, const struct store_event *ev)
+{
+	/* a failure here publishes the event twice (the drain finds it
+	 * again): at least once, never lost */
+	if (store_outbox_delete(env->store, ev->seq) != STORE_OK)
+		log_text(env->log, LOG_WARN, "outbox_delete_failed", store_errstr(env->store));
+}
+
+void api_outbox_publish(struct api_env *env, const struct store_event *ev)
+{
+	if (publish(env, ev) == 0)
+		forget(env, ev);
+}
+
+struct drain {
+	struct api_env *env;
+	int published, refused;
+};
+
+static int drain_one(void *ctx, const struct store_event *ev)
+{
+	struct drain *d = ctx;
+
+	if (publish(d->env, ev) < 0) {
+		d->refused = 1;
+		return 1; /* the bus is down: the rest waits for the next round */
+	}
+	forget(d->env, ev);
+	d->published++;
+	return 0;
+}
+
+int api_outbox_drain(struct api_env *env, long long before)
+{
+	struct drain d = { env, 0, 0 };
+
+	/* in batches, until nothing older than before is left */
+	do {
+		int before_batch = d.published;
+		if (store_outbox_list(env->store, before, 100, drain_one, &d) != STORE_OK)
+			return -1;
+		if (d.published == before_batch)
+			break;
+	} while (!d.refused);
+	return d.published;
+}
