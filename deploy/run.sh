@@ -76,6 +76,37 @@ for _ in $(seq 50); do
 done
 
 url="http://127.0.0.1:$port/"
+
+# A few demo devices (once: kept in the store across runs), created through
+# the API as the operator would; $demo_device names one for the curl lines.
+seed_devices() {
+	local jar="$run_dir/seed.cookies" token count auth
+	token=$(curl -fsS -c "$jar" -H 'Content-Type: application/json' \
+		-d '{"tenant":"demo","username":"operator","password":"demo-password"}' \
+		"${url}api/v2/auth/login" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+	[ -n "$token" ] || return 1
+	auth="Authorization: Bearer $token"
+	count=$(curl -fsS -b "$jar" -H "$auth" "${url}api/v2/devices/count" |
+		sed -n 's/.*"count":\([0-9]*\).*/\1/p')
+	if [ "$count" = 0 ]; then
+		for body in '{"name":"Boiler 1","status":"online","metadata":{"room":"B2"}}' \
+			'{"name":"Pump north","status":"online","metadata":{"room":"P1"}}' \
+			'{"name":"Chiller 3","status":"maintenance","metadata":{"room":"roof"}}'; do
+			curl -fsS -b "$jar" -H "$auth" -H 'Content-Type: application/json' -d "$body" \
+				"${url}api/v2/devices" >/dev/null || return 1
+		done
+	fi
+	demo_device=$(curl -fsS -b "$jar" -H "$auth" "${url}api/v2/devices?limit=1" |
+		sed -n 's/.*"items":\[{"id":"\([^"]*\)".*/\1/p')
+	curl -fsS -b "$jar" -H "$auth" -d '' "${url}api/v2/auth/logout" >/dev/null || true
+	rm -f "$jar"
+	[ -n "$demo_device" ]
+}
+seed_devices || {
+	demo_device="<device id>"
+	echo "run.sh: could not seed the demo devices (see the log)" >&2
+}
+
 cat <<MSG
 
   fcgi_sse is running behind lighttpd at $url
@@ -103,6 +134,16 @@ cat <<MSG
       -H "Last-Event-ID: <id>" ${url}api/v2/events/stream
     curl -s -H "X-Internal-Secret: <secret>" -H 'Content-Type: application/json' \\
       -d '{"tenant":"demo","type":"hello","data":{"n":1}}' ${url}api/v2/events
+
+  Devices (tenant "demo" has a few; log in as operator to change them):
+
+    curl -s -b $run_dir/cookies -H "Authorization: Bearer <access_token>" ${url}api/v2/devices
+    curl -s -b $run_dir/cookies -H "Authorization: Bearer <access_token>" ${url}api/v2/devices/$demo_device
+    curl -s -b $run_dir/cookies -H "Authorization: Bearer <access_token>" ${url}api/v1/devices   # v1 shape
+    curl -s -b $run_dir/cookies -H "Authorization: Bearer <access_token>" -H 'Content-Type: application/json' \\
+      -d '{"metrics":{"temp":21.5}}' ${url}api/v2/devices/$demo_device/telemetry
+    curl -s -b $run_dir/cookies -H "Authorization: Bearer <access_token>" \\
+      "${url}api/v2/telemetry/recent?device_id=$demo_device"
 
   config: $config   logs: $run_dir/   Ctrl-C stops everything.
 

@@ -1,0 +1,168 @@
+#!/bin/bash
+# bench/devices.sh: the data API through lighttpd, as `make run` deploys it
+# (issue #11). In one session, with nothing else running:
+#   1. GET /api/v2/devices/{id} with a warm cache, wrk at CONNS connections,
+#      interleaved ROUNDS times with the floor: bench/api_floor (a libfcgi
+#      responder answering a device-sized JSON body, as many threads as
+#      fcgi_sse's workers) behind its own lighttpd with the same settings;
+#   2. GET /api/v2/devices?limit=50 and /devices/count over DEVICES devices;
+#   3. telemetry ingest: POINTS points at RATE/s posted to one device while
+#      STREAMS streams (events=telemetry) receive them, latency from POST to
+#      arrival (bench/sse_load).
+# Environment: CONNS (64), DURATION (10 s per wrk run), ROUNDS (3), DEVICES
+# (1000), STREAMS (1000), RATE (2000), POINTS (20000), WORKERS (4).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CONNS=${CONNS:-64}
+DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
+DEVICES=${DEVICES:-1000}
+STREAMS=${STREAMS:-1000}
+RATE=${RATE:-2000}
+POINTS=${POINTS:-20000}
+WORKERS=${WORKERS:-4}
+
+ulimit -n "$(ulimit -Hn)"
+command -v wrk >/dev/null 2>&1 || {
+	if [ "$(id -u)" -eq 0 ]; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >/dev/null
+	else
+		echo "devices.sh: install wrk (apt-get install wrk)" >&2
+		exit 1
+	fi
+}
+make -s all bench/api_floor
+mkdir -p build/bench
+[ build/bench/sse_load -nt bench/sse_load.c ] ||
+	cc -O2 -Wall -Wextra -Werror -pthread -o build/bench/sse_load bench/sse_load.c -lm
+
+. bench/redis.sh
+dir=$(mktemp -d /tmp/devices_bench.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	bench_redis_stop
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+	for _ in $(seq 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# lighttpd (deploy/lighttpd/lighttpd.conf) with RUN_DIR $1; sets lt_port.
+lighttpd_for() {
+	lt_port=$(free_port)
+	mkdir -p "$1/www"
+	env -u FCGI_SSE_CONFIG PORT="$lt_port" RUN_DIR="$1" setsid lighttpd -D -f deploy/lighttpd/lighttpd.conf \
+		>/dev/null 2>"$1/lighttpd.stderr" &
+	pids+=($!)
+	wait_port "$lt_port" || { cat "$1/lighttpd.stderr" >&2; exit 1; }
+}
+
+# ---- fcgi_sse as make run has it: Redis, SQLite, one process, lighttpd ----
+bench_redis_start "$dir"
+key=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+mkdir -p "$dir/app"
+cat >"$dir/config.json" <<JSON
+{
+  "server": { "workers": $WORKERS },
+  "log": { "level": "warn" },
+  "http": { "max_body_bytes": 1048576 },
+  "sse": { "max_streams": $((STREAMS + 64)), "max_lifetime_ms": 0 },
+  "store": { "path": "$dir/fcgi_sse.db" },
+  "redis": { "host": "127.0.0.1", "port": $redis_port },
+  "auth": { "jwt_keys": "bench1:$key", "pbkdf2_iterations": 1000 }
+}
+JSON
+fs() { env -u FCGI_SSE_CONFIG build/fcgi_sse "$@"; }
+fs admin --config "$dir/config.json" create-tenant bench >/dev/null
+echo 'bench-password' | fs admin --config "$dir/config.json" create-user --tenant bench \
+	--username op --role operator >/dev/null
+fs --config "$dir/config.json" --listen "unix:$dir/app/fcgi_sse.sock" </dev/null >/dev/null \
+	2>"$dir/app/fcgi_sse.log" &
+fcgi_pid=$!
+pids+=("$fcgi_pid")
+for _ in $(seq 50); do [ -S "$dir/app/fcgi_sse.sock" ] && break; sleep 0.1; done
+lighttpd_for "$dir/app"
+app_port=$lt_port app_lighttpd=${pids[-1]}
+
+curl -sS -D "$dir/login.head" -o "$dir/login.json" -H 'Content-Type: application/json' \
+	-d '{"tenant":"bench","username":"op","password":"bench-password"}' \
+	"http://127.0.0.1:$app_port/api/v2/auth/login"
+token=$(sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' "$dir/login.json")
+fgp=$(sed -n 's/^[Ss]et-[Cc]ookie: *__Host-fgp=\([^;]*\).*/\1/p' "$dir/login.head" | tr -d '\r' | head -1)
+[ -n "$token" ] && [ -n "$fgp" ] || { echo "devices.sh: login failed" >&2; cat "$dir/login.json" >&2; exit 1; }
+auth=(-H "Authorization: Bearer $token" -H "Cookie: __Host-fgp=$fgp")
+
+# DEVICES devices (a third online), through the API, in parallel batches
+create_devices() {
+	local i
+	for i in $(seq "$1" "$2"); do
+		curl -fsS -o /dev/null "${auth[@]}" -H 'Content-Type: application/json' \
+			-d "{\"name\":\"bench $i\",\"status\":\"$([ $((i % 3)) = 0 ] && echo online || echo offline)\",\"metadata\":{\"n\":$i}}" \
+			"http://127.0.0.1:$app_port/api/v2/devices"
+	done
+}
+per=$(( (DEVICES + 3) / 4 ))
+for k in 0 1 2 3; do create_devices $((k * per + 1)) $(( (k + 1) * per < DEVICES ? (k + 1) * per : DEVICES )) & done
+wait
+device=$(curl -fsS "${auth[@]}" "http://127.0.0.1:$app_port/api/v2/devices?limit=1" |
+	sed -n 's/.*"items":\[{"id":"\([^"]*\)".*/\1/p')
+[ -n "$device" ] || { echo "devices.sh: no device" >&2; exit 1; }
+curl -fsS -o /dev/null "${auth[@]}" "http://127.0.0.1:$app_port/api/v2/devices/$device" # warm
+
+# ---- the floor ----
+mkdir -p "$dir/floor"
+bench/api_floor "$dir/floor/fcgi_sse.sock" "$WORKERS" &
+floor_pid=$!
+pids+=("$floor_pid")
+for _ in $(seq 50); do [ -S "$dir/floor/fcgi_sse.sock" ] && break; sleep 0.1; done
+lighttpd_for "$dir/floor"
+floor_port=$lt_port floor_lighttpd=${pids[-1]}
+
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# wrk_run label url pids...: requests/s, p50 and p99 (ms), CPU per request (µs) of pids
+wrk_run() {
+	local label=$1 url=$2 out t0=0 t1=0 p
+	shift 2
+	for p in "$@"; do t0=$((t0 + $(ticks "$p"))); done
+	out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "${auth[@]}" "$url")
+	for p in "$@"; do t1=$((t1 + $(ticks "$p"))); done
+	echo "$out" | awk -v label="$label" -v ticks=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
+	function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+	/^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) }
+	/^Requests\/sec:/ { rps = $2 } /^ +[0-9]+ requests in/ { n = $1 }
+	/Non-2xx/ { bad = $NF }
+	END { printf "%-22s %10.0f req/s   p50 %7.3f ms   p99 %7.3f ms   %6.1f us CPU/request   non-2xx %s\n",
+		label, rps, p50, p99, (n > 0 ? ticks * 1e6 / hz / n : 0), (bad == "" ? 0 : bad) }'
+}
+
+echo "== $(date -u +%FT%TZ) $(uname -m), $(nproc) cores; commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown);" \
+	"bench/devices.sh CONNS=$CONNS DURATION=$DURATION ROUNDS=$ROUNDS DEVICES=$DEVICES STREAMS=$STREAMS RATE=$RATE POINTS=$POINTS WORKERS=$WORKERS"
+echo "-- GET one device (cache warm) against the floor, interleaved; CPU: backend + its lighttpd"
+for r in $(seq "$ROUNDS"); do
+	wrk_run "fcgi_sse round $r" "http://127.0.0.1:$app_port/api/v2/devices/$device" "$fcgi_pid" "$app_lighttpd"
+	wrk_run "floor round $r" "http://127.0.0.1:$floor_port/api/v2/devices/$device" "$floor_pid" "$floor_lighttpd"
+done
+echo "-- lists and counts over $DEVICES devices (store reads)"
+wrk_run "list limit=50" "http://127.0.0.1:$app_port/api/v2/devices?limit=50" "$fcgi_pid" "$app_lighttpd"
+wrk_run "list status=online" "http://127.0.0.1:$app_port/api/v2/devices?limit=50&status=online" "$fcgi_pid" "$app_lighttpd"
+wrk_run "count" "http://127.0.0.1:$app_port/api/v2/devices/count" "$fcgi_pid" "$app_lighttpd"
+wrk_run "count status=online" "http://127.0.0.1:$app_port/api/v2/devices/count?status=online" "$fcgi_pid" "$app_lighttpd"
+echo "-- telemetry: $POINTS points at $RATE/s to one device, $STREAMS streams receiving them"
+build/bench/sse_load --port "$app_port" --sub-path '/api/v2/events/stream?events=telemetry' \
+	--sub-header "Authorization: Bearer $token" --sub-header "Cookie: __Host-fgp=$fgp" \
+	--ready-event connected --event telemetry \
+	--pub-path "/api/v2/devices/$device/telemetry" --pub-header "Authorization: Bearer $token" \
+	--pub-header "Cookie: __Host-fgp=$fgp" --pub-header 'Content-Type: application/json' \
+	--body '{"metrics":{"seq":{seq},"t":{t}}}' --publishers 16 \
+	--streams "$STREAMS" --events "$POINTS" --rate "$RATE" --pids "$fcgi_pid,$app_lighttpd" | grep -v '^kv '
