@@ -29,10 +29,12 @@ static void *serve(void *arg)
 	if (FCGX_InitRequest(&rq, sock, 0) != 0)
 		return NULL;
 	while (FCGX_Accept_r(&rq) == 0) {
+		/* libfcgi's own printf knows no %zu */
 		FCGX_FPrintF(rq.out,
 			     "Status: 200 OK\r\nContent-Type: application/json\r\n"
-			     "Cache-Control: no-store\r\nContent-Length: %zu\r\n\r\n%s",
-			     sizeof(body) - 1, body);
+			     "Cache-Control: no-store\r\nContent-Length: %d\r\n\r\n",
+			     (int)(sizeof(body) - 1));
+		FCGX_PutStr(body, (int)(sizeof(body) - 1), rq.out);
 		FCGX_Finish_r(&rq);
 	}
 	return NULL;

@@ -10,7 +10,8 @@
 #      STREAMS streams (events=telemetry) receive them, latency from POST to
 #      arrival (bench/sse_load).
 # Environment: CONNS (64), DURATION (10 s per wrk run), ROUNDS (3), DEVICES
-# (1000), STREAMS (1000), RATE (2000), POINTS (20000), WORKERS (4).
+# (1000), STREAMS (1000), RATE (2000), POINTS (20000), WORKERS (4), PARTS
+# ("get lists telemetry": which of 1-3 to run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,7 @@ STREAMS=${STREAMS:-1000}
 RATE=${RATE:-2000}
 POINTS=${POINTS:-20000}
 WORKERS=${WORKERS:-4}
+PARTS=${PARTS:-get lists telemetry}
 
 ulimit -n "$(ulimit -Hn)"
 command -v wrk >/dev/null 2>&1 || {
@@ -41,6 +43,8 @@ mkdir -p build/bench
 dir=$(mktemp -d /tmp/devices_bench.XXXXXX)
 pids=()
 cleanup() {
+	# KILL for the floor: libfcgi's accept loop outlives a TERM
+	[ -n "${floor_pid:-}" ] && kill -KILL "$floor_pid" 2>/dev/null
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	bench_redis_stop
@@ -86,8 +90,9 @@ fs() { env -u FCGI_SSE_CONFIG build/fcgi_sse "$@"; }
 fs admin --config "$dir/config.json" create-tenant bench >/dev/null
 echo 'bench-password' | fs admin --config "$dir/config.json" create-user --tenant bench \
 	--username op --role operator >/dev/null
-fs --config "$dir/config.json" --listen "unix:$dir/app/fcgi_sse.sock" </dev/null >/dev/null \
-	2>"$dir/app/fcgi_sse.log" &
+# not through fs(): $! must be fcgi_sse's own pid, for its CPU time
+env -u FCGI_SSE_CONFIG build/fcgi_sse --config "$dir/config.json" --listen "unix:$dir/app/fcgi_sse.sock" \
+	</dev/null >/dev/null 2>"$dir/app/fcgi_sse.log" &
 fcgi_pid=$!
 pids+=("$fcgi_pid")
 for _ in $(seq 50); do [ -S "$dir/app/fcgi_sse.sock" ] && break; sleep 0.1; done
@@ -112,8 +117,12 @@ create_devices() {
 	done
 }
 per=$(( (DEVICES + 3) / 4 ))
-for k in 0 1 2 3; do create_devices $((k * per + 1)) $(( (k + 1) * per < DEVICES ? (k + 1) * per : DEVICES )) & done
-wait
+creators=()
+for k in 0 1 2 3; do
+	create_devices $((k * per + 1)) $(( (k + 1) * per < DEVICES ? (k + 1) * per : DEVICES )) &
+	creators+=($!)
+done
+wait "${creators[@]}" # not a bare wait: the servers are children too
 device=$(curl -fsS "${auth[@]}" "http://127.0.0.1:$app_port/api/v2/devices?limit=1" |
 	sed -n 's/.*"items":\[{"id":"\([^"]*\)".*/\1/p')
 [ -n "$device" ] || { echo "devices.sh: no device" >&2; exit 1; }
@@ -121,7 +130,7 @@ curl -fsS -o /dev/null "${auth[@]}" "http://127.0.0.1:$app_port/api/v2/devices/$
 
 # ---- the floor ----
 mkdir -p "$dir/floor"
-bench/api_floor "$dir/floor/fcgi_sse.sock" "$WORKERS" &
+bench/api_floor "$dir/floor/fcgi_sse.sock" "$WORKERS" </dev/null >/dev/null &
 floor_pid=$!
 pids+=("$floor_pid")
 for _ in $(seq 50); do [ -S "$dir/floor/fcgi_sse.sock" ] && break; sleep 0.1; done
@@ -130,34 +139,43 @@ floor_port=$lt_port floor_lighttpd=${pids[-1]}
 
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-# wrk_run label url pids...: requests/s, p50 and p99 (ms), CPU per request (µs) of pids
+# wrk_run label url backend lighttpd [redis]: requests/s, p50 and p99 (ms),
+# CPU per request (µs) of backend + lighttpd, and each apart (with Redis's)
 wrk_run() {
-	local label=$1 url=$2 out t0=0 t1=0 p
+	local label=$1 url=$2 out p i=0 t0=() t1=()
 	shift 2
-	for p in "$@"; do t0=$((t0 + $(ticks "$p"))); done
+	for p in "$@"; do t0[i]=$(ticks "$p"); i=$((i + 1)); done
 	out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "${auth[@]}" "$url")
-	for p in "$@"; do t1=$((t1 + $(ticks "$p"))); done
-	echo "$out" | awk -v label="$label" -v ticks=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
+	i=0
+	for p in "$@"; do t1[i]=$(( $(ticks "$p") - t0[i] )); i=$((i + 1)); done
+	echo "$out" | awk -v label="$label" -v b="${t1[0]}" -v l="${t1[1]}" -v r="${t1[2]:-}" \
+		-v hz="$(getconf CLK_TCK)" '
 	function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+	function us(t) { return n > 0 ? t * 1e6 / hz / n : 0 }
 	/^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) }
 	/^Requests\/sec:/ { rps = $2 } /^ +[0-9]+ requests in/ { n = $1 }
 	/Non-2xx/ { bad = $NF }
-	END { printf "%-22s %10.0f req/s   p50 %7.3f ms   p99 %7.3f ms   %6.1f us CPU/request   non-2xx %s\n",
-		label, rps, p50, p99, (n > 0 ? ticks * 1e6 / hz / n : 0), (bad == "" ? 0 : bad) }'
+	END { printf "%-22s %8.0f req/s  p50 %6.3f ms  p99 %6.3f ms  CPU/request %5.1f us (backend %.1f, lighttpd %.1f%s)  non-2xx %s\n",
+		label, rps, p50, p99, us(b + l), us(b), us(l), (r == "" ? "" : sprintf(", redis %.1f", us(r))),
+		(bad == "" ? 0 : bad) }'
 }
 
 echo "== $(date -u +%FT%TZ) $(uname -m), $(nproc) cores; commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown);" \
 	"bench/devices.sh CONNS=$CONNS DURATION=$DURATION ROUNDS=$ROUNDS DEVICES=$DEVICES STREAMS=$STREAMS RATE=$RATE POINTS=$POINTS WORKERS=$WORKERS"
-echo "-- GET one device (cache warm) against the floor, interleaved; CPU: backend + its lighttpd"
-for r in $(seq "$ROUNDS"); do
-	wrk_run "fcgi_sse round $r" "http://127.0.0.1:$app_port/api/v2/devices/$device" "$fcgi_pid" "$app_lighttpd"
+part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
+part get && echo "-- GET one device (cache warm) against the floor, interleaved; CPU: backend + its lighttpd"
+part get && for r in $(seq "$ROUNDS"); do
+	wrk_run "fcgi_sse round $r" "http://127.0.0.1:$app_port/api/v2/devices/$device" "$fcgi_pid" "$app_lighttpd" "$redis_pid"
 	wrk_run "floor round $r" "http://127.0.0.1:$floor_port/api/v2/devices/$device" "$floor_pid" "$floor_lighttpd"
 done
+if part lists; then
 echo "-- lists and counts over $DEVICES devices (store reads)"
-wrk_run "list limit=50" "http://127.0.0.1:$app_port/api/v2/devices?limit=50" "$fcgi_pid" "$app_lighttpd"
-wrk_run "list status=online" "http://127.0.0.1:$app_port/api/v2/devices?limit=50&status=online" "$fcgi_pid" "$app_lighttpd"
-wrk_run "count" "http://127.0.0.1:$app_port/api/v2/devices/count" "$fcgi_pid" "$app_lighttpd"
-wrk_run "count status=online" "http://127.0.0.1:$app_port/api/v2/devices/count?status=online" "$fcgi_pid" "$app_lighttpd"
+wrk_run "list limit=50" "http://127.0.0.1:$app_port/api/v2/devices?limit=50" "$fcgi_pid" "$app_lighttpd" "$redis_pid"
+wrk_run "list status=online" "http://127.0.0.1:$app_port/api/v2/devices?limit=50&status=online" "$fcgi_pid" "$app_lighttpd" "$redis_pid"
+wrk_run "count" "http://127.0.0.1:$app_port/api/v2/devices/count" "$fcgi_pid" "$app_lighttpd" "$redis_pid"
+wrk_run "count status=online" "http://127.0.0.1:$app_port/api/v2/devices/count?status=online" "$fcgi_pid" "$app_lighttpd" "$redis_pid"
+fi
+part telemetry || exit 0
 echo "-- telemetry: $POINTS points at $RATE/s to one device, $STREAMS streams receiving them"
 build/bench/sse_load --port "$app_port" --sub-path '/api/v2/events/stream?events=telemetry' \
 	--sub-header "Authorization: Bearer $token" --sub-header "Cookie: __Host-fgp=$fgp" \
