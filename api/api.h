@@ -120,6 +120,10 @@ void api_audit_record(struct api_call *call, const struct principal *p, const ch
 void api_cursor_encode(char kind, const char *value, char *out, size_t cap);
 int api_cursor_decode(char kind, const char *cursor, char *value, size_t cap);
 
+/* A page of a list: {"items": items (taken), "next_cursor": next_cursor
+ * or null}. */
+struct json_object *api_page(struct json_object *items, const char *next_cursor);
+
 /* Query integer name in [min, max] (dflt when absent). Returns 0, or -1
  * with 400 request.invalid_query set. */
 int api_query_int(struct api_call *call, const char *name, long long min, long long max,

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "../auth/auth.h"
+#include "../core/jsonf.h"
 #include "../core/query.h"
 #include "../core/timefmt.h"
 #include "../session/session.h"
@@ -106,30 +107,6 @@ int devices_encode(const struct store_device *d, struct buf *out)
 	return out->oom ? -1 : 0;
 }
 
-static int copy_str(struct json_object *o, const char *name, char *dst, size_t cap)
-{
-	struct json_object *v;
-	size_t n;
-
-	if (!json_object_object_get_ex(o, name, &v) || !json_object_is_type(v, json_type_string))
-		return -1;
-	n = (size_t)json_object_get_string_len(v);
-	if (n >= cap)
-		return -1;
-	memcpy(dst, json_object_get_string(v), n + 1);
-	return 0;
-}
-
-static int copy_int(struct json_object *o, const char *name, long long *dst)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, name, &v) || !json_object_is_type(v, json_type_int))
-		return -1;
-	*dst = json_object_get_int64(v);
-	return 0;
-}
-
 int devices_decode(const char *p, size_t n, struct store_device *d)
 {
 	struct json_tokener *tok = json_tokener_new();
@@ -138,15 +115,15 @@ int devices_decode(const char *p, size_t n, struct store_device *d)
 
 	memset(d, 0, sizeof(*d));
 	if (o != NULL && json_object_is_type(o, json_type_object) &&
-	    copy_str(o, "id", d->id, sizeof(d->id)) == 0 &&
-	    copy_str(o, "tenant_id", d->tenant_id, sizeof(d->tenant_id)) == 0 &&
-	    copy_str(o, "name", d->name, sizeof(d->name)) == 0 &&
-	    copy_str(o, "status", d->status, sizeof(d->status)) == 0 &&
-	    copy_str(o, "metadata", d->metadata, sizeof(d->metadata)) == 0 &&
-	    copy_int(o, "created_at", &d->created_at) == 0 &&
-	    copy_int(o, "updated_at", &d->updated_at) == 0 &&
-	    copy_int(o, "last_seen_at", &d->last_seen_at) == 0 &&
-	    copy_int(o, "version", &d->version) == 0)
+	    jsonf_str(o, "id", d->id, sizeof(d->id)) == 0 &&
+	    jsonf_str(o, "tenant_id", d->tenant_id, sizeof(d->tenant_id)) == 0 &&
+	    jsonf_str(o, "name", d->name, sizeof(d->name)) == 0 &&
+	    jsonf_str(o, "status", d->status, sizeof(d->status)) == 0 &&
+	    jsonf_str(o, "metadata", d->metadata, sizeof(d->metadata)) == 0 &&
+	    jsonf_int(o, "created_at", &d->created_at) == 0 &&
+	    jsonf_int(o, "updated_at", &d->updated_at) == 0 &&
+	    jsonf_int(o, "last_seen_at", &d->last_seen_at) == 0 &&
+	    jsonf_int(o, "version", &d->version) == 0)
 		rc = 0;
 	json_object_put(o);
 	if (tok != NULL)
@@ -636,7 +613,6 @@ static void list_v2(struct api_call *call, const struct principal *p, const char
 	struct page pg = { call, NULL, 0, 0, "", 0 };
 	struct buf cur = BUF_INIT;
 	char after[STORE_ID_MAX + 1], next[128];
-	struct json_object *o;
 	long long limit;
 	int has_cursor;
 
@@ -657,15 +633,9 @@ static void list_v2(struct api_call *call, const struct principal *p, const char
 		api_unavailable(call);
 		goto out;
 	}
-	o = json_object_new_object();
-	json_object_object_add(o, "items", pg.items);
-	if (pg.more) {
+	if (pg.more)
 		api_cursor_encode('d', pg.last, next, sizeof(next));
-		json_object_object_add(o, "next_cursor", json_object_new_string(next));
-	} else {
-		json_object_object_add(o, "next_cursor", NULL);
-	}
-	api_json(call, 200, o);
+	api_json(call, 200, api_page(pg.items, pg.more ? next : NULL));
 out:
 	buf_release(&cur);
 }

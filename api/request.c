@@ -211,3 +211,13 @@ int api_query_known(struct api_call *call, const char *const *allowed, const cha
 	api_error(call, API_ERR_REQUEST_INVALID_QUERY, detail);
 	return -1;
 }
+
+struct json_object *api_page(struct json_object *items, const char *next_cursor)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "items", items);
+	json_object_object_add(o, "next_cursor",
+			       next_cursor ? json_object_new_string(next_cursor) : NULL);
+	return o;
+}

@@ -300,7 +300,6 @@ void api_audit_list(struct api_call *call)
 	struct principal p;
 	struct audit_page pg = { NULL, 0, 0, 0, 0 };
 	struct buf cur = BUF_INIT;
-	struct json_object *o;
 	char seq[24], next[64], *end;
 	long long limit, before = 0;
 
@@ -323,16 +322,11 @@ void api_audit_list(struct api_call *call)
 		api_unavailable(call);
 		goto out;
 	}
-	o = json_object_new_object();
-	json_object_object_add(o, "items", pg.items);
 	if (pg.more) {
 		snprintf(seq, sizeof(seq), "%lld", pg.last);
 		api_cursor_encode('a', seq, next, sizeof(next));
-		json_object_object_add(o, "next_cursor", json_object_new_string(next));
-	} else {
-		json_object_object_add(o, "next_cursor", NULL);
 	}
-	api_json(call, 200, o);
+	api_json(call, 200, api_page(pg.items, pg.more ? next : NULL));
 out:
 	buf_release(&cur);
 }

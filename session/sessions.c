@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/jsonf.h"
 #include "session.h"
 
 #define PENDING_MAX 1024
@@ -59,30 +60,6 @@ int sessions_encode(const struct store_session *ss, struct buf *out)
 	return out->oom ? -1 : 0;
 }
 
-static int copy_str(struct json_object *o, const char *k, char *dst, size_t cap)
-{
-	struct json_object *v;
-	const char *s;
-
-	if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_string))
-		return -1;
-	s = json_object_get_string(v);
-	if (strlen(s) >= cap)
-		return -1;
-	memcpy(dst, s, strlen(s) + 1);
-	return 0;
-}
-
-static int copy_int(struct json_object *o, const char *k, long long *dst)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_int))
-		return -1;
-	*dst = json_object_get_int64(v);
-	return 0;
-}
-
 int sessions_decode(const char *json, size_t len, struct store_session *out)
 {
 	struct json_tokener *tok = json_tokener_new();
@@ -94,13 +71,13 @@ int sessions_decode(const char *json, size_t len, struct store_session *out)
 	o = json_tokener_parse_ex(tok, json, (int)len);
 	memset(out, 0, sizeof(*out));
 	if (o != NULL && json_object_is_type(o, json_type_object) &&
-	    copy_str(o, "id", out->id, sizeof(out->id)) == 0 &&
-	    copy_str(o, "user_id", out->user_id, sizeof(out->user_id)) == 0 &&
-	    copy_str(o, "tenant_id", out->tenant_id, sizeof(out->tenant_id)) == 0 &&
-	    copy_str(o, "role", out->role, sizeof(out->role)) == 0 &&
-	    copy_int(o, "created_at", &out->created_at) == 0 &&
-	    copy_int(o, "expires_at", &out->expires_at) == 0 &&
-	    copy_int(o, "revoked_at", &out->revoked_at) == 0)
+	    jsonf_str(o, "id", out->id, sizeof(out->id)) == 0 &&
+	    jsonf_str(o, "user_id", out->user_id, sizeof(out->user_id)) == 0 &&
+	    jsonf_str(o, "tenant_id", out->tenant_id, sizeof(out->tenant_id)) == 0 &&
+	    jsonf_str(o, "role", out->role, sizeof(out->role)) == 0 &&
+	    jsonf_int(o, "created_at", &out->created_at) == 0 &&
+	    jsonf_int(o, "expires_at", &out->expires_at) == 0 &&
+	    jsonf_int(o, "revoked_at", &out->revoked_at) == 0)
 		rc = 0;
 	if (o != NULL)
 		json_object_put(o);
