@@ -1,6 +1,6 @@
 /* GET /metrics: Prometheus text format (API.md §7), for loopback callers or
  * holders of the internal secret. Counters so far: responses by status,
- * streams and events of the hub, the session cache. */
+ * streams and events of the hub, the session and device caches. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,10 +35,50 @@ static void gauge(struct buf *b, const char *name, const char *help, long long v
 	buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name, v);
 }
 
+/* Lookups by cache and result, transport failures, and the hit ratio
+ * since start (hits, negative ones included, over lookups). */
+static void caches(struct buf *b, const struct api_env *env)
+{
+	const struct { const char *name; struct cache *c; } all[] = {
+		{ "session", env->session_cache }, { "device", env->device_cache },
+	};
+	struct cache_stats cs[2];
+	const size_t n = sizeof(all) / sizeof(all[0]);
+
+	for (size_t i = 0; i < n; i++)
+		if (all[i].c != NULL)
+			cache_get_stats(all[i].c, &cs[i]);
+	buf_puts(b, "# HELP fcgi_sse_cache_requests_total Cache lookups by cache and result.\n"
+		    "# TYPE fcgi_sse_cache_requests_total counter\n");
+	for (size_t i = 0; i < n; i++) {
+		if (all[i].c == NULL)
+			continue;
+		buf_printf(b, "fcgi_sse_cache_requests_total{cache=\"%s\",result=\"hit\"} %llu\n",
+			   all[i].name, cs[i].hits);
+		buf_printf(b, "fcgi_sse_cache_requests_total{cache=\"%s\",result=\"negative_hit\"} %llu\n",
+			   all[i].name, cs[i].negative_hits);
+		buf_printf(b, "fcgi_sse_cache_requests_total{cache=\"%s\",result=\"miss\"} %llu\n",
+			   all[i].name, cs[i].misses);
+	}
+	buf_puts(b, "# HELP fcgi_sse_cache_transport_errors_total Cache transport (Redis) failures.\n"
+		    "# TYPE fcgi_sse_cache_transport_errors_total counter\n");
+	for (size_t i = 0; i < n; i++)
+		if (all[i].c != NULL)
+			buf_printf(b, "fcgi_sse_cache_transport_errors_total{cache=\"%s\"} %llu\n",
+				   all[i].name, cs[i].kv_errors);
+	buf_puts(b, "# HELP fcgi_sse_cache_hit_ratio Hits (negative ones included) over lookups since start.\n"
+		    "# TYPE fcgi_sse_cache_hit_ratio gauge\n");
+	for (size_t i = 0; i < n; i++) {
+		unsigned long long hit = cs[i].hits + cs[i].negative_hits, all_n = hit + cs[i].misses;
+		if (all[i].c != NULL)
+			buf_printf(b, "fcgi_sse_cache_hit_ratio{cache=\"%s\"} %.4f\n", all[i].name,
+				   all_n ? (double)hit / (double)all_n : 0.0);
+	}
+}
+
 static void render(const struct api_env *env, struct buf *b)
 {
 	struct hub_stats hs;
-	struct cache_stats cs;
 
 	buf_puts(b, "# HELP fcgi_sse_http_responses_total Responses by status code.\n"
 		    "# TYPE fcgi_sse_http_responses_total counter\n");
@@ -61,16 +101,7 @@ static void render(const struct api_env *env, struct buf *b)
 	gauge(b, "fcgi_sse_bus_up", "1 while this process is subscribed to the Redis event bus.", hs.bus_up);
 	counter(b, "fcgi_sse_bus_reconnects_total", "Times the event bus came back after losing Redis.",
 		(unsigned long long)hs.bus_reconnects);
-	if (env->session_cache != NULL) {
-		cache_get_stats(env->session_cache, &cs);
-		buf_puts(b, "# HELP fcgi_sse_cache_requests_total Cache lookups by cache and result.\n"
-			    "# TYPE fcgi_sse_cache_requests_total counter\n");
-		buf_printf(b, "fcgi_sse_cache_requests_total{cache=\"session\",result=\"hit\"} %llu\n", cs.hits);
-		buf_printf(b, "fcgi_sse_cache_requests_total{cache=\"session\",result=\"negative_hit\"} %llu\n",
-			   cs.negative_hits);
-		buf_printf(b, "fcgi_sse_cache_requests_total{cache=\"session\",result=\"miss\"} %llu\n", cs.misses);
-		counter(b, "fcgi_sse_cache_transport_errors_total", "Cache transport (Redis) failures.", cs.kv_errors);
-	}
+	caches(b, env);
 }
 
 void api_metrics(struct api_call *call)

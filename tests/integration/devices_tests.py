@@ -6,6 +6,7 @@ and a Redis outage (reads from the store, writes still accepted, their
 events published once Redis is back). Registered by run.py."""
 
 import json
+import re
 import time
 
 import common
@@ -286,6 +287,11 @@ def devices_read_your_writes_across_processes_and_cache_ttls(s, binary):
         check(cb.delete(path).status == 204, "delete on B")
         problem(ca.get(path), 404, "resource.not_found")
         check(common.REDIS.command("GET", key) is not None, "a tombstone, not a hole, after the delete")
+        m = request(b.port, "GET", "/metrics").body.decode()
+        hits = re.search(r'fcgi_sse_cache_requests_total\{cache="device",result="hit"\} (\d+)', m)
+        ratio = re.search(r'fcgi_sse_cache_hit_ratio\{cache="device"\} ([0-9.]+)', m)
+        check(hits and int(hits.group(1)) >= 1 and ratio and 0 < float(ratio.group(1)) <= 1,
+              "device cache hits and ratio in /metrics: %r" % [l for l in m.splitlines() if "cache" in l])
     finally:
         _cleanup(*(x for x in (a, b) if x is not None))
 
