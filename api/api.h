@@ -180,6 +180,8 @@ route_handler_fn api_users_create;
 route_handler_fn api_users_list;
 route_handler_fn api_user_get;
 route_handler_fn api_user_revoke_sessions;
+route_handler_fn api_user_patch;
+route_handler_fn api_user_delete;
 route_handler_fn api_events_stream;
 route_handler_fn api_events_session;
 route_handler_fn api_metrics;

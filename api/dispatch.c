@@ -25,6 +25,8 @@ static const struct route routes[] = {
 	{ V2, GET, "/users", api_users_list },
 	{ V2, POST, "/users", api_users_create },
 	{ V2, GET, "/users/{id}", api_user_get },
+	{ V2, PATCH, "/users/{id}", api_user_patch },
+	{ V2, DELETE, "/users/{id}", api_user_delete },
 	{ V2, DELETE, "/users/{id}/sessions", api_user_revoke_sessions },
 	{ V2, POST, "/events/session", api_events_session },
 	{ V2, GET, "/events/stream", api_events_stream },

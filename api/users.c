@@ -1,6 +1,9 @@
-/* Admin routes: POST/GET /api/v2/users, GET /api/v2/users/{id},
- * DELETE /api/v2/users/{id}/sessions. Always scoped to the caller's
- * tenant: another tenant's user is 404, never 403. */
+/* Admin routes: POST/GET /api/v2/users, GET/PATCH/DELETE
+ * /api/v2/users/{id}, DELETE /api/v2/users/{id}/sessions. Always scoped to
+ * the caller's tenant: another tenant's user is 404, never 403. A role
+ * change or a deletion revokes the user's sessions first (their tokens
+ * carry the old role), so a failure half-way leaves the user logged out,
+ * never holding rights it no longer has. */
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
@@ -152,5 +155,92 @@ void api_user_revoke_sessions(struct api_call *call)
 	hub_revoke_user(call->env->hub, u.tenant_id, u.id);
 	snprintf(detail, sizeof(detail), "revoked=%d", n);
 	api_audit(call, p.claims.tid, p.claims.sub, "session.revoke_all", u.id, detail);
+	call->resp->status = 204;
+}
+
+/* Ends every session and stream of u, here and in every process. */
+static int revoke_all(struct api_call *call, const struct store_user *u, int *n)
+{
+	if (sessions_revoke_user(call->env->sessions, u->tenant_id, u->id, (long long)time(NULL), n) < 0) {
+		api_unavailable(call);
+		return -1;
+	}
+	hub_revoke_user(call->env->hub, u->tenant_id, u->id);
+	return 0;
+}
+
+/* Admins do not demote or delete themselves: the tenant would be left
+ * without the one who asked. */
+static int not_self(struct api_call *call, const struct principal *p, const struct store_user *u)
+{
+	if (strcmp(p->claims.sub, u->id) != 0)
+		return 0;
+	api_error(call, API_ERR_RESOURCE_CONFLICT, "Admins cannot change or delete their own user.");
+	return -1;
+}
+
+void api_user_patch(struct api_call *call)
+{
+	struct principal p;
+	struct store_user u;
+	struct json_object *in = NULL;
+	const char *role;
+	char detail[64];
+	int n = 0, rc;
+
+	if (admin(call, &p) < 0 || path_user(call, &p, &u) < 0 || api_read_json(call, &in) < 0)
+		return;
+	if (json_object_object_length(in) != 1 ||
+	    (role = api_field_string(call, in, "role", 1, STORE_ROLE_MAX, is_role,
+				     "one of viewer, operator, admin (the only field)")) == NULL) {
+		if (call->resp->status < 400)
+			api_error(call, API_ERR_REQUEST_INVALID_FIELD,
+				  "Send {\"role\": \"viewer\" | \"operator\" | \"admin\"}.");
+		goto out;
+	}
+	if (not_self(call, &p, &u) < 0)
+		goto out;
+	if (strcmp(role, u.role) != 0) {
+		if (revoke_all(call, &u, &n) < 0)
+			goto out;
+		rc = store_user_set_role(call->env->store, u.tenant_id, u.id, role);
+		if (rc == STORE_NOT_FOUND) {
+			api_error(call, API_ERR_RESOURCE_NOT_FOUND, "No such user.");
+			goto out;
+		}
+		if (rc != STORE_OK) {
+			api_unavailable(call);
+			goto out;
+		}
+		snprintf(detail, sizeof(detail), "%s->%s revoked=%d", u.role, role, n);
+		api_audit(call, p.claims.tid, p.claims.sub, "user.role", u.id, detail);
+		snprintf(u.role, sizeof(u.role), "%s", role);
+	}
+	api_json(call, 200, user_json(&u));
+out:
+	json_object_put(in);
+}
+
+void api_user_delete(struct api_call *call)
+{
+	struct principal p;
+	struct store_user u;
+	char detail[32];
+	int n = 0, rc;
+
+	if (admin(call, &p) < 0 || path_user(call, &p, &u) < 0 || not_self(call, &p, &u) < 0 ||
+	    revoke_all(call, &u, &n) < 0)
+		return;
+	rc = store_user_delete(call->env->store, u.tenant_id, u.id);
+	if (rc == STORE_NOT_FOUND) {
+		api_error(call, API_ERR_RESOURCE_NOT_FOUND, "No such user.");
+		return;
+	}
+	if (rc != STORE_OK) {
+		api_unavailable(call);
+		return;
+	}
+	snprintf(detail, sizeof(detail), "revoked=%d", n);
+	api_audit(call, p.claims.tid, p.claims.sub, "user.delete", u.id, detail);
 	call->resp->status = 204;
 }

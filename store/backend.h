@@ -36,6 +36,8 @@ struct store_ops {
 	int (*user_by_id)(void *impl, const char *tenant_id, const char *user_id,
 			  struct store_user *out);
 	int (*user_list)(void *impl, const char *tenant_id, store_user_fn *fn, void *ctx);
+	int (*user_set_role)(void *impl, const char *tenant_id, const char *user_id, const char *role);
+	int (*user_delete)(void *impl, const char *tenant_id, const char *user_id);
 
 	int (*session_create)(void *impl, const struct store_session *sess);
 	int (*session_get)(void *impl, const char *id, struct store_session *out);

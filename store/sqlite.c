@@ -146,6 +146,8 @@ enum sq_query {
 	Q_USER_BY_NAME,
 	Q_USER_BY_ID,
 	Q_USER_LIST,
+	Q_USER_SET_ROLE,
+	Q_USER_DELETE,
 	Q_SESSION_INSERT,
 	Q_SESSION_GET,
 	Q_SESSION_REVOKE,
@@ -201,6 +203,9 @@ static const struct {
 					 " WHERE tenant_id = ?1 AND id = ?2" },
 	[Q_USER_LIST] = { "user list", "SELECT " USER_COLS " FROM users"
 				       " WHERE tenant_id = ?1 ORDER BY username" },
+	[Q_USER_SET_ROLE] = { "user set role",
+			      "UPDATE users SET role = ?3 WHERE tenant_id = ?1 AND id = ?2" },
+	[Q_USER_DELETE] = { "user delete", "DELETE FROM users WHERE tenant_id = ?1 AND id = ?2" },
 	[Q_SESSION_INSERT] = { "session insert", "INSERT INTO sessions (" SESSION_COLS ")"
 						 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)" },
 	[Q_SESSION_GET] = { "session get", "SELECT " SESSION_COLS " FROM sessions WHERE id = ?1" },
@@ -865,6 +870,33 @@ static int sq_user_list(void *impl, const char *tenant_id, store_user_fn *fn, vo
 	return rc == STORE_NOT_FOUND ? STORE_OK : rc;
 }
 
+/* Runs a bound change of one row: NOT_FOUND when it matched none. */
+static int sq_exec_one(struct sq_conn *c, enum sq_query q)
+{
+	int rc = sq_exec(c, q);
+
+	return rc == STORE_OK && sqlite3_changes(c->db) == 0 ? STORE_NOT_FOUND : rc;
+}
+
+static int sq_user_set_role(void *impl, const char *tenant_id, const char *user_id,
+			    const char *role)
+{
+	struct sq_conn *c = sq_connect(impl);
+
+	if (c == NULL || sq_bind(c, Q_USER_SET_ROLE, "ttt", tenant_id, user_id, role) != STORE_OK)
+		return STORE_ERROR;
+	return sq_exec_one(c, Q_USER_SET_ROLE);
+}
+
+static int sq_user_delete(void *impl, const char *tenant_id, const char *user_id)
+{
+	struct sq_conn *c = sq_connect(impl);
+
+	if (c == NULL || sq_bind(c, Q_USER_DELETE, "tt", tenant_id, user_id) != STORE_OK)
+		return STORE_ERROR;
+	return sq_exec_one(c, Q_USER_DELETE);
+}
+
 static int sq_session_create(void *impl, const struct store_session *x)
 {
 	struct sq_conn *c = sq_connect(impl);
@@ -1381,6 +1413,8 @@ const struct store_ops store_sqlite_ops = {
 	.user_by_name = sq_user_by_name,
 	.user_by_id = sq_user_by_id,
 	.user_list = sq_user_list,
+	.user_set_role = sq_user_set_role,
+	.user_delete = sq_user_delete,
 	.session_create = sq_session_create,
 	.session_get = sq_session_get,
 	.session_revoke = sq_session_revoke,

@@ -232,6 +232,23 @@ int store_user_list(struct store *s, const char *tenant_id, store_user_fn *fn, v
 	return s->ops->user_list(s->impl, tenant_id, fn, ctx);
 }
 
+int store_user_set_role(struct store *s, const char *tenant_id, const char *user_id,
+			const char *role)
+{
+	if (!is_id(tenant_id) || !is_id(user_id))
+		return invalid(s, BAD_USER_ID);
+	if (!is_role(role))
+		return invalid(s, BAD_ROLE);
+	return s->ops->user_set_role(s->impl, tenant_id, user_id, role);
+}
+
+int store_user_delete(struct store *s, const char *tenant_id, const char *user_id)
+{
+	if (!is_id(tenant_id) || !is_id(user_id))
+		return invalid(s, BAD_USER_ID);
+	return s->ops->user_delete(s->impl, tenant_id, user_id);
+}
+
 static int check_session(struct store *s, const struct store_session *sess)
 {
 	if (sess == NULL)

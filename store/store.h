@@ -148,6 +148,12 @@ int store_user_by_id(struct store *s, const char *tenant_id, const char *user_id
 		     struct store_user *out);
 /* Lists a tenant's users ordered by username. */
 int store_user_list(struct store *s, const char *tenant_id, store_user_fn *fn, void *ctx);
+/* Changes a user's role; deletes a user (with its auth sessions). NOT_FOUND
+ * when the tenant has no such user. Callers revoke the user's sessions
+ * first (their tokens carry the old role). */
+int store_user_set_role(struct store *s, const char *tenant_id, const char *user_id,
+			const char *role);
+int store_user_delete(struct store *s, const char *tenant_id, const char *user_id);
 
 /* Auth sessions. create stores *sess as given (id set by the caller). */
 int store_session_create(struct store *s, const struct store_session *sess);

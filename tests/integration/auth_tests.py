@@ -387,3 +387,42 @@ def admin_command(s, binary):
         check(c.get("/api/v2/users").status == 200, "a user made by the admin command logs in")
     finally:
         st.cleanup()
+
+
+@test
+def admin_changes_a_role_or_deletes_a_user_and_their_sessions_end(s):
+    tenant = new_tenant(s, (("boss", "admin"), ("ana", "viewer"), ("bob", "operator")))
+    boss, ana, bob = (Client(s.port, tenant, u) for u in ("boss", "ana", "bob"))
+    ana_id, bob_id, boss_id = (claims_of(c.token)["sub"] for c in (ana, bob, boss))
+
+    def patch(c, uid, body):
+        h = c.headers()
+        h["Content-Type"] = "application/json"
+        return request(s.port, "PATCH", "/api/v2/users/" + uid, h, json.dumps(body).encode())
+
+    problem(patch(bob, ana_id, {"role": "admin"}), 403, "auth.forbidden")
+    problem(patch(boss, ana_id, {"role": "owner"}), 400, "request.invalid_field")
+    problem(patch(boss, ana_id, {"role": "operator", "username": "x"}), 400, "request.invalid_field")
+    problem(patch(boss, boss_id, {"role": "viewer"}), 409, "resource.conflict")
+    problem(boss.delete("/api/v2/users/" + boss_id), 409, "resource.conflict")
+    r = patch(boss, ana_id, {"role": "operator"})
+    check(r.status == 200 and r.json()["role"] == "operator", "role change %d %r" % (r.status, r.body))
+    # the token issued with the old role is dead in every process; a new login has the new role
+    problem(ana.get("/api/v2/me"), 401, "auth.session_revoked")
+    ana2 = Client(s.port, tenant, "ana")
+    check(claims_of(ana2.token)["roles"] == ["operator"], "new token's role %r" % claims_of(ana2.token))
+    check(ana2.post("/api/v2/devices", {"name": "by ana"}).status == 201, "the new role applies")
+    # deletion: sessions end, the login is refused like any wrong one, the id is gone
+    r = boss.delete("/api/v2/users/" + bob_id)
+    check(r.status == 204, "delete %d %r" % (r.status, r.body))
+    problem(bob.get("/api/v2/me"), 401, "auth.session_revoked")
+    r = post_json(s.port, "/api/v2/auth/login", {"tenant": tenant, "username": "bob", "password": PASSWORD})
+    problem(r, 401, "auth.invalid_credentials")
+    problem(boss.get("/api/v2/users/" + bob_id), 404, "resource.not_found")
+    problem(boss.delete("/api/v2/users/" + bob_id), 404, "resource.not_found")
+    # another tenant's admin sees none of it
+    other = Client(s.port, new_tenant(s, (("root", "admin"),)), "root")
+    problem(patch(other, ana_id, {"role": "viewer"}), 404, "resource.not_found")
+    problem(other.delete("/api/v2/users/" + ana_id), 404, "resource.not_found")
+    actions = [(i["action"], i["target"]) for i in boss.get("/api/v2/audit?limit=20").json()["items"]]
+    check(("user.role", ana_id) in actions and ("user.delete", bob_id) in actions, "audit %r" % actions)

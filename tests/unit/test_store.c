@@ -1240,6 +1240,38 @@ static void test_telemetry_points_last_seen_and_retention(void)
 	fx_stop(&f, s);
 }
 
+/* A role change and a deletion, scoped by tenant; a deleted user's
+ * sessions go with it. */
+static void test_user_role_change_and_delete(void)
+{
+	struct fixture f;
+	struct store *s = fx_start(&f);
+	struct store_tenant a, b;
+	struct store_user ana, got;
+	struct store_session x, sx;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "a", NOW, &a), STORE_OK);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "b", NOW, &b), STORE_OK);
+	ana = user_of(a.id, "ana", "viewer");
+	CU_ASSERT_EQUAL_FATAL(store_user_create(s, &ana), STORE_OK);
+	x = session_of("sess-ana", &ana, NOW + 60, 0);
+	CU_ASSERT_EQUAL(store_session_create(s, &x), STORE_OK);
+	CU_ASSERT_EQUAL(store_user_set_role(s, a.id, ana.id, "operator"), STORE_OK);
+	CU_ASSERT_EQUAL(store_user_by_id(s, a.id, ana.id, &got), STORE_OK);
+	CU_ASSERT_STRING_EQUAL(got.role, "operator");
+	CU_ASSERT_EQUAL(store_user_set_role(s, b.id, ana.id, "admin"), STORE_NOT_FOUND);
+	CU_ASSERT_EQUAL(store_user_set_role(s, a.id, ana.id, "root"), STORE_ERROR);
+	CU_ASSERT_TRUE(errstr_is_invalid(s));
+	CU_ASSERT_EQUAL(store_user_delete(s, b.id, ana.id), STORE_NOT_FOUND);
+	CU_ASSERT_EQUAL(store_session_get(s, "sess-ana", &sx), STORE_OK);
+	CU_ASSERT_EQUAL(store_user_delete(s, a.id, ana.id), STORE_OK);
+	CU_ASSERT_EQUAL(store_user_by_id(s, a.id, ana.id, &got), STORE_NOT_FOUND);
+	CU_ASSERT_EQUAL(store_session_get(s, "sess-ana", &sx), STORE_NOT_FOUND);
+	CU_ASSERT_EQUAL(store_user_delete(s, a.id, ana.id), STORE_NOT_FOUND);
+	fx_stop(&f, s);
+}
+
 static CU_TestInfo tests[] = {
 	{ "stream sessions: create, claim once, finish by topic, purge", test_stream_sessions },
 	{ "open creates the schema; reopen is idempotent", test_open_creates_schema_and_reopens },
@@ -1249,6 +1281,8 @@ static CU_TestInfo tests[] = {
 	{ "users: create, lookups, tenant scope, conflicts",
 	  test_users_create_lookup_and_tenant_scope },
 	{ "users: list ordered by username, early stop", test_user_list_order_and_early_stop },
+	{ "users: role change and delete, tenant scope, sessions go along",
+	  test_user_role_change_and_delete },
 	{ "invalid arguments are rejected", test_invalid_arguments_are_rejected },
 	{ "sessions: create, get, idempotent revoke", test_session_create_get_revoke },
 	{ "sessions: revoke_user reports each live session once",
