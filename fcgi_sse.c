@@ -64,6 +64,7 @@ struct services {
 	struct redis *redis;
 	struct cache *session_cache;
 	struct cache *device_cache; /* NULL when cache.device_ttl_s is 0 */
+	struct cache *view_cache;   /* NULL when cache.device_list_ttl_s is 0 */
 	struct sessions *sessions;
 	struct jwt_keyring *keys;
 	int ephemeral_keys;
@@ -235,10 +236,11 @@ static int open_keys(const struct config *cfg, struct services *svc, struct buf 
 	return 0;
 }
 
-static struct cache *open_device_cache(const struct config *cfg, struct redis *r)
+static struct cache *open_cache(const struct config *cfg, struct redis *r, const char *prefix,
+			       long long ttl_s)
 {
-	const struct cache_opts co = { "dev:", cfg->device_cache_ttl_s * 1000,
-				       (int)cfg->cache_jitter_pct, cfg->cache_negative_ttl_ms };
+	const struct cache_opts co = { prefix, ttl_s * 1000, (int)cfg->cache_jitter_pct,
+				       cfg->cache_negative_ttl_ms };
 	struct cache_kv kv;
 
 	redis_kv(r, &kv);
@@ -250,6 +252,7 @@ static void services_close(struct services *svc)
 	sessions_free(svc->sessions);
 	cache_free(svc->session_cache);
 	cache_free(svc->device_cache);
+	cache_free(svc->view_cache);
 	redis_free(svc->redis);
 	jwt_keyring_free(svc->keys);
 	if (svc->store != NULL)
@@ -276,7 +279,9 @@ static int services_open(const struct config *cfg, struct services *svc, int sto
 	if ((svc->redis = open_redis(cfg)) == NULL ||
 	    (svc->session_cache = open_session_cache(cfg, svc->redis)) == NULL ||
 	    (cfg->device_cache_ttl_s > 0 &&
-	     (svc->device_cache = open_device_cache(cfg, svc->redis)) == NULL) ||
+	     (svc->device_cache = open_cache(cfg, svc->redis, "dev:", cfg->device_cache_ttl_s)) == NULL) ||
+	    (cfg->device_list_cache_ttl_s > 0 &&
+	     (svc->view_cache = open_cache(cfg, svc->redis, "devl:", cfg->device_list_cache_ttl_s)) == NULL) ||
 	    (svc->sessions = sessions_new(svc->store, svc->session_cache, cfg->session_ttl_s,
 					  cfg->session_cache_ttl_s * 1000)) == NULL) {
 		buf_puts(err, "out of memory");
@@ -485,6 +490,7 @@ static int serve(const struct config *cfg, const struct logger *lg, struct servi
 	env.redis = svc->redis;
 	env.session_cache = svc->session_cache;
 	env.device_cache = svc->device_cache;
+	env.view_cache = svc->view_cache;
 	/* unknown users are checked against this, at the same cost */
 	if (password_hash("no such user", (long)cfg->pbkdf2_iterations, env.dummy_hash) < 0) {
 		hub_stop(hub, 0);

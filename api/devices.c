@@ -400,6 +400,7 @@ void api_devices_create(struct api_call *call)
 		goto out;
 	}
 	devices_cache_put(call->env, &d);
+	devices_views_drop(call->env, d.tenant_id);
 	api_outbox_publish(call->env, &ev);
 	snprintf(location, sizeof(location), "/api/v2/devices/%s", d.id);
 	http_response_header(call->resp, "Location", location);
@@ -494,6 +495,7 @@ static void change(struct api_call *call, const char *const *allowed, const char
 	}
 	d.version++;
 	devices_cache_put(call->env, &d);
+	devices_views_drop(call->env, d.tenant_id);
 	api_outbox_publish(call->env, &ev);
 	answer_device(call, 200, &d);
 out:
@@ -539,6 +541,7 @@ void api_device_delete(struct api_call *call)
 		api_unavailable(call);
 	} else {
 		devices_cache_drop(call->env, d.tenant_id, d.id);
+		devices_views_drop(call->env, d.tenant_id);
 		api_outbox_publish(call->env, &ev);
 		call->resp->status = 204;
 	}
@@ -548,7 +551,7 @@ void api_device_delete(struct api_call *call)
 /* ---------------------------------------------------------------- lists */
 
 struct page {
-	const struct api_call *call;
+	int version;
 	struct json_object *items;
 	int limit, n;
 	char last[STORE_ID_MAX + 1];
@@ -563,7 +566,7 @@ static int add_device(void *ctx, const struct store_device *d)
 		pg->more = 1; /* the extra row: there is a next page */
 		return 1;
 	}
-	json_object_array_add(pg->items, device_json(pg->call, d));
+	json_object_array_add(pg->items, pg->version == 1 ? device_v1(d) : device_v2(d));
 	snprintf(pg->last, sizeof(pg->last), "%s", d->id);
 	pg->n++;
 	return 0;
@@ -589,7 +592,7 @@ static int status_filter(struct api_call *call, struct buf *v, const char **stat
 static void list_v1(struct api_call *call, const struct principal *p, const char *status)
 {
 	static const char *const known[] = { "page", "per_page", "status", NULL };
-	struct page pg = { call, NULL, 0, 0, "", 0 };
+	struct page pg = { 1, NULL, 0, 0, "", 0 };
 	long long page, per;
 
 	if (api_query_known(call, known, "page, per_page, status") < 0 ||
@@ -607,12 +610,109 @@ static void list_v1(struct api_call *call, const struct principal *p, const char
 	api_json(call, 200, pg.items); /* v1: a bare array */
 }
 
+/* A v2 page of the tenant's devices into *out. Returns a store code. */
+static int v2_page(struct store *st, const char *tenant, const char *status, const char *after,
+		   int limit, struct json_object **out)
+{
+	struct page pg = { 2, json_object_new_array(), limit, 0, "", 0 };
+	char next[128];
+
+	if (store_device_list(st, tenant, status, after, 0, limit + 1, add_device, &pg) != STORE_OK) {
+		json_object_put(pg.items);
+		return STORE_ERROR;
+	}
+	if (pg.more)
+		api_cursor_encode('d', pg.last, next, sizeof(next));
+	*out = api_page(pg.items, pg.more ? next : NULL);
+	return STORE_OK;
+}
+
+/* ---------------------------------------------------------------- list views */
+
+/* The views cached whole, per status filter: the first v2 page at the
+ * default limit and the count ("<tenant>:<filter>:page|count"). Every
+ * device change drops them all for its tenant before it answers. */
+static const char *const view_filters[] = { "*", "online", "offline", "maintenance" };
+
+struct view {
+	struct store *store;
+	const char *tenant, *status;
+	int count;
+};
+
+static void view_key(const char *tenant, const char *status, int count, char *key, size_t cap)
+{
+	snprintf(key, cap, "%s:%s:%s", tenant, status ? status : "*", count ? "count" : "page");
+}
+
+/* cache_load_fn: the view's body from the store. */
+static int load_view(void *ctx, const char *key, struct buf *value, long long *ttl_ms)
+{
+	const struct view *v = ctx;
+	struct json_object *o = NULL;
+	long long n;
+	int rc;
+
+	(void)key;
+	(void)ttl_ms;
+	if (v->count) {
+		if ((rc = store_device_count(v->store, v->tenant, v->status, &n)) == STORE_OK) {
+			o = json_object_new_object();
+			json_object_object_add(o, "count", json_object_new_int64(n));
+		}
+	} else {
+		rc = v2_page(v->store, v->tenant, v->status, NULL, LIST_DEFAULT, &o);
+	}
+	if (rc != STORE_OK)
+		return -1;
+	buf_reset(value);
+	buf_puts(value, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return value->oom ? -1 : 1;
+}
+
+/* Answers a view through the view cache. 0 when answered (or 503 set), -1
+ * when there is no view cache (the caller reads the store). */
+static int answer_view(struct api_call *call, const char *tenant, const char *status, int count)
+{
+	const struct view v = { call->env->store, tenant, status, count };
+	char key[2 * STORE_ID_MAX];
+	struct buf body = BUF_INIT;
+
+	if (call->env->view_cache == NULL)
+		return -1;
+	view_key(tenant, status, count, key, sizeof(key));
+	if (cache_get(call->env->view_cache, key, load_view, (void *)&v, &body) != 1)
+		api_unavailable(call);
+	else if (http_response_json(call->resp, 200, buf_str(&body)) < 0)
+		api_error(call, API_ERR_INTERNAL_ERROR, NULL);
+	else
+		http_response_header(call->resp, "Cache-Control", "no-store");
+	buf_release(&body);
+	return 0;
+}
+
+void devices_views_drop(struct api_env *env, const char *tenant_id)
+{
+	char key[2 * STORE_ID_MAX];
+
+	if (env->view_cache == NULL)
+		return;
+	for (size_t i = 0; i < sizeof(view_filters) / sizeof(view_filters[0]); i++)
+		for (int count = 0; count <= 1; count++) {
+			view_key(tenant_id, i ? view_filters[i] : NULL, count, key, sizeof(key));
+			if (cache_invalidate(env->view_cache, key) < 0)
+				log_text(env->log, LOG_WARN, "device_view_stale", tenant_id);
+		}
+}
+
 static void list_v2(struct api_call *call, const struct principal *p, const char *status)
 {
 	static const char *const known[] = { "limit", "cursor", "status", NULL };
-	struct page pg = { call, NULL, 0, 0, "", 0 };
 	struct buf cur = BUF_INIT;
-	char after[STORE_ID_MAX + 1], next[128];
+	struct json_object *o;
+	char after[STORE_ID_MAX + 1];
 	long long limit;
 	int has_cursor;
 
@@ -625,17 +725,13 @@ static void list_v2(struct api_call *call, const struct principal *p, const char
 			  "cursor= must be a next_cursor this list returned.");
 		goto out;
 	}
-	pg.items = json_object_new_array();
-	pg.limit = (int)limit;
-	if (store_device_list(call->env->store, p->claims.tid, status, has_cursor ? after : NULL, 0,
-			      (int)limit + 1, add_device, &pg) != STORE_OK) {
-		json_object_put(pg.items);
-		api_unavailable(call);
+	if (!has_cursor && limit == LIST_DEFAULT && answer_view(call, p->claims.tid, status, 0) == 0)
 		goto out;
-	}
-	if (pg.more)
-		api_cursor_encode('d', pg.last, next, sizeof(next));
-	api_json(call, 200, api_page(pg.items, pg.more ? next : NULL));
+	if (v2_page(call->env->store, p->claims.tid, status, has_cursor ? after : NULL, (int)limit,
+		    &o) != STORE_OK)
+		api_unavailable(call);
+	else
+		api_json(call, 200, o);
 out:
 	buf_release(&cur);
 }
@@ -666,7 +762,8 @@ void api_devices_count(struct api_call *call)
 	long long n;
 
 	if (api_authorize(call, &p, AUTH_ROLE_VIEWER) < 0 ||
-	    api_query_known(call, known, "status") < 0 || status_filter(call, &st, &status) < 0)
+	    api_query_known(call, known, "status") < 0 || status_filter(call, &st, &status) < 0 ||
+	    answer_view(call, p.claims.tid, status, 1) == 0)
 		goto out;
 	if (store_device_count(call->env->store, p.claims.tid, status, &n) != STORE_OK) {
 		api_unavailable(call);

@@ -17,6 +17,9 @@ int devices_load(struct api_env *env, const char *tenant_id, const char *id,
 void devices_cache_put(struct api_env *env, const struct store_device *d);
 void devices_cache_drop(struct api_env *env, const char *tenant_id, const char *id);
 
+/* Drops the tenant's cached list views (first pages and counts). */
+void devices_views_drop(struct api_env *env, const char *tenant_id);
+
 /* Cache values, exported for tests: a device as bytes and back. */
 int devices_encode(const struct store_device *d, struct buf *out);
 int devices_decode(const char *p, size_t n, struct store_device *out);

@@ -1,6 +1,6 @@
 /* GET /metrics: Prometheus text format (API.md §7), for loopback callers or
  * holders of the internal secret. Counters so far: responses by status,
- * streams and events of the hub, the session and device caches. */
+ * streams and events of the hub, the session, device and device list caches. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,8 +41,9 @@ static void caches(struct buf *b, const struct api_env *env)
 {
 	const struct { const char *name; struct cache *c; } all[] = {
 		{ "session", env->session_cache }, { "device", env->device_cache },
+		{ "device_list", env->view_cache },
 	};
-	struct cache_stats cs[2];
+	struct cache_stats cs[3];
 	const size_t n = sizeof(all) / sizeof(all[0]);
 
 	for (size_t i = 0; i < n; i++)

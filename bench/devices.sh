@@ -165,6 +165,9 @@ echo "== $(date -u +%FT%TZ) $(uname -m), $(nproc) cores; commit $(git rev-parse 
 part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 part get && echo "-- GET one device (cache warm) against the floor, interleaved; CPU: backend + its lighttpd"
 part get && for r in $(seq "$ROUNDS"); do
+	# PERF_OUT=file: a perf profile of fcgi_sse during the first round
+	[ -n "${PERF_OUT:-}" ] && [ "$r" = 1 ] &&
+		{ perf record -F 999 -g -p "$fcgi_pid" -o "$PERF_OUT" -- sleep "$((DURATION - 2))" >/dev/null 2>&1 & }
 	wrk_run "fcgi_sse round $r" "http://127.0.0.1:$app_port/api/v2/devices/$device" "$fcgi_pid" "$app_lighttpd" "$redis_pid"
 	wrk_run "floor round $r" "http://127.0.0.1:$floor_port/api/v2/devices/$device" "$floor_pid" "$floor_lighttpd"
 done

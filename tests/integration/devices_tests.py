@@ -272,6 +272,20 @@ def devices_read_your_writes_across_processes_and_cache_ttls(s, binary):
         d = create(ca, "shared")
         path = DEVICES + "/" + d["id"]
         check(cb.get(path).json()["version"] == 1, "B reads A's create at once")
+        tid = claims_of(ca.token)["tid"]
+        check(cb.get(DEVICES + "/count").json() == {"count": 1}, "B counts it")
+        check([x["id"] for x in cb.get(DEVICES).json()["items"]] == [d["id"]], "B lists it")
+        vttl = common.REDIS.command("PTTL", "devl:%s:*:count" % tid)
+        check(30000 * 0.9 - 1000 <= vttl <= 30000 * 1.1, "count view TTL %r within 30 s ± 10%%" % vttl)
+        # a change on A drops B's cached views at once: B sees it in the list and the count
+        other = create(ca, "second")
+        check(cb.get(DEVICES + "/count").json() == {"count": 2}, "B's count after A's create")
+        check(other["id"] in [x["id"] for x in cb.get(DEVICES).json()["items"]], "B's list after A's create")
+        check(cb.get(DEVICES + "/count?status=online").json() == {"count": 0}, "B's online count")
+        check(send(ca, "PUT", DEVICES + "/" + other["id"] + "/status", {"status": "online"}).status == 200, "status")
+        check(cb.get(DEVICES + "/count?status=online").json() == {"count": 1}, "B's online count after A's change")
+        check(cb.delete(DEVICES + "/" + other["id"]).status == 204, "delete on B")
+        check(ca.get(DEVICES + "/count").json() == {"count": 1}, "A's count after B's delete")
         key = "dev:%s:%s" % (claims_of(ca.token)["tid"], d["id"])
         ttl = common.REDIS.command("PTTL", key)
         check(45000 * 0.9 - 1000 <= ttl <= 45000 * 1.1, "device TTL %r within 45 s ± 10%%" % ttl)
