@@ -65,6 +65,7 @@ struct services {
 	struct cache *session_cache;
 	struct cache *device_cache; /* NULL when cache.device_ttl_s is 0 */
 	struct cache *view_cache;   /* NULL when cache.device_list_ttl_s is 0 */
+	struct cache *recent_cache; /* NULL when cache.telemetry_recent_ttl_s is 0 */
 	struct sessions *sessions;
 	struct jwt_keyring *keys;
 	int ephemeral_keys;
@@ -253,6 +254,7 @@ static void services_close(struct services *svc)
 	cache_free(svc->session_cache);
 	cache_free(svc->device_cache);
 	cache_free(svc->view_cache);
+	cache_free(svc->recent_cache);
 	redis_free(svc->redis);
 	jwt_keyring_free(svc->keys);
 	if (svc->store != NULL)
@@ -282,6 +284,8 @@ static int services_open(const struct config *cfg, struct services *svc, int sto
 	     (svc->device_cache = open_cache(cfg, svc->redis, "dev:", cfg->device_cache_ttl_s)) == NULL) ||
 	    (cfg->device_list_cache_ttl_s > 0 &&
 	     (svc->view_cache = open_cache(cfg, svc->redis, "devl:", cfg->device_list_cache_ttl_s)) == NULL) ||
+	    (cfg->recent_cache_ttl_s > 0 &&
+	     (svc->recent_cache = open_cache(cfg, svc->redis, "telr:", cfg->recent_cache_ttl_s)) == NULL) ||
 	    (svc->sessions = sessions_new(svc->store, svc->session_cache, cfg->session_ttl_s,
 					  cfg->session_cache_ttl_s * 1000)) == NULL) {
 		buf_puts(err, "out of memory");
@@ -491,6 +495,7 @@ static int serve(const struct config *cfg, const struct logger *lg, struct servi
 	env.session_cache = svc->session_cache;
 	env.device_cache = svc->device_cache;
 	env.view_cache = svc->view_cache;
+	env.recent_cache = svc->recent_cache;
 	/* unknown users are checked against this, at the same cost */
 	if (password_hash("no such user", (long)cfg->pbkdf2_iterations, env.dummy_hash) < 0) {
 		hub_stop(hub, 0);

@@ -41,6 +41,7 @@ struct api_env {
 	struct cache *session_cache; /* for its counters (NULL: none) */
 	struct cache *device_cache;  /* devices by id (NULL: read the store) */
 	struct cache *view_cache;    /* first pages and counts (NULL: none) */
+	struct cache *recent_cache;  /* a device's newest points (NULL: none) */
 	char dummy_hash[PASSWORD_HASH_MAX]; /* verified against for unknown users */
 };
 

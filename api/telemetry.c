@@ -156,6 +156,25 @@ static int read_points(struct api_call *call, struct json_object *in, struct bat
 	return 0;
 }
 
+/* The cached view of a device's newest RECENT_DEFAULT points
+ * ("<tenant>:<device>"): dropped by every POST of points to the device
+ * before it answers. */
+static void recent_key(const char *tenant, const char *device, char *key, size_t cap)
+{
+	snprintf(key, cap, "%s:%s", tenant, device);
+}
+
+static void recent_drop(struct api_env *env, const char *tenant, const char *device)
+{
+	char key[2 * STORE_ID_MAX + 2];
+
+	if (env->recent_cache == NULL)
+		return;
+	recent_key(tenant, device, key, sizeof(key));
+	if (cache_invalidate(env->recent_cache, key) < 0)
+		log_text(env->log, LOG_WARN, "telemetry_view_stale", device);
+}
+
 void api_telemetry_post(struct api_call *call)
 {
 	struct principal p;
@@ -184,7 +203,8 @@ void api_telemetry_post(struct api_call *call)
 		goto out;
 	}
 	/* the device's cached view keeps its last-seen time until its TTL:
-	 * points do not invalidate it (docs/API.md) */
+	 * points do not invalidate it (docs/API.md); its recent points do */
+	recent_drop(call->env, p.claims.tid, device);
 	for (size_t i = 0; i < b->n; i++)
 		api_outbox_publish(call->env, &b->evs[i]);
 	out = json_object_new_object();
@@ -221,13 +241,71 @@ static int add_point_json(void *ctx, const struct store_telemetry *t)
 	return 0;
 }
 
+struct recent_ctx {
+	struct store *store;
+	const char *tenant, *device;
+	int limit;
+};
+
+/* Builds {"items": [...]} from the store into *out; a store code. */
+static int recent_body(const struct recent_ctx *r, struct json_object **out)
+{
+	struct json_object *items = json_object_new_array();
+
+	if (store_telemetry_recent(r->store, r->tenant, r->device, r->limit, add_point_json, items) !=
+	    STORE_OK) {
+		json_object_put(items);
+		return STORE_ERROR;
+	}
+	*out = json_object_new_object();
+	json_object_object_add(*out, "items", items);
+	return STORE_OK;
+}
+
+/* cache_load_fn of the recent view. */
+static int load_recent(void *ctx, const char *key, struct buf *value, long long *ttl_ms)
+{
+	struct json_object *o;
+
+	(void)key;
+	(void)ttl_ms;
+	if (recent_body(ctx, &o) != STORE_OK)
+		return -1;
+	buf_reset(value);
+	buf_puts(value, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return value->oom ? -1 : 1;
+}
+
+/* Answers the default-sized view through the cache; -1 when there is no
+ * cache for this request (the caller reads the store). */
+static int answer_recent(struct api_call *call, const struct recent_ctx *r)
+{
+	char key[2 * STORE_ID_MAX + 2];
+	struct buf body = BUF_INIT;
+
+	if (call->env->recent_cache == NULL || r->limit != RECENT_DEFAULT)
+		return -1;
+	recent_key(r->tenant, r->device, key, sizeof(key));
+	if (cache_get(call->env->recent_cache, key, load_recent, (void *)r, &body) != 1)
+		api_unavailable(call);
+	else if (http_response_json(call->resp, 200, buf_str(&body)) < 0)
+		api_error(call, API_ERR_INTERNAL_ERROR, NULL);
+	else
+		http_response_header(call->resp, "Cache-Control", "no-store");
+	buf_release(&body);
+	return 0;
+}
+
 void api_telemetry_recent(struct api_call *call)
 {
 	static const char *const known[] = { "device_id", "limit", NULL };
 	struct principal p;
 	struct store_device d;
 	struct buf dev = BUF_INIT;
-	struct json_object *items, *o;
+	struct recent_ctx r;
+	struct json_object *o;
 	long long limit;
 	int rc;
 
@@ -248,16 +326,17 @@ void api_telemetry_recent(struct api_call *call)
 		api_error(call, API_ERR_RESOURCE_NOT_FOUND, "No such device.");
 		goto out;
 	}
-	items = json_object_new_array();
-	if (rc != STORE_OK || store_telemetry_recent(call->env->store, p.claims.tid, buf_str(&dev),
-						     (int)limit, add_point_json, items) != STORE_OK) {
-		json_object_put(items);
+	if (rc != STORE_OK) {
 		api_unavailable(call);
 		goto out;
 	}
-	o = json_object_new_object();
-	json_object_object_add(o, "items", items);
-	api_json(call, 200, o);
+	r = (struct recent_ctx){ call->env->store, p.claims.tid, buf_str(&dev), (int)limit };
+	if (answer_recent(call, &r) == 0)
+		goto out;
+	if (recent_body(&r, &o) != STORE_OK)
+		api_unavailable(call);
+	else
+		api_json(call, 200, o);
 out:
 	buf_release(&dev);
 }

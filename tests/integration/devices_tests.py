@@ -284,6 +284,14 @@ def devices_read_your_writes_across_processes_and_cache_ttls(s, binary):
         check(cb.get(DEVICES + "/count?status=online").json() == {"count": 0}, "B's online count")
         check(send(ca, "PUT", DEVICES + "/" + other["id"] + "/status", {"status": "online"}).status == 200, "status")
         check(cb.get(DEVICES + "/count?status=online").json() == {"count": 1}, "B's online count after A's change")
+        # recent points: cached on B, dropped by a POST on A
+        recent = "/api/v2/telemetry/recent?device_id=" + other["id"]
+        check(cb.get(recent).json() == {"items": []}, "no points yet")
+        rttl = common.REDIS.command("PTTL", "telr:%s:%s" % (tid, other["id"]))
+        check(5000 * 0.9 - 1000 <= rttl <= 5000 * 1.1, "recent view TTL %r within 5 s ± 10%%" % rttl)
+        check(ca.post(DEVICES + "/" + other["id"] + "/telemetry", {"metrics": {"t": 3}}).status == 202, "point on A")
+        got = cb.get(recent).json()["items"]
+        check([x["metrics"] for x in got] == [{"t": 3}], "B sees A's point at once: %r" % got)
         check(cb.delete(DEVICES + "/" + other["id"]).status == 204, "delete on B")
         check(ca.get(DEVICES + "/count").json() == {"count": 1}, "A's count after B's delete")
         key = "dev:%s:%s" % (claims_of(ca.token)["tid"], d["id"])
