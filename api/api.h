@@ -42,6 +42,7 @@ struct api_env {
 	struct cache *device_cache;  /* devices by id (NULL: read the store) */
 	struct cache *view_cache;    /* first pages and counts (NULL: none) */
 	struct cache *recent_cache;  /* a device's newest points (NULL: none) */
+	struct cache *profile_cache; /* users without their hashes (NULL: none) */
 	char dummy_hash[PASSWORD_HASH_MAX]; /* verified against for unknown users */
 };
 

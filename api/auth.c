@@ -9,6 +9,7 @@
 #include "../core/b64.h"
 #include "../session/session.h"
 #include "api.h"
+#include "profiles.h"
 
 #define FGP_BYTES 32
 
@@ -194,9 +195,7 @@ void api_me(struct api_call *call)
 
 	if (api_authenticate(call, &p) < 0)
 		return;
-	rc = store_tenant_by_id(call->env->store, p.claims.tid, &t);
-	if (rc == STORE_OK)
-		rc = store_user_by_id(call->env->store, t.id, p.claims.sub, &u);
+	rc = profiles_load(call->env, p.claims.tid, p.claims.sub, &u, &t);
 	if (rc == STORE_NOT_FOUND) {
 		api_error(call, API_ERR_AUTH_SESSION_REVOKED, "The user no longer exists.");
 		return;

@@ -11,6 +11,7 @@
 
 #include "../auth/auth.h"
 #include "api.h"
+#include "profiles.h"
 
 static struct json_object *user_json(const struct store_user *u)
 {
@@ -133,10 +134,20 @@ void api_user_get(struct api_call *call)
 {
 	struct principal p;
 	struct store_user u;
+	struct store_tenant t;
+	char id[STORE_ID_MAX + 1];
+	int rc;
 
-	if (admin(call, &p) < 0 || path_user(call, &p, &u) < 0)
+	if (admin(call, &p) < 0)
 		return;
-	api_json(call, 200, user_json(&u));
+	api_param(call, 0, id, sizeof(id));
+	rc = profiles_load(call->env, p.claims.tid, id, &u, &t);
+	if (rc == STORE_NOT_FOUND)
+		api_error(call, API_ERR_RESOURCE_NOT_FOUND, "No such user.");
+	else if (rc != STORE_OK)
+		api_unavailable(call);
+	else
+		api_json(call, 200, user_json(&u));
 }
 
 void api_user_revoke_sessions(struct api_call *call)
@@ -212,6 +223,7 @@ void api_user_patch(struct api_call *call)
 			api_unavailable(call);
 			goto out;
 		}
+		profiles_drop(call->env, u.tenant_id, u.id, 0);
 		snprintf(detail, sizeof(detail), "%s->%s revoked=%d", u.role, role, n);
 		api_audit(call, p.claims.tid, p.claims.sub, "user.role", u.id, detail);
 		snprintf(u.role, sizeof(u.role), "%s", role);
@@ -240,6 +252,7 @@ void api_user_delete(struct api_call *call)
 		api_unavailable(call);
 		return;
 	}
+	profiles_drop(call->env, u.tenant_id, u.id, 1);
 	snprintf(detail, sizeof(detail), "revoked=%d", n);
 	api_audit(call, p.claims.tid, p.claims.sub, "user.delete", u.id, detail);
 	call->resp->status = 204;

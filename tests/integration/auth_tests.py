@@ -405,12 +405,18 @@ def admin_changes_a_role_or_deletes_a_user_and_their_sessions_end(s):
     problem(patch(boss, ana_id, {"role": "operator", "username": "x"}), 400, "request.invalid_field")
     problem(patch(boss, boss_id, {"role": "viewer"}), 409, "resource.conflict")
     problem(boss.delete("/api/v2/users/" + boss_id), 409, "resource.conflict")
+    # cached profiles (prof:...) before the change: both must show it at once after
+    check(boss.get("/api/v2/users/" + ana_id).json()["role"] == "viewer", "profile before")
+    check(ana.get("/api/v2/me").json()["user"]["role"] == "viewer", "me before")
+    check(boss.get("/api/v2/users/" + bob_id).status == 200, "bob's profile cached")
     r = patch(boss, ana_id, {"role": "operator"})
     check(r.status == 200 and r.json()["role"] == "operator", "role change %d %r" % (r.status, r.body))
     # the token issued with the old role is dead in every process; a new login has the new role
     problem(ana.get("/api/v2/me"), 401, "auth.session_revoked")
     ana2 = Client(s.port, tenant, "ana")
     check(claims_of(ana2.token)["roles"] == ["operator"], "new token's role %r" % claims_of(ana2.token))
+    check(boss.get("/api/v2/users/" + ana_id).json()["role"] == "operator", "profile after the change")
+    check(ana2.get("/api/v2/me").json()["user"]["role"] == "operator", "me after the change")
     check(ana2.post("/api/v2/devices", {"name": "by ana"}).status == 201, "the new role applies")
     # deletion: sessions end, the login is refused like any wrong one, the id is gone
     r = boss.delete("/api/v2/users/" + bob_id)
