@@ -123,6 +123,18 @@ void api_audit_record(struct api_call *call, const struct principal *p, const ch
 void api_cursor_encode(char kind, const char *value, char *out, size_t cap);
 int api_cursor_decode(char kind, const char *cursor, char *value, size_t cap);
 
+/* Answers 200 with the JSON text cached under key (loaded by load on a
+ * miss), or 503 when neither the cache nor the store can answer. */
+void api_cached_json(struct api_call *call, struct cache *c, const char *key, cache_load_fn *load,
+		     void *ctx);
+
+/* Serializes o into out (replacing it) and puts o. 0, or -1 out of memory. */
+int api_json_text(struct json_object *o, struct buf *out);
+
+/* Cache keys "<tenant>:<rest>": copies the tenant (STORE_ID_MAX + 1
+ * bytes) and returns rest, or NULL when key has no such shape. */
+const char *api_key_tenant(const char *key, char *tenant);
+
 /* A page of a list: {"items": items (taken), "next_cursor": next_cursor
  * or null}. */
 struct json_object *api_page(struct json_object *items, const char *next_cursor);

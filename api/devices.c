@@ -140,17 +140,14 @@ static void cache_key(const char *tenant_id, const char *id, char *key)
 static int load_device(void *ctx, const char *key, struct buf *value, long long *ttl_ms)
 {
 	char tenant[STORE_ID_MAX + 1];
-	const char *colon = strchr(key, ':');
+	const char *id = api_key_tenant(key, tenant);
 	struct store_device d;
-	size_t n;
 	int rc;
 
 	(void)ttl_ms;
-	if (colon == NULL || (n = (size_t)(colon - key)) > STORE_ID_MAX)
+	if (id == NULL)
 		return 0;
-	memcpy(tenant, key, n);
-	tenant[n] = '\0';
-	rc = store_device_get(ctx, tenant, colon + 1, &d);
+	rc = store_device_get(ctx, tenant, id, &d);
 	if (rc == STORE_NOT_FOUND)
 		return 0;
 	if (rc != STORE_OK)
@@ -665,11 +662,7 @@ static int load_view(void *ctx, const char *key, struct buf *value, long long *t
 	}
 	if (rc != STORE_OK)
 		return -1;
-	buf_reset(value);
-	buf_puts(value, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-							      JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
-	return value->oom ? -1 : 1;
+	return api_json_text(o, value) == 0 ? 1 : -1;
 }
 
 /* Answers a view through the view cache. 0 when answered (or 503 set), -1
@@ -678,18 +671,11 @@ static int answer_view(struct api_call *call, const char *tenant, const char *st
 {
 	const struct view v = { call->env->store, tenant, status, count };
 	char key[2 * STORE_ID_MAX];
-	struct buf body = BUF_INIT;
 
 	if (call->env->view_cache == NULL)
 		return -1;
 	view_key(tenant, status, count, key, sizeof(key));
-	if (cache_get(call->env->view_cache, key, load_view, (void *)&v, &body) != 1)
-		api_unavailable(call);
-	else if (http_response_json(call->resp, 200, buf_str(&body)) < 0)
-		api_error(call, API_ERR_INTERNAL_ERROR, NULL);
-	else
-		http_response_header(call->resp, "Cache-Control", "no-store");
-	buf_release(&body);
+	api_cached_json(call, call->env->view_cache, key, load_view, (void *)&v);
 	return 0;
 }
 

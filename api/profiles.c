@@ -63,18 +63,15 @@ static int decode(const struct buf *v, struct store_user *u, struct store_tenant
 static int load(void *ctx, const char *key, struct buf *value, long long *ttl_ms)
 {
 	char tenant[STORE_ID_MAX + 1];
-	const char *colon = strchr(key, ':');
+	const char *user = api_key_tenant(key, tenant);
 	struct store_user u;
 	struct store_tenant t;
-	size_t n;
 	int rc;
 
 	(void)ttl_ms;
-	if (colon == NULL || (n = (size_t)(colon - key)) > STORE_ID_MAX)
+	if (user == NULL)
 		return 0;
-	memcpy(tenant, key, n);
-	tenant[n] = '\0';
-	rc = load_store(ctx, tenant, colon + 1, &u, &t);
+	rc = load_store(ctx, tenant, user, &u, &t);
 	if (rc == STORE_NOT_FOUND)
 		return 0;
 	return rc == STORE_OK && encode(&u, &t, value) == 0 ? 1 : -1;

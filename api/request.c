@@ -221,3 +221,38 @@ struct json_object *api_page(struct json_object *items, const char *next_cursor)
 			       next_cursor ? json_object_new_string(next_cursor) : NULL);
 	return o;
 }
+
+void api_cached_json(struct api_call *call, struct cache *c, const char *key, cache_load_fn *load,
+		     void *ctx)
+{
+	struct buf body = BUF_INIT;
+
+	if (cache_get(c, key, load, ctx, &body) != 1)
+		api_unavailable(call);
+	else if (http_response_json(call->resp, 200, buf_str(&body)) < 0)
+		api_error(call, API_ERR_INTERNAL_ERROR, NULL);
+	else
+		http_response_header(call->resp, "Cache-Control", "no-store");
+	buf_release(&body);
+}
+
+const char *api_key_tenant(const char *key, char *tenant)
+{
+	const char *colon = strchr(key, ':');
+	size_t n;
+
+	if (colon == NULL || (n = (size_t)(colon - key)) > STORE_ID_MAX)
+		return NULL;
+	memcpy(tenant, key, n);
+	tenant[n] = '\0';
+	return colon + 1;
+}
+
+int api_json_text(struct json_object *o, struct buf *out)
+{
+	buf_reset(out);
+	buf_puts(out, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							    JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return out->oom ? -1 : 0;
+}

@@ -271,11 +271,7 @@ static int load_recent(void *ctx, const char *key, struct buf *value, long long 
 	(void)ttl_ms;
 	if (recent_body(ctx, &o) != STORE_OK)
 		return -1;
-	buf_reset(value);
-	buf_puts(value, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-							      JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
-	return value->oom ? -1 : 1;
+	return api_json_text(o, value) == 0 ? 1 : -1;
 }
 
 /* Answers the default-sized view through the cache; -1 when there is no
@@ -283,18 +279,11 @@ static int load_recent(void *ctx, const char *key, struct buf *value, long long 
 static int answer_recent(struct api_call *call, const struct recent_ctx *r)
 {
 	char key[2 * STORE_ID_MAX + 2];
-	struct buf body = BUF_INIT;
 
 	if (call->env->recent_cache == NULL || r->limit != RECENT_DEFAULT)
 		return -1;
 	recent_key(r->tenant, r->device, key, sizeof(key));
-	if (cache_get(call->env->recent_cache, key, load_recent, (void *)r, &body) != 1)
-		api_unavailable(call);
-	else if (http_response_json(call->resp, 200, buf_str(&body)) < 0)
-		api_error(call, API_ERR_INTERNAL_ERROR, NULL);
-	else
-		http_response_header(call->resp, "Cache-Control", "no-store");
-	buf_release(&body);
+	api_cached_json(call, call->env->recent_cache, key, load_recent, (void *)r);
 	return 0;
 }
 
