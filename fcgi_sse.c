@@ -67,6 +67,7 @@ struct services {
 	struct cache *view_cache;   /* NULL when cache.device_list_ttl_s is 0 */
 	struct cache *recent_cache; /* NULL when cache.telemetry_recent_ttl_s is 0 */
 	struct cache *profile_cache; /* NULL when cache.profile_ttl_s is 0 */
+	struct cache *audit_cache;  /* NULL unless cache.audit_first_page_ttl_s > 0 */
 	struct sessions *sessions;
 	struct jwt_keyring *keys;
 	int ephemeral_keys;
@@ -257,6 +258,7 @@ static void services_close(struct services *svc)
 	cache_free(svc->view_cache);
 	cache_free(svc->recent_cache);
 	cache_free(svc->profile_cache);
+	cache_free(svc->audit_cache);
 	redis_free(svc->redis);
 	jwt_keyring_free(svc->keys);
 	if (svc->store != NULL)
@@ -290,6 +292,8 @@ static int services_open(const struct config *cfg, struct services *svc, int sto
 	     (svc->recent_cache = open_cache(cfg, svc->redis, "telr:", cfg->recent_cache_ttl_s)) == NULL) ||
 	    (cfg->profile_cache_ttl_s > 0 &&
 	     (svc->profile_cache = open_cache(cfg, svc->redis, "prof:", cfg->profile_cache_ttl_s)) == NULL) ||
+	    (cfg->audit_cache_ttl_s > 0 &&
+	     (svc->audit_cache = open_cache(cfg, svc->redis, "audp:", cfg->audit_cache_ttl_s)) == NULL) ||
 	    (svc->sessions = sessions_new(svc->store, svc->session_cache, cfg->session_ttl_s,
 					  cfg->session_cache_ttl_s * 1000)) == NULL) {
 		buf_puts(err, "out of memory");
@@ -501,6 +505,7 @@ static int serve(const struct config *cfg, const struct logger *lg, struct servi
 	env.view_cache = svc->view_cache;
 	env.recent_cache = svc->recent_cache;
 	env.profile_cache = svc->profile_cache;
+	env.audit_cache = svc->audit_cache;
 	/* unknown users are checked against this, at the same cost */
 	if (password_hash("no such user", (long)cfg->pbkdf2_iterations, env.dummy_hash) < 0) {
 		hub_stop(hub, 0);

@@ -43,6 +43,7 @@ struct api_env {
 	struct cache *view_cache;    /* first pages and counts (NULL: none) */
 	struct cache *recent_cache;  /* a device's newest points (NULL: none) */
 	struct cache *profile_cache; /* users without their hashes (NULL: none) */
+	struct cache *audit_cache;   /* audit first pages (NULL: off, the default) */
 	char dummy_hash[PASSWORD_HASH_MAX]; /* verified against for unknown users */
 };
 
@@ -104,6 +105,11 @@ void api_param(const struct api_call *call, size_t i, char *out, size_t cap);
 
 /* Sets 503 dependency.unavailable with Retry-After (the store failed). */
 void api_unavailable(struct api_call *call);
+
+/* An audit record of the tenant was written: drops its cached first page
+ * (api/audit.c). api_audit calls it; callers of store changes that commit
+ * their own records call it after the commit. */
+void api_audit_written(struct api_env *env, const char *tenant_id);
 
 /* Appends an audit record; a failure is logged, never shown to the client. */
 void api_audit(struct api_call *call, const char *tenant_id, const char *actor,

@@ -398,6 +398,7 @@ void api_devices_create(struct api_call *call)
 	}
 	devices_cache_put(call->env, &d);
 	devices_views_drop(call->env, d.tenant_id);
+	api_audit_written(call->env, d.tenant_id);
 	api_outbox_publish(call->env, &ev);
 	snprintf(location, sizeof(location), "/api/v2/devices/%s", d.id);
 	http_response_header(call->resp, "Location", location);
@@ -493,6 +494,7 @@ static void change(struct api_call *call, const char *const *allowed, const char
 	d.version++;
 	devices_cache_put(call->env, &d);
 	devices_views_drop(call->env, d.tenant_id);
+	api_audit_written(call->env, d.tenant_id);
 	api_outbox_publish(call->env, &ev);
 	answer_device(call, 200, &d);
 out:
@@ -539,6 +541,7 @@ void api_device_delete(struct api_call *call)
 	} else {
 		devices_cache_drop(call->env, d.tenant_id, d.id);
 		devices_views_drop(call->env, d.tenant_id);
+		api_audit_written(call->env, d.tenant_id);
 		api_outbox_publish(call->env, &ev);
 		call->resp->status = 204;
 	}

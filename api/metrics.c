@@ -42,9 +42,9 @@ static void caches(struct buf *b, const struct api_env *env)
 	const struct { const char *name; struct cache *c; } all[] = {
 		{ "session", env->session_cache }, { "device", env->device_cache },
 		{ "device_list", env->view_cache }, { "telemetry_recent", env->recent_cache },
-		{ "profile", env->profile_cache },
+		{ "profile", env->profile_cache }, { "audit", env->audit_cache },
 	};
-	struct cache_stats cs[5];
+	struct cache_stats cs[6];
 	const size_t n = sizeof(all) / sizeof(all[0]);
 
 	for (size_t i = 0; i < n; i++)

@@ -119,6 +119,8 @@ void api_audit(struct api_call *call, const char *tenant_id, const char *actor,
 	a.at = (long long)time(NULL);
 	if (store_audit_append(call->env->store, &a) != STORE_OK)
 		log_text(call->env->log, LOG_WARN, "audit_failed", action);
+	else
+		api_audit_written(call->env, tenant_id);
 }
 
 

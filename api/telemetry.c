@@ -2,8 +2,7 @@
  * one point or a batch, accepted whole or refused whole), stored durably
  * with the device's last-seen time and one `telemetry` event per point
  * (topic device:<id>) in one transaction, published after the commit;
- * GET /api/v2/telemetry/recent (viewer), newest first. And the audit
- * trail, GET /api/v2/audit (admin). */
+ * GET /api/v2/telemetry/recent (viewer), newest first. */
 #include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
@@ -23,8 +22,6 @@
 #define FUTURE_SKEW_MS (5 * 60 * 1000) /* a point's time may be this far ahead */
 #define RECENT_DEFAULT 100
 #define RECENT_MAX 1000
-#define AUDIT_DEFAULT 50
-#define AUDIT_MAX 200
 
 static int metric_name_ok(const char *s)
 {
@@ -328,73 +325,4 @@ void api_telemetry_recent(struct api_call *call)
 		api_json(call, 200, o);
 out:
 	buf_release(&dev);
-}
-
-/* ---------------------------------------------------------------- audit */
-
-struct audit_page {
-	struct json_object *items;
-	int limit, n, more;
-	long long last;
-};
-
-static int add_audit(void *ctx, const struct store_audit *a)
-{
-	struct audit_page *pg = ctx;
-	struct json_object *o;
-
-	if (pg->n == pg->limit) {
-		pg->more = 1;
-		return 1;
-	}
-	o = json_object_new_object();
-	json_object_object_add(o, "seq", json_object_new_int64(a->seq));
-	json_object_object_add(o, "at", api_json_time(a->at));
-	json_object_object_add(o, "actor_id", a->actor_id[0] ? json_object_new_string(a->actor_id)
-							     : NULL);
-	json_object_object_add(o, "action", json_object_new_string(a->action));
-	json_object_object_add(o, "target", json_object_new_string(a->target));
-	json_object_object_add(o, "detail", json_object_new_string(a->detail));
-	json_object_object_add(o, "request_id", json_object_new_string(a->request_id));
-	json_object_array_add(pg->items, o);
-	pg->last = a->seq;
-	pg->n++;
-	return 0;
-}
-
-void api_audit_list(struct api_call *call)
-{
-	static const char *const known[] = { "limit", "cursor", NULL };
-	struct principal p;
-	struct audit_page pg = { NULL, 0, 0, 0, 0 };
-	struct buf cur = BUF_INIT;
-	char seq[24], next[64], *end;
-	long long limit, before = 0;
-
-	if (api_authorize(call, &p, AUTH_ROLE_ADMIN) < 0 ||
-	    api_query_known(call, known, "limit, cursor") < 0 ||
-	    api_query_int(call, "limit", 1, AUDIT_MAX, AUDIT_DEFAULT, &limit) < 0)
-		goto out;
-	if (query_get(call->req->query, "cursor", &cur) == 1 &&
-	    (api_cursor_decode('a', buf_str(&cur), seq, sizeof(seq)) < 0 ||
-	     (before = strtoll(seq, &end, 10)) <= 0 || *end != '\0')) {
-		api_error(call, API_ERR_REQUEST_INVALID_QUERY,
-			  "cursor= must be a next_cursor this list returned.");
-		goto out;
-	}
-	pg.items = json_object_new_array();
-	pg.limit = (int)limit;
-	if (store_audit_list(call->env->store, p.claims.tid, before, (int)limit + 1, add_audit, &pg) !=
-	    STORE_OK) {
-		json_object_put(pg.items);
-		api_unavailable(call);
-		goto out;
-	}
-	if (pg.more) {
-		snprintf(seq, sizeof(seq), "%lld", pg.last);
-		api_cursor_encode('a', seq, next, sizeof(next));
-	}
-	api_json(call, 200, api_page(pg.items, pg.more ? next : NULL));
-out:
-	buf_release(&cur);
 }

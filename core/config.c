@@ -145,6 +145,8 @@ static const struct config_entry entries[] = {
 	  "Upper bound of the cached default page (limit 100) of GET /telemetry/recent per device (telr:{tenant}:{device}); a POST of points drops it. 0: read from the store." },
 	{ "cache.profile_ttl_s", CFG_INT, OFF(profile_cache_ttl_s), 0, 3600, "60", NULL, 0, NULL,
 	  "Upper bound of a user profile's time in the Redis cache (prof:{tenant}:{user}; no password hash), for /me and GET /users/{id}; a role change or a deletion drops it. 0: read from the store." },
+	{ "cache.audit_first_page_ttl_s", CFG_INT, OFF(audit_cache_ttl_s), 0, 20, "0", NULL, 0, NULL,
+	  "Cache the first page of GET /audit (default limit) per tenant for at most this long (audp:{tenant}); every audit write drops it. 0 (default): read from the store." },
 	{ "telemetry.retention_s", CFG_INT, OFF(telemetry_retention_s), 0, 315360000, "604800", NULL, 0, NULL,
 	  "Telemetry points older than this are deleted by the janitor (in small batches, every auth.session_purge_interval_s). 0: no age limit." },
 	{ "telemetry.max_points_per_device", CFG_INT, OFF(telemetry_max_points), 0, 100000000, "100000", NULL, 0, NULL,

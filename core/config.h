@@ -61,6 +61,7 @@ struct config {
 	long long device_list_cache_ttl_s;
 	long long recent_cache_ttl_s;
 	long long profile_cache_ttl_s;
+	long long audit_cache_ttl_s;
 	/* telemetry */
 	long long telemetry_retention_s;
 	long long telemetry_max_points;

@@ -409,6 +409,8 @@ def admin_changes_a_role_or_deletes_a_user_and_their_sessions_end(s):
     check(boss.get("/api/v2/users/" + ana_id).json()["role"] == "viewer", "profile before")
     check(ana.get("/api/v2/me").json()["user"]["role"] == "viewer", "me before")
     check(boss.get("/api/v2/users/" + bob_id).status == 200, "bob's profile cached")
+    ttl = common.REDIS.command("PTTL", "prof:%s:%s" % (claims_of(ana.token)["tid"], ana_id))
+    check(60000 * 0.9 - 1000 <= ttl <= 60000 * 1.1, "profile TTL %r within 60 s ± 10%%" % ttl)
     r = patch(boss, ana_id, {"role": "operator"})
     check(r.status == 200 and r.json()["role"] == "operator", "role change %d %r" % (r.status, r.body))
     # the token issued with the old role is dead in every process; a new login has the new role

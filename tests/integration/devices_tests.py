@@ -353,3 +353,28 @@ def devices_survive_a_redis_outage_and_late_events_are_published(s, binary):
         if st is not None:
             st.cleanup()
         redis.cleanup()
+
+
+@test
+def audit_first_page_cache_when_turned_on_shows_every_write_at_once(s, binary):
+    st = None
+    try:
+        st = _stack(binary, {"cache": {"audit_first_page_ttl_s": 20}}, name="auditcache")
+        tenant = new_tenant(st, (("boss", "admin"), ("op", "operator")))
+        boss, op = Client(st.port, tenant, "boss"), Client(st.port, tenant, "op")
+        first = boss.get("/api/v2/audit").json()["items"]
+        key = "audp:" + claims_of(boss.token)["tid"]
+        ttl = common.REDIS.command("PTTL", key)
+        check(20000 * 0.9 - 1000 <= ttl <= 20000 * 1.1, "audit page TTL %r within 20 s ± 10%%" % ttl)
+        d = create(op, "audited")
+        items = boss.get("/api/v2/audit").json()["items"]
+        check(items[0]["action"] == "device.create" and items[0]["target"] == d["id"],
+              "the device change is on the cached first page at once: %r" % items[:2])
+        check(len(items) == len(first) + 1, "one record more: %d then %d" % (len(first), len(items)))
+        check(op.delete(DEVICES + "/" + d["id"]).status == 204, "delete")
+        check(boss.get("/api/v2/audit").json()["items"][0]["action"] == "device.delete", "and the delete")
+        m = request(st.port, "GET", "/metrics").body.decode()
+        check('cache="audit"' in m, "the audit cache is in /metrics")
+    finally:
+        if st is not None:
+            st.cleanup()
