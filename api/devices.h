@@ -20,6 +20,18 @@ void devices_cache_drop(struct api_env *env, const char *tenant_id, const char *
 /* Drops the tenant's cached list views (first pages and counts). */
 void devices_views_drop(struct api_env *env, const char *tenant_id);
 
+#define DEVICES_LIST_DEFAULT 50
+
+/* A v2 page of the tenant's devices (status and after may be NULL) into
+ * *out: {"items", "next_cursor"}. Returns a store code (devices.c). */
+int devices_v2_page(struct store *st, const char *tenant, const char *status, const char *after,
+		    int limit, struct json_object **out);
+
+/* Answers the first page (count 0) or the count (1) of the tenant's
+ * devices with status (NULL: any) through the view cache: 0 when answered
+ * (or 503 set), -1 when there is no view cache (device_cache.c). */
+int devices_answer_view(struct api_call *call, const char *tenant, const char *status, int count);
+
 /* Cache values, exported for tests: a device as bytes and back. */
 int devices_encode(const struct store_device *d, struct buf *out);
 int devices_decode(const char *p, size_t n, struct store_device *out);
