@@ -103,6 +103,11 @@ int api_require_role(struct api_call *call, const struct principal *p, int level
 /* Copies route parameter i into out (cap bytes). */
 void api_param(const struct api_call *call, size_t i, char *out, size_t cap);
 
+/* A store call's outcome: 0 for STORE_OK; else -1 with 404
+ * resource.not_found ("No such <what>.") or 503 set. Other codes
+ * (CONFLICT) are the caller's to map first. */
+int api_store_result(struct api_call *call, int rc, const char *what);
+
 /* Sets 503 dependency.unavailable with Retry-After (the store failed). */
 void api_unavailable(struct api_call *call);
 
@@ -159,6 +164,10 @@ int api_query_known(struct api_call *call, const char *const *allowed, const cha
  * api_outbox_drain: the change stands and the event is late, never lost
  * (at least once: see docs/API.md). api/outbox.c. */
 void api_outbox_publish(struct api_env *env, const struct store_event *ev);
+
+/* The same for the n events of one transaction (consecutive seqs), in
+ * order up to the first refusal, their rows deleted in one statement. */
+void api_outbox_publish_all(struct api_env *env, const struct store_event *evs, size_t n);
 
 /* Publishes the outbox's events older than before (Unix seconds), oldest
  * first, until the bus refuses or the outbox is empty. Returns how many

@@ -184,17 +184,22 @@ int devices_answer_view(struct api_call *call, const char *tenant, const char *s
 	return 0;
 }
 
+#define N_FILTERS (sizeof(view_filters) / sizeof(view_filters[0]))
+
 void devices_views_drop(struct api_env *env, const char *tenant_id)
 {
-	char key[2 * STORE_ID_MAX];
+	char keys[2 * N_FILTERS][2 * STORE_ID_MAX];
+	const char *ptrs[2 * N_FILTERS];
 
 	if (env->view_cache == NULL)
 		return;
-	for (size_t i = 0; i < sizeof(view_filters) / sizeof(view_filters[0]); i++)
-		for (int count = 0; count <= 1; count++) {
-			view_key(tenant_id, i ? view_filters[i] : NULL, count, key, sizeof(key));
-			if (cache_invalidate(env->view_cache, key) < 0)
-				log_text(env->log, LOG_WARN, "device_view_stale", tenant_id);
-		}
+	for (size_t i = 0; i < 2 * N_FILTERS; i++) {
+		view_key(tenant_id, i / 2 ? view_filters[i / 2] : NULL, (int)(i % 2), keys[i],
+			 sizeof(keys[i]));
+		ptrs[i] = keys[i];
+	}
+	/* one DEL for every view of the tenant */
+	if (cache_invalidate_many(env->view_cache, ptrs, (int)(2 * N_FILTERS)) < 0)
+		log_text(env->log, LOG_WARN, "device_view_stale", tenant_id);
 }
 

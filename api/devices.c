@@ -298,13 +298,7 @@ static int path_device(struct api_call *call, const struct principal *p, struct 
 	api_param(call, 0, id, sizeof(id));
 	rc = fresh ? store_device_get(call->env->store, p->claims.tid, id, d)
 		   : devices_load(call->env, p->claims.tid, id, d);
-	if (rc == STORE_OK)
-		return 0;
-	if (rc == STORE_NOT_FOUND)
-		api_error(call, API_ERR_RESOURCE_NOT_FOUND, "No such device.");
-	else
-		api_unavailable(call);
-	return -1;
+	return api_store_result(call, rc, "device");
 }
 
 void api_device_get(struct api_call *call)
@@ -324,7 +318,7 @@ static void change(struct api_call *call, const char *const *allowed, const char
 {
 	struct principal p;
 	struct json_object *in = NULL, *v;
-	struct store_device d;
+	struct store_device d, next;
 	struct store_audit a;
 	struct store_event ev;
 	char fields[64], detail[128], *text = NULL;
@@ -352,26 +346,20 @@ static void change(struct api_call *call, const char *const *allowed, const char
 		d.updated_at = (long long)time(NULL);
 		snprintf(detail, sizeof(detail), "fields=%s version=%lld", fields, d.version + 1);
 		api_audit_record(call, &p, action, d.id, detail, &a);
-		d.version++; /* what the event and the answer show once written */
+		next = d; /* what the event and the answer show once written */
+		next.version++;
 		free(text);
-		device_event(&d, "device.updated", &ev, &text);
-		d.version--;
+		device_event(&next, "device.updated", &ev, &text);
 		rc = text == NULL ? STORE_ERROR : store_device_update(call->env->store, &d, &a, &ev);
-	}
-	if (rc == STORE_NOT_FOUND) {
-		api_error(call, API_ERR_RESOURCE_NOT_FOUND, "No such device.");
-		goto out;
 	}
 	if (rc == STORE_CONFLICT) {
 		api_error(call, API_ERR_RESOURCE_CONFLICT,
 			  "The device kept changing under this request; retry.");
 		goto out;
 	}
-	if (rc != STORE_OK) {
-		api_unavailable(call);
+	if (api_store_result(call, rc, "device") < 0)
 		goto out;
-	}
-	d.version++;
+	d = next;
 	devices_cache_put(call->env, &d);
 	devices_views_drop(call->env, d.tenant_id);
 	api_audit_written(call->env, d.tenant_id);
@@ -414,11 +402,7 @@ void api_device_delete(struct api_call *call)
 	device_event(&d, "device.deleted", &ev, &text);
 	rc = text == NULL ? STORE_ERROR
 			  : store_device_delete(call->env->store, d.tenant_id, d.id, &a, &ev);
-	if (rc == STORE_NOT_FOUND) {
-		api_error(call, API_ERR_RESOURCE_NOT_FOUND, "No such device.");
-	} else if (rc != STORE_OK) {
-		api_unavailable(call);
-	} else {
+	if (api_store_result(call, rc, "device") == 0) {
 		devices_cache_drop(call->env, d.tenant_id, d.id);
 		devices_views_drop(call->env, d.tenant_id);
 		api_audit_written(call->env, d.tenant_id);

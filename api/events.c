@@ -62,24 +62,10 @@ static const char *const stream_params[] = { "events", "topics", "session_id", "
 
 int events_parse_query(struct api_call *call, struct events_query *q)
 {
-	const char *unknown;
-	size_t ulen;
-	char detail[160];
-	int rc;
-
 	memset(q, 0, sizeof(*q));
-	rc = query_only(call->req->query, stream_params, &unknown, &ulen);
-	if (rc < 0) {
-		api_error(call, API_ERR_REQUEST_INVALID_QUERY, "The query string is malformed.");
+	if (api_query_known(call, stream_params,
+			    "events, topics, session_id, last_event_id; tokens are never accepted in URLs") < 0)
 		return -1;
-	}
-	if (rc == 0) {
-		/* never echo it: it may be a token someone put in the URL */
-		snprintf(detail, sizeof(detail), "Unknown query parameter (known: events, topics, "
-			 "session_id, last_event_id; tokens are never accepted in URLs).");
-		api_error(call, API_ERR_REQUEST_INVALID_QUERY, detail);
-		return -1;
-	}
 	q->has_events = query_get(call->req->query, "events", &q->events) == 1;
 	if (q->has_events && !events_valid_list(buf_str(&q->events), 64)) {
 		api_error(call, API_ERR_REQUEST_INVALID_QUERY,

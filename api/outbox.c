@@ -25,18 +25,29 @@ static int publish(struct api_env *env, const struct store_event *ev)
 	return 0;
 }
 
-static void forget(struct api_env *env, const struct store_event *ev)
+static void forget(struct api_env *env, long long first, long long last)
 {
-	/* a failure here publishes the event twice (the drain finds it
+	/* a failure here publishes the events twice (the drain finds them
 	 * again): at least once, never lost */
-	if (store_outbox_delete(env->store, ev->seq) != STORE_OK)
+	if (store_outbox_delete(env->store, first, last) != STORE_OK)
 		log_text(env->log, LOG_WARN, "outbox_delete_failed", store_errstr(env->store));
+}
+
+void api_outbox_publish_all(struct api_env *env, const struct store_event *evs, size_t n)
+{
+	size_t done = 0;
+
+	/* in order, up to the first refusal: the rest waits for the drain, so
+	 * no event overtakes an earlier one */
+	while (done < n && publish(env, &evs[done]) == 0)
+		done++;
+	if (done > 0)
+		forget(env, evs[0].seq, evs[done - 1].seq);
 }
 
 void api_outbox_publish(struct api_env *env, const struct store_event *ev)
 {
-	if (publish(env, ev) == 0)
-		forget(env, ev);
+	api_outbox_publish_all(env, ev, 1);
 }
 
 struct drain {
@@ -52,7 +63,7 @@ static int drain_one(void *ctx, const struct store_event *ev)
 		d->refused = 1;
 		return 1; /* the bus is down: the rest waits for the next round */
 	}
-	forget(d->env, ev);
+	forget(d->env, ev->seq, ev->seq);
 	d->published++;
 	return 0;
 }

@@ -258,3 +258,18 @@ int api_json_text(struct json_object *o, struct buf *out)
 	json_object_put(o);
 	return out->oom ? -1 : 0;
 }
+
+int api_store_result(struct api_call *call, int rc, const char *what)
+{
+	char detail[64];
+
+	if (rc == STORE_OK)
+		return 0;
+	if (rc == STORE_NOT_FOUND) {
+		snprintf(detail, sizeof(detail), "No such %s.", what);
+		api_error(call, API_ERR_RESOURCE_NOT_FOUND, detail);
+	} else {
+		api_unavailable(call);
+	}
+	return -1;
+}

@@ -191,19 +191,12 @@ void api_telemetry_post(struct api_call *call)
 	if (read_points(call, in, b, p.claims.tid, device) < 0)
 		goto out;
 	rc = store_telemetry_append(call->env->store, p.claims.tid, device, b->pts, b->evs, b->n);
-	if (rc == STORE_NOT_FOUND) {
-		api_error(call, API_ERR_RESOURCE_NOT_FOUND, "No such device.");
+	if (api_store_result(call, rc, "device") < 0)
 		goto out;
-	}
-	if (rc != STORE_OK) {
-		api_unavailable(call);
-		goto out;
-	}
 	/* the device's cached view keeps its last-seen time until its TTL:
 	 * points do not invalidate it (docs/API.md); its recent points do */
 	recent_drop(call->env, p.claims.tid, device);
-	for (size_t i = 0; i < b->n; i++)
-		api_outbox_publish(call->env, &b->evs[i]);
+	api_outbox_publish_all(call->env, b->evs, b->n);
 	out = json_object_new_object();
 	if (batch) {
 		ids = json_object_new_array();
@@ -308,14 +301,8 @@ void api_telemetry_recent(struct api_call *call)
 		goto out;
 	}
 	rc = devices_load(call->env, p.claims.tid, buf_str(&dev), &d);
-	if (rc == STORE_NOT_FOUND) {
-		api_error(call, API_ERR_RESOURCE_NOT_FOUND, "No such device.");
+	if (api_store_result(call, rc, "device") < 0)
 		goto out;
-	}
-	if (rc != STORE_OK) {
-		api_unavailable(call);
-		goto out;
-	}
 	r = (struct recent_ctx){ call->env->store, p.claims.tid, buf_str(&dev), (int)limit };
 	if (answer_recent(call, &r) == 0)
 		goto out;

@@ -121,13 +121,7 @@ static int path_user(struct api_call *call, const struct principal *p, struct st
 
 	api_param(call, 0, id, sizeof(id));
 	rc = store_user_by_id(call->env->store, p->claims.tid, id, u);
-	if (rc == STORE_OK)
-		return 0;
-	if (rc == STORE_NOT_FOUND)
-		api_error(call, API_ERR_RESOURCE_NOT_FOUND, "No such user.");
-	else
-		api_unavailable(call);
-	return -1;
+	return api_store_result(call, rc, "user");
 }
 
 void api_user_get(struct api_call *call)
@@ -142,11 +136,7 @@ void api_user_get(struct api_call *call)
 		return;
 	api_param(call, 0, id, sizeof(id));
 	rc = profiles_load(call->env, p.claims.tid, id, &u, &t);
-	if (rc == STORE_NOT_FOUND)
-		api_error(call, API_ERR_RESOURCE_NOT_FOUND, "No such user.");
-	else if (rc != STORE_OK)
-		api_unavailable(call);
-	else
+	if (api_store_result(call, rc, "user") == 0)
 		api_json(call, 200, user_json(&u));
 }
 
@@ -215,14 +205,8 @@ void api_user_patch(struct api_call *call)
 		if (revoke_all(call, &u, &n) < 0)
 			goto out;
 		rc = store_user_set_role(call->env->store, u.tenant_id, u.id, role);
-		if (rc == STORE_NOT_FOUND) {
-			api_error(call, API_ERR_RESOURCE_NOT_FOUND, "No such user.");
+		if (api_store_result(call, rc, "user") < 0)
 			goto out;
-		}
-		if (rc != STORE_OK) {
-			api_unavailable(call);
-			goto out;
-		}
 		profiles_drop(call->env, u.tenant_id, u.id, 0);
 		snprintf(detail, sizeof(detail), "%s->%s revoked=%d", u.role, role, n);
 		api_audit(call, p.claims.tid, p.claims.sub, "user.role", u.id, detail);
@@ -244,14 +228,8 @@ void api_user_delete(struct api_call *call)
 	    revoke_all(call, &u, &n) < 0)
 		return;
 	rc = store_user_delete(call->env->store, u.tenant_id, u.id);
-	if (rc == STORE_NOT_FOUND) {
-		api_error(call, API_ERR_RESOURCE_NOT_FOUND, "No such user.");
+	if (api_store_result(call, rc, "user") < 0)
 		return;
-	}
-	if (rc != STORE_OK) {
-		api_unavailable(call);
-		return;
-	}
 	profiles_drop(call->env, u.tenant_id, u.id, 1);
 	snprintf(detail, sizeof(detail), "revoked=%d", n);
 	api_audit(call, p.claims.tid, p.claims.sub, "user.delete", u.id, detail);

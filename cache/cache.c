@@ -223,17 +223,27 @@ int cache_get(struct cache *c, const char *id, cache_load_fn *fn, void *ctx,
 	return rc;
 }
 
-int cache_invalidate(struct cache *c, const char *id)
+int cache_invalidate_many(struct cache *c, const char *const *ids, int n)
 {
-	char key[KEY_MAX];
+	char keys[CACHE_INVALIDATE_MAX][KEY_MAX];
+	const char *ptrs[CACHE_INVALIDATE_MAX];
+	int k = 0;
 
-	if (make_key(c, id, key) < 0)
-		return 0;
-	if (c->kv.del(c->kv.ctx, key) < 0) {
+	if (n < 0 || n > CACHE_INVALIDATE_MAX)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if (make_key(c, ids[i], keys[k]) == 0) /* a key too long was never cached */
+			ptrs[k] = keys[k], k++;
+	if (k > 0 && c->kv.del(c->kv.ctx, ptrs, k) < 0) {
 		count(c, &c->stats.kv_errors);
 		return -1;
 	}
 	return 0;
+}
+
+int cache_invalidate(struct cache *c, const char *id)
+{
+	return cache_invalidate_many(c, &id, 1);
 }
 
 int cache_put(struct cache *c, const char *id, const struct buf *value)

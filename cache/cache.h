@@ -22,7 +22,7 @@ struct cache_kv {
 	int (*get)(void *ctx, const char *key, struct buf *out); /* 1 hit, 0 absent */
 	int (*set)(void *ctx, const char *key, const char *val, size_t len,
 		   long long ttl_ms, int nx);                     /* 1 set, 0 NX refused */
-	int (*del)(void *ctx, const char *key);                   /* 0 */
+	int (*del)(void *ctx, const char *const *keys, int n);   /* 0; n <= CACHE_INVALIDATE_MAX */
 	void *ctx;
 };
 
@@ -60,6 +60,11 @@ int cache_get(struct cache *c, const char *id, cache_load_fn *load, void *ctx,
  * Returns 0, or -1 when the transport failed (the entry may then live until
  * its TTL). */
 int cache_invalidate(struct cache *c, const char *id);
+
+#define CACHE_INVALIDATE_MAX 16
+
+/* The same for n ids (1..CACHE_INVALIDATE_MAX) in one transport call. */
+int cache_invalidate_many(struct cache *c, const char *const *ids, int n);
 
 /* Sets id's entry to value with a jittered TTL (after a change, when the
  * caller has the new value: unlike invalidate, a load already in flight

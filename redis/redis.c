@@ -302,13 +302,19 @@ int redis_set(struct redis *r, const char *key, const char *val, size_t len,
 	return rc;
 }
 
-int redis_del(struct redis *r, const char *key)
+int redis_del(struct redis *r, const char *const *keys, int n)
 {
-	const char *argv[2] = { "DEL", key };
-	const size_t lens[2] = { 3, strlen(key) };
-	redisReply *rep = command(r, 2, argv, lens);
+	const char *argv[REDIS_DEL_MAX + 1] = { "DEL" };
+	size_t lens[REDIS_DEL_MAX + 1] = { 3 };
+	redisReply *rep;
 
-	if (rep == NULL)
+	if (n < 1 || n > REDIS_DEL_MAX)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		argv[i + 1] = keys[i];
+		lens[i + 1] = strlen(keys[i]);
+	}
+	if ((rep = command(r, n + 1, argv, lens)) == NULL)
 		return -1;
 	freeReplyObject(rep);
 	return 0;

@@ -45,8 +45,11 @@ int redis_get(struct redis *r, const char *key, struct buf *out);
 int redis_set(struct redis *r, const char *key, const char *val, size_t len,
 	      long long ttl_ms, int nx);
 
-/* DEL key. Returns 0 (whether or not it existed), -1 when unavailable. */
-int redis_del(struct redis *r, const char *key);
+#define REDIS_DEL_MAX 16 /* keys in one DEL */
+
+/* DEL of n keys (1..REDIS_DEL_MAX) in one command. Returns 0 (whether or
+ * not they existed), -1 when unavailable or n is out of range. */
+int redis_del(struct redis *r, const char *const *keys, int n);
 
 /* Runs a Lua script: EVALSHA sha, and EVAL script when Redis does not have
  * it cached yet. keys then args, as in EVAL. Returns 1 with a string or

@@ -11,9 +11,9 @@ static int kv_set(void *ctx, const char *key, const char *val, size_t len,
 	return redis_set(ctx, key, val, len, ttl_ms, nx);
 }
 
-static int kv_del(void *ctx, const char *key)
+static int kv_del(void *ctx, const char *const *keys, int n)
 {
-	return redis_del(ctx, key);
+	return redis_del(ctx, keys, n);
 }
 
 void redis_kv(struct redis *r, struct cache_kv *kv)

@@ -83,7 +83,7 @@ struct store_ops {
 
 	int (*outbox_list)(void *impl, long long created_before, int limit, store_event_fn *fn,
 			   void *ctx);
-	int (*outbox_delete)(void *impl, long long seq);
+	int (*outbox_delete)(void *impl, long long first, long long last);
 };
 
 /* The public handle: a backend and its state. */

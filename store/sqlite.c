@@ -287,7 +287,7 @@ static const struct {
 			      " VALUES (?1, ?2, ?3, ?4, ?5)" },
 	[Q_OUTBOX_LIST] = { "outbox list", "SELECT " OUTBOX_COLS " FROM outbox"
 					   " WHERE created_at <= ?1 ORDER BY seq LIMIT ?2" },
-	[Q_OUTBOX_DELETE] = { "outbox delete", "DELETE FROM outbox WHERE seq = ?1" },
+	[Q_OUTBOX_DELETE] = { "outbox delete", "DELETE FROM outbox WHERE seq BETWEEN ?1 AND ?2" },
 };
 
 struct sq_conn;
@@ -1391,11 +1391,11 @@ static int sq_outbox_list(void *impl, long long created_before, int limit, store
 	return rc == STORE_NOT_FOUND ? STORE_OK : rc;
 }
 
-static int sq_outbox_delete(void *impl, long long seq)
+static int sq_outbox_delete(void *impl, long long first, long long last)
 {
 	struct sq_conn *c = sq_connect(impl);
 
-	if (c == NULL || sq_bind(c, Q_OUTBOX_DELETE, "i", seq) != STORE_OK)
+	if (c == NULL || sq_bind(c, Q_OUTBOX_DELETE, "ii", first, last) != STORE_OK)
 		return STORE_ERROR;
 	return sq_exec(c, Q_OUTBOX_DELETE);
 }

@@ -501,11 +501,11 @@ int store_outbox_list(struct store *s, long long created_before, int limit, stor
 	return s->ops->outbox_list(s->impl, created_before, limit, fn, ctx);
 }
 
-int store_outbox_delete(struct store *s, long long seq)
+int store_outbox_delete(struct store *s, long long first, long long last)
 {
-	if (seq <= 0)
-		return invalid(s, "outbox: seq must be positive");
-	return s->ops->outbox_delete(s->impl, seq);
+	if (first <= 0 || last < first)
+		return invalid(s, "outbox: seqs must be positive and in order");
+	return s->ops->outbox_delete(s->impl, first, last);
 }
 
 /* ------------------------------------------------------ stream sessions */

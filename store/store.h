@@ -239,7 +239,8 @@ int store_telemetry_purge(struct store *s, long long before_ms, long long keep_p
 typedef int store_event_fn(void *ctx, const struct store_event *e);
 int store_outbox_list(struct store *s, long long created_before, int limit, store_event_fn *fn,
 		      void *ctx);
-int store_outbox_delete(struct store *s, long long seq);
+/* Deletes the events first..last (seqs, inclusive): published. */
+int store_outbox_delete(struct store *s, long long first, long long last);
 /* Whether s is a device status: online, offline or maintenance. */
 int store_status_valid(const char *s);
 

@@ -1048,7 +1048,7 @@ static void test_device_changes_commit_with_audit_and_event(void)
 	memset(&es, 0, sizeof(es));
 	CU_ASSERT_EQUAL(store_outbox_list(s, NOW - 1, 100, collect_event, &es), STORE_OK);
 	CU_ASSERT_EQUAL(es.n, 0); /* none created that early */
-	CU_ASSERT_EQUAL(store_outbox_delete(s, ev.seq), STORE_OK);
+	CU_ASSERT_EQUAL(store_outbox_delete(s, ev.seq, ev.seq), STORE_OK);
 	CU_ASSERT_EQUAL(outbox_count(s), 2);
 
 	memset(&list, 0, sizeof(list));
