@@ -185,13 +185,18 @@ int http_response_head(const struct http_response *resp, long long content_lengt
 	return out->oom ? -1 : 0;
 }
 
-static int sink_out(struct http_response *resp, const char *p, size_t n)
+/* Writes to the sink; flush for stream output, which must leave now. A
+ * whole response is not flushed: the server's finish sends it with the
+ * end of the request in one write, so the front server reads it at once
+ * (a separate end record is one more write and read per request, and
+ * lighttpd, having read Content-Length bytes, may already have closed). */
+static int sink_out(struct http_response *resp, const char *p, size_t n, int flush)
 {
 	const struct http_sink *s = resp->_sink;
 
 	if (resp->failed)
 		return -1;
-	if (s == NULL || s->write(s->ctx, p, n) < 0 || s->flush(s->ctx) < 0) {
+	if (s == NULL || s->write(s->ctx, p, n) < 0 || (flush && s->flush(s->ctx) < 0)) {
 		resp->failed = 1;
 		return -1;
 	}
@@ -210,7 +215,7 @@ int http_response_send(struct http_response *resp)
 	if (!no_body)
 		buf_append(&out, resp->body.data, resp->body.len);
 	resp->sent = 1;
-	rc = out.oom ? -1 : sink_out(resp, out.data, out.len);
+	rc = out.oom ? -1 : sink_out(resp, out.data, out.len, 0);
 	if (rc == 0 && !no_body)
 		resp->bytes_sent = resp->body.len;
 	buf_release(&out);
@@ -225,14 +230,14 @@ int http_stream_begin(struct http_response *resp)
 	resp->streaming = 1;
 	resp->sent = 1;
 	http_response_head(resp, -1, &out);
-	rc = out.oom ? -1 : sink_out(resp, out.data, out.len);
+	rc = out.oom ? -1 : sink_out(resp, out.data, out.len, 1);
 	buf_release(&out);
 	return rc;
 }
 
 int http_stream_write(struct http_response *resp, const char *p, size_t n)
 {
-	if (sink_out(resp, p, n) < 0)
+	if (sink_out(resp, p, n, 1) < 0)
 		return -1;
 	resp->bytes_sent += n;
 	return 0;

@@ -113,8 +113,9 @@ int http_response_json(struct http_response *resp, int status, const char *json)
 int http_response_head(const struct http_response *resp, long long content_length,
 		       struct buf *out);
 
-/* Sends head and body in one write and flushes. Returns 0, or -1 when the
- * sink failed. */
+/* Writes head and body in one write, unflushed: the server's end of the
+ * request sends them and the end record together. Returns 0, or -1 when
+ * the sink failed. */
 int http_response_send(struct http_response *resp);
 
 /* Starts a streamed response: sends the head without Content-Length and

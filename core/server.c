@@ -156,6 +156,46 @@ static void set_nodelay(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/* 1 when the front server has sent all it will send for this request: its
+ * empty stdin record has been seen. A body the handler read to its end
+ * ends so. A request without a body (no Content-Length or 0, no
+ * Transfer-Encoding) has that record in the buffer libfcgi filled with the
+ * parameters, so looking costs no system call. Anything else is unknown. */
+static int input_done(FCGX_Request *fr)
+{
+	const char *len = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
+
+	if (fr->in == NULL || FCGX_GetError(fr->in) != 0)
+		return 0;
+	if (FCGX_HasSeenEOF(fr->in))
+		return 1;
+	if ((len != NULL && *len != '\0' && strcmp(len, "0") != 0) ||
+	    FCGX_GetParam("HTTP_TRANSFER_ENCODING", fr->envp) != NULL)
+		return 0;
+	return FCGX_GetChar(fr->in) == EOF && FCGX_GetError(fr->in) == 0;
+}
+
+/* FCGX_Finish_r, without its lingering close when the input is done.
+ * libfcgi shuts its side down and waits (up to 2 s) for the front server
+ * to close first, so that unread input cannot make the kernel reset the
+ * connection under the answer: a sleep and a wake-up of the worker per
+ * request. With nothing left to read there is nothing to reset: the answer
+ * and the end record are written, then the descriptor is closed. */
+static void finish(FCGX_Request *fr)
+{
+	int fd = fr->ipcFd;
+
+	if (fd < 0 || fr->keepConnection || !input_done(fr)) {
+		FCGX_Finish_r(fr);
+		return;
+	}
+	FCGX_FClose(fr->err);
+	FCGX_FClose(fr->out);
+	FCGX_Free(fr, 0);
+	fr->ipcFd = -1;
+	close(fd);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -185,7 +225,7 @@ static void *worker_main(void *arg)
 		if (s->tcp)
 			set_nodelay(fr.ipcFd);
 		serve(s, &fr);
-		FCGX_Finish_r(&fr);
+		finish(&fr);
 	}
 	FCGX_Free(&fr, 1);
 	atomic_store(&w->state, W_DONE);
