@@ -97,6 +97,15 @@ struct json_object *api_json_time(long long t);
  * session). Returns 0 and fills *p, or -1 with the 401/503 response set. */
 int api_authenticate(struct api_call *call, struct principal *p);
 
+/* api_authenticate in two steps, for a handler that reads cached entries
+ * named by the token's claims (the tenant's device of the path): api_token
+ * checks the token and the fingerprint cookie (no I/O) and fills the
+ * claims; api_session checks the session, reading the n entries of more
+ * (cache_ahead_init'ed, up to CACHE_AHEAD_MAX - 1) in the same Redis round
+ * trip, which the handler then answers from with cache_get_ahead. */
+int api_token(struct api_call *call, struct principal *p);
+int api_session(struct api_call *call, struct principal *p, struct cache_ahead *const *more, int n);
+
 /* Returns 0 if p has at least level, else -1 with 403 auth.forbidden set. */
 int api_require_role(struct api_call *call, const struct principal *p, int level);
 

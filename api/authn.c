@@ -69,9 +69,20 @@ static int check_fingerprint(struct api_call *call, const struct principal *p)
 	return -1;
 }
 
-static int check_session(struct api_call *call, struct principal *p)
+int api_session(struct api_call *call, struct principal *p, struct cache_ahead *const *more, int n)
 {
-	switch (sessions_lookup(call->env->sessions, p->claims.sid, (long long)time(NULL), &p->session)) {
+	struct cache_ahead sess, *all[CACHE_AHEAD_MAX];
+	enum session_state st;
+	int k = 0;
+
+	sessions_ahead(call->env->sessions, p->claims.sid, &sess);
+	all[k++] = &sess;
+	for (int i = 0; i < n && k < CACHE_AHEAD_MAX; i++)
+		all[k++] = more[i];
+	cache_fetch_ahead(all, k);
+	st = sessions_lookup_ahead(call->env->sessions, &sess, (long long)time(NULL), &p->session);
+	cache_ahead_release(&sess);
+	switch (st) {
 	case SESSION_LIVE:
 		break;
 	case SESSION_GONE:
@@ -90,10 +101,10 @@ static int check_session(struct api_call *call, struct principal *p)
 	return 0;
 }
 
-int api_authenticate(struct api_call *call, struct principal *p)
+int api_token(struct api_call *call, struct principal *p)
 {
 	memset(p, 0, sizeof(*p));
-	if (verify_token(call, p) < 0 || check_fingerprint(call, p) < 0 || check_session(call, p) < 0)
+	if (verify_token(call, p) < 0 || check_fingerprint(call, p) < 0)
 		return -1;
 	for (int i = 0; i < p->claims.nroles; i++) {
 		int level = auth_role_level(p->claims.roles[i]);
@@ -101,6 +112,11 @@ int api_authenticate(struct api_call *call, struct principal *p)
 			p->level = level;
 	}
 	return 0;
+}
+
+int api_authenticate(struct api_call *call, struct principal *p)
+{
+	return api_token(call, p) < 0 || api_session(call, p, NULL, 0) < 0 ? -1 : 0;
 }
 
 int api_require_role(struct api_call *call, const struct principal *p, int level)

@@ -9,7 +9,7 @@
 #include "../core/jsonf.h"
 #include "devices.h"
 
-#define CACHE_KEY_MAX (2 * STORE_ID_MAX + 2)
+#define CACHE_KEY_MAX (DEVICES_KEY_MAX - 1)
 #define LIST_DEFAULT DEVICES_LIST_DEFAULT
 
 /* ---------------------------------------------------------------- cache */
@@ -81,17 +81,22 @@ static int load_device(void *ctx, const char *key, struct buf *value, long long 
 	return devices_encode(&d, value) == 0 ? 1 : -1;
 }
 
-int devices_load(struct api_env *env, const char *tenant_id, const char *id,
-		 struct store_device *out)
+void devices_ahead(struct api_env *env, const char *tenant_id, const char *id,
+		   char key[DEVICES_KEY_MAX], struct cache_ahead *a)
 {
-	char key[CACHE_KEY_MAX + 1];
+	cache_key(tenant_id, id, key);
+	cache_ahead_init(a, env->device_cache, key);
+}
+
+int devices_load_ahead(struct api_env *env, struct cache_ahead *a, const char *tenant_id,
+		       const char *id, struct store_device *out)
+{
 	struct buf v = BUF_INIT;
 	int rc;
 
 	if (env->device_cache == NULL)
 		return store_device_get(env->store, tenant_id, id, out);
-	cache_key(tenant_id, id, key);
-	rc = cache_get(env->device_cache, key, load_device, env->store, &v);
+	rc = cache_get_ahead(a, load_device, env->store, &v);
 	if (rc == 1 && devices_decode(v.data, v.len, out) == 0 &&
 	    strcmp(out->tenant_id, tenant_id) == 0 && strcmp(out->id, id) == 0)
 		rc = STORE_OK;
@@ -100,6 +105,19 @@ int devices_load(struct api_env *env, const char *tenant_id, const char *id,
 	else
 		rc = rc == 0 ? STORE_NOT_FOUND : STORE_ERROR;
 	buf_release(&v);
+	return rc;
+}
+
+int devices_load(struct api_env *env, const char *tenant_id, const char *id,
+		 struct store_device *out)
+{
+	char key[DEVICES_KEY_MAX];
+	struct cache_ahead a;
+	int rc;
+
+	devices_ahead(env, tenant_id, id, key, &a);
+	rc = devices_load_ahead(env, &a, tenant_id, id, out);
+	cache_ahead_release(&a);
 	return rc;
 }
 

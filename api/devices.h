@@ -10,6 +10,15 @@
 int devices_load(struct api_env *env, const char *tenant_id, const char *id,
 		 struct store_device *out);
 
+/* devices_load in two steps, to read the entry in the round trip that
+ * checks the session (api_session): devices_ahead names the entry in *a
+ * (its key in key, which must outlive a), devices_load_ahead reads it. */
+#define DEVICES_KEY_MAX (2 * STORE_ID_MAX + 2)
+void devices_ahead(struct api_env *env, const char *tenant_id, const char *id,
+		   char key[DEVICES_KEY_MAX], struct cache_ahead *a);
+int devices_load_ahead(struct api_env *env, struct cache_ahead *a, const char *tenant_id,
+		       const char *id, struct store_device *out);
+
 /* The cache entry of a device: its value after a change (write-through:
  * a read racing the change cannot put the old value back), or a "not
  * found" entry after a delete. A cache failure is logged; the entry then

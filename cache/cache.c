@@ -124,23 +124,28 @@ static long long jittered(const struct cache *c, long long ttl)
 	return cache_ttl_jitter(ttl, c->jitter_pct, rnd);
 }
 
-/* Looks key up in the transport: 1 value (payload into value), 0 absent
- * marker, 2 not cached, -1 transport failed. */
-static int lookup(struct cache *c, const char *key, struct buf *raw, struct buf *value)
+/* What the transport's answer (kv_rc as from kv.get, raw its bytes)
+ * means: 1 value (payload into value), 0 absent marker, 2 not cached, -1
+ * transport failed. */
+static int classify(struct cache *c, int kv_rc, const struct buf *raw, struct buf *value)
 {
-	int rc = c->kv.get(c->kv.ctx, key, raw);
-
-	if (rc < 0) {
+	if (kv_rc < 0) {
 		count(c, &c->stats.kv_errors);
 		return -1;
 	}
-	if (rc == 0 || raw->len == 0)
+	if (kv_rc == 0 || raw->len == 0)
 		return 2;
 	if (raw->data[0] == MARK_ABSENT)
 		return 0;
 	buf_reset(value);
 	buf_append(value, raw->data + 1, raw->len - 1);
 	return value->oom ? -1 : 1;
+}
+
+/* Looks key up in the transport; the result as classify's. */
+static int lookup(struct cache *c, const char *key, struct buf *raw, struct buf *value)
+{
+	return classify(c, c->kv.get(c->kv.ctx, key, raw), raw, value);
 }
 
 /* Stores a loaded result with SET NX. Failures only cost a later reload. */
@@ -199,6 +204,22 @@ static int fill(struct cache *c, const char *key, const char *id, cache_load_fn 
 	return rc;
 }
 
+/* The rest of a get once key's lookup gave rc (classify's result). */
+static int resolve(struct cache *c, const char *key, const char *id, cache_load_fn *fn,
+		   void *ctx, struct buf *raw, struct buf *value, int rc)
+{
+	long long ttl;
+
+	if (rc == 0 || rc == 1) {
+		count(c, rc ? &c->stats.hits : &c->stats.negative_hits);
+		return rc;
+	}
+	if (rc < 0) /* transport down: straight to the source, no lock, no store */
+		return load(c, id, fn, ctx, value, &ttl);
+	count(c, &c->stats.misses);
+	return fill(c, key, id, fn, ctx, raw, value);
+}
+
 int cache_get(struct cache *c, const char *id, cache_load_fn *fn, void *ctx,
 	      struct buf *value)
 {
@@ -210,17 +231,76 @@ int cache_get(struct cache *c, const char *id, cache_load_fn *fn, void *ctx,
 	if (make_key(c, id, key) < 0)
 		return load(c, id, fn, ctx, value, &ttl);
 	rc = lookup(c, key, &raw, value);
-	if (rc == 0 || rc == 1) {
-		count(c, rc ? &c->stats.hits : &c->stats.negative_hits);
-	} else if (rc < 0) {
-		/* transport down: straight to the source, no lock, no store */
-		rc = load(c, id, fn, ctx, value, &ttl);
-	} else {
-		count(c, &c->stats.misses);
-		rc = fill(c, key, id, fn, ctx, &raw, value);
-	}
+	rc = resolve(c, key, id, fn, ctx, &raw, value, rc);
 	buf_release(&raw);
 	return rc;
+}
+
+#define AHEAD_NONE (-2) /* not fetched: cache_get_ahead asks itself */
+
+void cache_ahead_init(struct cache_ahead *a, struct cache *c, const char *id)
+{
+	a->cache = c;
+	a->id = id;
+	a->got = AHEAD_NONE;
+	a->raw = (struct buf)BUF_INIT;
+}
+
+void cache_fetch_ahead(struct cache_ahead *const *a, int n)
+{
+	char keys[CACHE_AHEAD_MAX][KEY_MAX];
+	const char *ptrs[CACHE_AHEAD_MAX];
+	struct cache_ahead *of[CACHE_AHEAD_MAX];
+	struct buf out[CACHE_AHEAD_MAX];
+	int found[CACHE_AHEAD_MAX], k = 0, rc;
+	const struct cache_kv *kv = NULL;
+
+	for (int i = 0; i < n && k < CACHE_AHEAD_MAX; i++) {
+		struct cache_ahead *e = a[i];
+
+		if (e == NULL || e->cache == NULL || make_key(e->cache, e->id, keys[k]) < 0)
+			continue;
+		if (kv == NULL)
+			kv = &e->cache->kv;
+		else if (kv->mget != e->cache->kv.mget || kv->ctx != e->cache->kv.ctx)
+			return; /* transports differ: each entry is looked up alone */
+		ptrs[k] = keys[k];
+		of[k] = e;
+		out[k] = (struct buf)BUF_INIT;
+		k++;
+	}
+	/* one entry gains nothing: cache_get_ahead's own lookup is one call */
+	if (k < 2 || kv->mget == NULL)
+		return;
+	rc = kv->mget(kv->ctx, ptrs, k, out, found);
+	for (int j = 0; j < k; j++) {
+		of[j]->got = rc < 0 ? -1 : found[j];
+		buf_release(&of[j]->raw);
+		if (rc == 0 && found[j])
+			of[j]->raw = out[j]; /* moved */
+		else
+			buf_release(&out[j]);
+	}
+}
+
+int cache_get_ahead(struct cache_ahead *a, cache_load_fn *fn, void *ctx, struct buf *value)
+{
+	char key[KEY_MAX];
+	long long ttl = 0;
+
+	if (a->cache == NULL) { /* no cache: the source answers */
+		buf_reset(value);
+		return fn(ctx, a->id, value, &ttl);
+	}
+	if (a->got == AHEAD_NONE || make_key(a->cache, a->id, key) < 0)
+		return cache_get(a->cache, a->id, fn, ctx, value);
+	return resolve(a->cache, key, a->id, fn, ctx, &a->raw, value,
+		       classify(a->cache, a->got, &a->raw, value));
+}
+
+void cache_ahead_release(struct cache_ahead *a)
+{
+	buf_release(&a->raw);
 }
 
 int cache_invalidate_many(struct cache *c, const char *const *ids, int n)

@@ -20,6 +20,9 @@
 /* The transport. Each returns -1 when unavailable. */
 struct cache_kv {
 	int (*get)(void *ctx, const char *key, struct buf *out); /* 1 hit, 0 absent */
+	/* n keys (1..CACHE_AHEAD_MAX) at once: found[i] 1 with out[i], or 0;
+	 * returns 0. NULL when the transport has no such call. */
+	int (*mget)(void *ctx, const char *const *keys, int n, struct buf *out, int *found);
 	int (*set)(void *ctx, const char *key, const char *val, size_t len,
 		   long long ttl_ms, int nx);                     /* 1 set, 0 NX refused */
 	int (*del)(void *ctx, const char *const *keys, int n);   /* 0; n <= CACHE_INVALIDATE_MAX */
@@ -55,6 +58,37 @@ void cache_free(struct cache *c);
  * not, -1 when it had to be loaded and the loader failed. */
 int cache_get(struct cache *c, const char *id, cache_load_fn *load, void *ctx,
 	      struct buf *value);
+
+/* Lookups ahead: a request that will read several cached entries (its
+ * session and the device it names) reads them in one transport call, one
+ * Redis round trip instead of one each. cache_ahead_init names an entry,
+ * cache_fetch_ahead reads all the named entries of caches that share one
+ * transport together, and cache_get_ahead then answers exactly as
+ * cache_get would, asking the transport again only for what the fetch
+ * could not tell (an entry not cached is loaded and stored as by
+ * cache_get, under its single-flight lock). */
+#define CACHE_AHEAD_MAX 8
+
+struct cache_ahead {
+	struct cache *cache; /* NULL: no entry, cache_get_ahead loads directly */
+	const char *id;      /* the caller's, kept until cache_get_ahead */
+	int got;             /* private: the fetch's result */
+	struct buf raw;      /* private */
+};
+
+/* Names the entry of id in c (c may be NULL). */
+void cache_ahead_init(struct cache_ahead *a, struct cache *c, const char *id);
+
+/* Reads the n entries (n <= CACHE_AHEAD_MAX) in one transport call when
+ * their caches share the transport; otherwise each is left to
+ * cache_get_ahead. */
+void cache_fetch_ahead(struct cache_ahead *const *a, int n);
+
+/* cache_get for a's entry, using what cache_fetch_ahead read. */
+int cache_get_ahead(struct cache_ahead *a, cache_load_fn *load, void *ctx, struct buf *value);
+
+/* Frees what a holds. */
+void cache_ahead_release(struct cache_ahead *a);
 
 /* Drops id's entry so the next get loads it again (after an update).
  * Returns 0, or -1 when the transport failed (the entry may then live until

@@ -279,6 +279,39 @@ int redis_get(struct redis *r, const char *key, struct buf *out)
 	return rc;
 }
 
+int redis_mget(struct redis *r, const char *const *keys, int n, struct buf *out, int *found)
+{
+	const char *argv[REDIS_MGET_MAX + 1] = { "MGET" };
+	size_t lens[REDIS_MGET_MAX + 1] = { 4 };
+	redisReply *rep;
+	int rc = 0;
+
+	if (n < 1 || n > REDIS_MGET_MAX)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		argv[i + 1] = keys[i];
+		lens[i + 1] = strlen(keys[i]);
+	}
+	if ((rep = command(r, n + 1, argv, lens)) == NULL)
+		return -1;
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != (size_t)n)
+		rc = -1;
+	for (int i = 0; rc == 0 && i < n; i++) {
+		const redisReply *e = rep->element[i];
+
+		found[i] = e->type == REDIS_REPLY_STRING;
+		if (found[i]) {
+			buf_reset(&out[i]);
+			if (buf_append(&out[i], e->str, e->len) < 0)
+				rc = -1;
+		} else if (e->type != REDIS_REPLY_NIL) {
+			rc = -1;
+		}
+	}
+	freeReplyObject(rep);
+	return rc;
+}
+
 int redis_set(struct redis *r, const char *key, const char *val, size_t len,
 	      long long ttl_ms, int nx)
 {

@@ -45,6 +45,14 @@ int redis_get(struct redis *r, const char *key, struct buf *out);
 int redis_set(struct redis *r, const char *key, const char *val, size_t len,
 	      long long ttl_ms, int nx);
 
+#define REDIS_MGET_MAX 8 /* keys in one MGET */
+
+/* MGET of n keys (1..REDIS_MGET_MAX) in one round trip. Sets found[i] to 1
+ * with the value in out[i] (replacing its contents), or 0 when key i does
+ * not exist. Returns 0, or -1 when Redis is unavailable or n is out of
+ * range. */
+int redis_mget(struct redis *r, const char *const *keys, int n, struct buf *out, int *found);
+
 #define REDIS_DEL_MAX 16 /* keys in one DEL */
 
 /* DEL of n keys (1..REDIS_DEL_MAX) in one command. Returns 0 (whether or

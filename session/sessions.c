@@ -151,22 +151,38 @@ static int load_session(void *ctx, const char *id, struct buf *value, long long 
 	return sessions_encode(&ss, value) == 0 ? 1 : -1;
 }
 
-enum session_state sessions_lookup(struct sessions *s, const char *id, long long now,
-				   struct store_session *out)
+void sessions_ahead(struct sessions *s, const char *id, struct cache_ahead *a)
+{
+	flush_pending(s); /* before the entry is read: a queued tombstone wins */
+	cache_ahead_init(a, s->cache, id);
+}
+
+enum session_state sessions_lookup_ahead(struct sessions *s, struct cache_ahead *a, long long now,
+					 struct store_session *out)
 {
 	struct load_ctx lc = { s, now };
 	struct buf v = BUF_INIT;
 	enum session_state st = SESSION_GONE;
-	int rc;
+	int rc = cache_get_ahead(a, load_session, &lc, &v);
 
-	flush_pending(s);
-	rc = cache_get(s->cache, id, load_session, &lc, &v);
 	if (rc < 0)
 		st = SESSION_ERROR;
 	else if (rc == 1 && sessions_decode(v.data, v.len, out) == 0 &&
-		 strcmp(out->id, id) == 0 && out->revoked_at == 0 && out->expires_at > now)
+		 strcmp(out->id, a->id) == 0 && out->revoked_at == 0 && out->expires_at > now)
 		st = SESSION_LIVE;
 	buf_release(&v);
+	return st;
+}
+
+enum session_state sessions_lookup(struct sessions *s, const char *id, long long now,
+				   struct store_session *out)
+{
+	struct cache_ahead a;
+	enum session_state st;
+
+	sessions_ahead(s, id, &a);
+	st = sessions_lookup_ahead(s, &a, now, out);
+	cache_ahead_release(&a);
 	return st;
 }
 

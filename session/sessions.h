@@ -35,6 +35,13 @@ int sessions_begin(struct sessions *s, const struct store_user *u, long long now
 enum session_state sessions_lookup(struct sessions *s, const char *id, long long now,
 				   struct store_session *out);
 
+/* Names session id's cache entry in *a, for cache_fetch_ahead with the
+ * other entries a request reads (see cache.h); then sessions_lookup_ahead
+ * answers as sessions_lookup. */
+void sessions_ahead(struct sessions *s, const char *id, struct cache_ahead *a);
+enum session_state sessions_lookup_ahead(struct sessions *s, struct cache_ahead *a, long long now,
+					 struct store_session *out);
+
 /* Revokes one session. Returns 0 (also when it was unknown or already
  * revoked), -1 when the store failed. */
 int sessions_revoke(struct sessions *s, const char *id, long long now);

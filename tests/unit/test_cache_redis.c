@@ -80,6 +80,35 @@ static void test_redis_is_there(void)
 	redis_free(r);
 }
 
+static void test_mget(void)
+{
+	struct redis *r = connect_redis(test_redis_port());
+	char k1[96], k2[96], k3[96];
+	const char *keys[3] = { k1, k2, k3 };
+	struct buf out[3] = { BUF_INIT, BUF_INIT, BUF_INIT };
+	int found[3] = { -1, -1, -1 };
+
+	snprintf(k1, sizeof(k1), "ut:%s", unique("mget"));
+	snprintf(k2, sizeof(k2), "ut:%s", unique("mget"));
+	snprintf(k3, sizeof(k3), "ut:%s", unique("mget"));
+	CU_ASSERT_EQUAL(redis_set(r, k1, "one", 3, 60000, 0), 1);
+	CU_ASSERT_EQUAL(redis_set(r, k3, "th\0ree", 6, 60000, 0), 1);
+	buf_puts(&out[1], "untouched");
+	CU_ASSERT_EQUAL(redis_mget(r, keys, 3, out, found), 0);
+	CU_ASSERT_EQUAL(found[0], 1);
+	CU_ASSERT_EQUAL(found[1], 0);
+	CU_ASSERT_EQUAL(found[2], 1);
+	CU_ASSERT_STRING_EQUAL(buf_str(&out[0]), "one");
+	CU_ASSERT_STRING_EQUAL(buf_str(&out[1]), "untouched");
+	CU_ASSERT_EQUAL(out[2].len, 6);
+	CU_ASSERT_EQUAL(memcmp(out[2].data, "th\0ree", 6), 0);
+	CU_ASSERT_EQUAL(redis_mget(r, keys, 0, out, found), -1);
+	CU_ASSERT_EQUAL(redis_mget(r, keys, REDIS_MGET_MAX + 1, out, found), -1);
+	for (int i = 0; i < 3; i++)
+		buf_release(&out[i]);
+	redis_free(r);
+}
+
 static void test_get_or_load_then_hit(void)
 {
 	struct redis *r = connect_redis(test_redis_port());
@@ -344,6 +373,7 @@ static void test_sessions_encode_decode(void)
 
 static CU_TestInfo tests[] = {
 	{ "a redis-server is there", test_redis_is_there },
+	{ "MGET: values, missing keys, binary values, bounds", test_mget },
 	{ "get-or-load, then hits without loading", test_get_or_load_then_hit },
 	{ "misses are cached briefly", test_misses_are_cached_briefly },
 	{ "invalidate reloads; a tombstone answers not found", test_invalidate_and_tombstone },
