@@ -168,7 +168,13 @@ part get && for r in $(seq "$ROUNDS"); do
 	# PERF_OUT=file: a perf profile of fcgi_sse during the first round
 	[ -n "${PERF_OUT:-}" ] && [ "$r" = 1 ] &&
 		{ perf record -F 999 -g -p "$fcgi_pid" -o "$PERF_OUT" -- sleep "$((DURATION - 2))" >/dev/null 2>&1 & }
+	# STRACE_OUT=file: system calls of fcgi_sse (all threads) during the first
+	# round, and of the floor into file.floor
+	[ -n "${STRACE_OUT:-}" ] && [ "$r" = 1 ] &&
+		{ timeout -s INT "$((DURATION - 2))" strace -c -f -p "$fcgi_pid" -o "$STRACE_OUT" >/dev/null 2>&1 & }
 	wrk_run "fcgi_sse round $r" "http://127.0.0.1:$app_port/api/v2/devices/$device" "$fcgi_pid" "$app_lighttpd" "$redis_pid"
+	[ -n "${STRACE_OUT:-}" ] && [ "$r" = 1 ] &&
+		{ timeout -s INT "$((DURATION - 2))" strace -c -f -p "$floor_pid" -o "$STRACE_OUT.floor" >/dev/null 2>&1 & }
 	wrk_run "floor round $r" "http://127.0.0.1:$floor_port/api/v2/devices/$device" "$floor_pid" "$floor_lighttpd"
 done
 if part lists; then
