@@ -10,8 +10,9 @@
  * [A-Za-z0-9._:-]. Anything else is replaced by a generated id. */
 int reqid_is_sane(const char *s);
 
-/* Writes a new random id (128 bits, lowercase hex) and a NUL into out,
- * which holds REQID_GENERATED_LEN + 1 bytes. Returns 0, or -1 when the
+/* Writes a new id (128 bits, lowercase hex) and a NUL into out, which holds
+ * REQID_GENERATED_LEN + 1 bytes: unique, random-looking, not secret (a
+ * per-thread generator seeded from the OS's). Returns 0, or -1 when the
  * random source failed. */
 int reqid_generate(char *out);
 

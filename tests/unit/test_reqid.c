@@ -1,6 +1,10 @@
 /* reqid: sanity of client ids and generated ids. */
 #include <CUnit/CUnit.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "../../core/reqid.h"
 #include "suites.h"
@@ -72,11 +76,74 @@ static void test_generate_distinct(void)
 	CU_ASSERT_FALSE(dup);
 }
 
+/* Threads draw from generators of their own: their ids must not meet
+ * (nor repeat within one), and a forked child must not repeat its
+ * parent's sequence. */
+enum { PER_THREAD = 2000, THREADS = 4 };
+static char thread_ids[THREADS * PER_THREAD + 2][REQID_GENERATED_LEN + 1];
+
+static void *draw(void *arg)
+{
+	char (*ids)[REQID_GENERATED_LEN + 1] = arg;
+
+	for (int i = 0; i < PER_THREAD; i++)
+		if (reqid_generate(ids[i]) != 0)
+			ids[i][0] = '\0';
+	return NULL;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static void test_generate_distinct_across_threads_and_fork(void)
+{
+	pthread_t t[THREADS];
+	int fds[2], status, dup = 0;
+	const size_t n = THREADS * PER_THREAD + 2;
+	pid_t pid;
+
+	for (int i = 0; i < THREADS; i++)
+		CU_ASSERT_FATAL(pthread_create(&t[i], NULL, draw, thread_ids[i * PER_THREAD]) == 0);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	/* this thread draws one id, forks, and both draw the next */
+	CU_ASSERT_EQUAL_FATAL(reqid_generate(thread_ids[n - 2]), 0);
+	CU_ASSERT_FATAL(pipe(fds) == 0);
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		char id[REQID_GENERATED_LEN + 1];
+		_exit(reqid_generate(id) == 0 &&
+			      write(fds[1], id, sizeof(id)) == (ssize_t)sizeof(id) ? 0 : 1);
+	}
+	CU_ASSERT_EQUAL(read(fds[0], thread_ids[n - 1], REQID_GENERATED_LEN + 1),
+			REQID_GENERATED_LEN + 1);
+	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(fds[0]);
+	close(fds[1]);
+	{
+		char next[REQID_GENERATED_LEN + 1];
+		CU_ASSERT_EQUAL(reqid_generate(next), 0);
+		CU_ASSERT_STRING_NOT_EQUAL(next, thread_ids[n - 1]); /* the parent's next one */
+	}
+	qsort(thread_ids, n, sizeof(thread_ids[0]), cmp_id);
+	for (size_t i = 0; i < n; i++) {
+		CU_ASSERT(is_lower_hex(thread_ids[i], REQID_GENERATED_LEN));
+		if (i > 0 && strcmp(thread_ids[i - 1], thread_ids[i]) == 0)
+			dup = 1;
+	}
+	CU_ASSERT_FALSE(dup);
+}
+
 static CU_TestInfo tests[] = {
 	{ "sane ids", test_sane_ids },
 	{ "insane ids", test_insane_ids },
 	{ "generated id: 32 lowercase hex", test_generate_shape },
 	{ "generated ids are distinct", test_generate_distinct },
+	{ "generated ids: distinct across threads and a fork", test_generate_distinct_across_threads_and_fork },
 	CU_TEST_INFO_NULL,
 };
 
