@@ -1,7 +1,9 @@
 #include "auth.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 
@@ -37,6 +39,24 @@ enum auth_bearer auth_bearer_parse(const char *header, const char **tok, size_t 
 	return AUTH_BEARER_OK;
 }
 
+/* SHA-256 fetched once: OpenSSL 3's SHA256() looks the algorithm up in
+ * its provider tables (locks, a refcount) on every call, and this one
+ * runs on every authenticated request. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static void sha256(const void *p, size_t len, unsigned char md[SHA256_DIGEST_LENGTH])
+{
+	pthread_once(&sha256_once, sha256_fetch);
+	if (sha256_md == NULL || EVP_Digest(p, len, md, NULL, sha256_md, NULL) != 1)
+		SHA256(p, len, md); /* the fetch failed: the one-shot way */
+}
+
 int auth_secret_equal(const char *given, const char *expected)
 {
 	unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
@@ -44,8 +64,8 @@ int auth_secret_equal(const char *given, const char *expected)
 
 	if (given == NULL)
 		given = "";
-	SHA256((const unsigned char *)given, strlen(given), a);
-	SHA256((const unsigned char *)(empty ? "" : expected), empty ? 0 : strlen(expected), b);
+	sha256(given, strlen(given), a);
+	sha256(empty ? "" : expected, empty ? 0 : strlen(expected), b);
 	return (CRYPTO_memcmp(a, b, sizeof(a)) == 0) & !empty;
 }
 
@@ -67,7 +87,7 @@ void auth_fingerprint_hash(const char *cookie, size_t len, char *hex)
 	static const char digits[] = "0123456789abcdef";
 	unsigned char md[SHA256_DIGEST_LENGTH];
 
-	SHA256((const unsigned char *)cookie, len, md);
+	sha256(cookie, len, md);
 	for (size_t i = 0; i < sizeof(md); i++) {
 		hex[2 * i] = digits[md[i] >> 4];
 		hex[2 * i + 1] = digits[md[i] & 15];
