@@ -509,6 +509,47 @@ static void test_key_rotation(void)
 	jwt_keyring_free(kr1wrong);
 }
 
+/* A token verified before (this thread's memo) is still checked against
+ * the clock, the policy and the keyring on every use. */
+static void test_memo_rechecks_clock_policy_and_keyring(void)
+{
+	const struct jwt_policy other_aud = { ISS, "someone-else", 10 }, other_iss = { "x", AUD, 10 };
+	struct jwt_keyring *a = jwt_keyring_parse("k1:" K1, NULL), *b;
+	struct jwt_claims in, first, again;
+	struct buf t = BUF_INIT;
+	char *bad;
+
+	CU_ASSERT_FATAL(a != NULL);
+	claims_fill(&in);
+	CU_ASSERT_EQUAL_FATAL(jwt_sign(a, &in, &t), 0);
+	CU_ASSERT_EQUAL(jwt_verify(a, t.data, t.len, &policy, 1500, &first), JWT_OK);
+	CU_ASSERT_EQUAL(jwt_verify(a, t.data, t.len, &policy, 1500, &again), JWT_OK);
+	CU_ASSERT_EQUAL(memcmp(&first, &again, sizeof(first)), 0);
+	CU_ASSERT_STRING_EQUAL(again.sid, in.sid);
+	CU_ASSERT_EQUAL(jwt_verify(a, t.data, t.len, &policy, 2100, &again), JWT_EXPIRED);
+	CU_ASSERT_EQUAL(jwt_verify(a, t.data, t.len, &policy, 500, &again), JWT_NOT_YET_VALID);
+	CU_ASSERT_EQUAL(jwt_verify(a, t.data, t.len, &other_aud, 1500, &again), JWT_BAD_AUDIENCE);
+	CU_ASSERT_EQUAL(jwt_verify(a, t.data, t.len, &other_iss, 1500, &again), JWT_BAD_ISSUER);
+	CU_ASSERT_EQUAL(jwt_verify(a, t.data, t.len, &policy, 1500, &again), JWT_OK);
+	/* one byte off, same length: not the memoized token */
+	bad = strndup(t.data, t.len);
+	CU_ASSERT_FATAL(bad != NULL);
+	bad[t.len - 1] = bad[t.len - 1] == 'A' ? 'B' : 'A';
+	CU_ASSERT_EQUAL(jwt_verify(a, bad, t.len, &policy, 1500, &again), JWT_BAD_SIGNATURE);
+	bad[t.len - 1] = t.data[t.len - 1];
+	bad[t.len / 2] = bad[t.len / 2] == 'A' ? 'B' : 'A';
+	CU_ASSERT_NOT_EQUAL(jwt_verify(a, bad, t.len, &policy, 1500, &again), JWT_OK);
+	/* a new keyring, likely at the old one's address, with another secret
+	 * under the same kid: the memo of the old one must not answer */
+	jwt_keyring_free(a);
+	b = jwt_keyring_parse("k1:" K2, NULL);
+	CU_ASSERT_FATAL(b != NULL);
+	CU_ASSERT_EQUAL(jwt_verify(b, t.data, t.len, &policy, 1500, &again), JWT_BAD_SIGNATURE);
+	jwt_keyring_free(b);
+	free(bad);
+	buf_release(&t);
+}
+
 static void test_keyring_random(void)
 {
 	struct jwt_keyring *a = jwt_keyring_random("boot"), *b = jwt_keyring_random("boot");
@@ -832,6 +873,7 @@ static void test_concurrent_verify(void)
 }
 
 static CU_TestInfo tests[] = {
+	{ "memo: clock, policy and keyring checked on every use", test_memo_rechecks_clock_policy_and_keyring },
 	{ "RFC 7515 A.1 verifies", test_rfc7515_a1 },
 	{ "tampered payload or signature", test_tampered_payload_and_signature },
 	{ "alg must be exactly HS256", test_alg_must_be_hs256 },
