@@ -11,7 +11,9 @@
 #      arrival (bench/sse_load).
 # Environment: CONNS (64), DURATION (10 s per wrk run), ROUNDS (3), DEVICES
 # (1000), STREAMS (1000), RATE (2000), POINTS (20000), WORKERS (4), PARTS
-# ("get lists telemetry": which of 1-3 to run).
+# ("get lists telemetry": which of 1-3 to run), REDIS (unix: fcgi_sse
+# reaches Redis on its Unix socket, as `make run` has it; tcp: on loopback
+# TCP).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +26,7 @@ RATE=${RATE:-2000}
 POINTS=${POINTS:-20000}
 WORKERS=${WORKERS:-4}
 PARTS=${PARTS:-get lists telemetry}
+REDIS=${REDIS:-unix}
 
 ulimit -n "$(ulimit -Hn)"
 command -v wrk >/dev/null 2>&1 || {
@@ -82,7 +85,8 @@ cat >"$dir/config.json" <<JSON
   "http": { "max_body_bytes": 1048576 },
   "sse": { "max_streams": $((STREAMS + 64)), "max_lifetime_ms": 0 },
   "store": { "path": "$dir/fcgi_sse.db" },
-  "redis": { "host": "127.0.0.1", "port": $redis_port },
+  "redis": $([ "$REDIS" = tcp ] && echo "{ \"host\": \"127.0.0.1\", \"port\": $redis_port }" ||
+	echo "{ \"host\": \"unix:$redis_sock\" }"),
   "auth": { "jwt_keys": "bench1:$key", "pbkdf2_iterations": 1000 }
 }
 JSON
@@ -161,13 +165,13 @@ wrk_run() {
 }
 
 echo "== $(date -u +%FT%TZ) $(uname -m), $(nproc) cores; commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown);" \
-	"bench/devices.sh CONNS=$CONNS DURATION=$DURATION ROUNDS=$ROUNDS DEVICES=$DEVICES STREAMS=$STREAMS RATE=$RATE POINTS=$POINTS WORKERS=$WORKERS"
+	"bench/devices.sh CONNS=$CONNS DURATION=$DURATION ROUNDS=$ROUNDS DEVICES=$DEVICES STREAMS=$STREAMS RATE=$RATE POINTS=$POINTS WORKERS=$WORKERS REDIS=$REDIS"
 part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 part get && echo "-- GET one device (cache warm) against the floor, interleaved; CPU: backend + its lighttpd"
 part get && for r in $(seq "$ROUNDS"); do
 	# PERF_OUT=file: a perf profile of fcgi_sse during the first round
 	[ -n "${PERF_OUT:-}" ] && [ "$r" = 1 ] &&
-		{ perf record -F 999 -g -p "$fcgi_pid" -o "$PERF_OUT" -- sleep "$((DURATION - 2))" >/dev/null 2>&1 & }
+		{ perf record -F 999 ${PERF_ARGS:--g} -p "$fcgi_pid" -o "$PERF_OUT" -- sleep "$((DURATION - 2))" >/dev/null 2>&1 & }
 	# STRACE_OUT=file: system calls of fcgi_sse (all threads) during the first
 	# round, and of the floor into file.floor
 	[ -n "${STRACE_OUT:-}" ] && [ "$r" = 1 ] &&
