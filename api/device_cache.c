@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../core/jsonf.h"
+#include "../core/jsonflat.h"
 #include "devices.h"
 
 #define CACHE_KEY_MAX (DEVICES_KEY_MAX - 1)
@@ -35,11 +36,27 @@ int devices_encode(const struct store_device *d, struct buf *out)
 
 int devices_decode(const char *p, size_t n, struct store_device *d)
 {
-	struct json_tokener *tok = json_tokener_new();
-	struct json_object *o = tok ? json_tokener_parse_ex(tok, p, (int)n) : NULL;
+	const struct jflat_field f[] = {
+		{ "id", JFLAT_STR, d->id, sizeof(d->id) },
+		{ "tenant_id", JFLAT_STR, d->tenant_id, sizeof(d->tenant_id) },
+		{ "name", JFLAT_STR, d->name, sizeof(d->name) },
+		{ "status", JFLAT_STR, d->status, sizeof(d->status) },
+		{ "metadata", JFLAT_STR, d->metadata, sizeof(d->metadata) },
+		{ "created_at", JFLAT_INT, &d->created_at, 0 },
+		{ "updated_at", JFLAT_INT, &d->updated_at, 0 },
+		{ "last_seen_at", JFLAT_INT, &d->last_seen_at, 0 },
+		{ "version", JFLAT_INT, &d->version, 0 },
+	};
+	struct json_tokener *tok;
+	struct json_object *o;
 	int rc = -1;
 
 	memset(d, 0, sizeof(*d));
+	if (jflat_decode(p, n, f, (int)(sizeof(f) / sizeof(f[0]))) == 0)
+		return 0; /* the shape devices_encode writes */
+	memset(d, 0, sizeof(*d));
+	tok = json_tokener_new();
+	o = tok ? json_tokener_parse_ex(tok, p, (int)n) : NULL;
 	if (o != NULL && json_object_is_type(o, json_type_object) &&
 	    jsonf_str(o, "id", d->id, sizeof(d->id)) == 0 &&
 	    jsonf_str(o, "tenant_id", d->tenant_id, sizeof(d->tenant_id)) == 0 &&

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../core/jsonf.h"
+#include "../core/jsonflat.h"
 #include "session.h"
 
 #define PENDING_MAX 1024
@@ -62,11 +63,23 @@ int sessions_encode(const struct store_session *ss, struct buf *out)
 
 int sessions_decode(const char *json, size_t len, struct store_session *out)
 {
-	struct json_tokener *tok = json_tokener_new();
+	const struct jflat_field f[] = {
+		{ "id", JFLAT_STR, out->id, sizeof(out->id) },
+		{ "user_id", JFLAT_STR, out->user_id, sizeof(out->user_id) },
+		{ "tenant_id", JFLAT_STR, out->tenant_id, sizeof(out->tenant_id) },
+		{ "role", JFLAT_STR, out->role, sizeof(out->role) },
+		{ "created_at", JFLAT_INT, &out->created_at, 0 },
+		{ "expires_at", JFLAT_INT, &out->expires_at, 0 },
+		{ "revoked_at", JFLAT_INT, &out->revoked_at, 0 },
+	};
+	struct json_tokener *tok;
 	struct json_object *o;
 	int rc = -1;
 
-	if (tok == NULL)
+	memset(out, 0, sizeof(*out));
+	if (jflat_decode(json, len, f, (int)(sizeof(f) / sizeof(f[0]))) == 0)
+		return 0; /* the shape sessions_encode writes */
+	if ((tok = json_tokener_new()) == NULL)
 		return -1;
 	o = json_tokener_parse_ex(tok, json, (int)len);
 	memset(out, 0, sizeof(*out));

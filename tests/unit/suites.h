@@ -36,5 +36,6 @@ int register_writer_tests(void);
 int register_ring_tests(void);
 int register_stream_tests(void);
 int register_devices_tests(void);
+int register_jsonflat_tests(void);
 
 #endif

@@ -23,6 +23,7 @@ static int (*const registrars[])(void) = {
 	register_ring_tests,
 	register_stream_tests,
 	register_devices_tests,
+	register_jsonflat_tests,
 };
 
 int main(void)
