@@ -53,17 +53,14 @@ static int verify_token(struct api_call *call, struct principal *p)
 static int check_fingerprint(struct api_call *call, const struct principal *p)
 {
 	const char *cookies = http_request_param(call->req, "HTTP_COOKIE");
-	char hex[AUTH_FGP_HEX_LEN + 1];
 	const char *val;
 	size_t len;
 
 	if (p->claims.fgp[0] == '\0')
 		return 0;
-	if (cookie_find(cookies, AUTH_FGP_COOKIE, &val, &len)) {
-		auth_fingerprint_hash(val, len, hex);
-		if (auth_secret_equal(hex, p->claims.fgp))
-			return 0;
-	}
+	if (cookie_find(cookies, AUTH_FGP_COOKIE, &val, &len) &&
+	    auth_fingerprint_matches(val, len, p->claims.fgp))
+		return 0;
 	unauthorized(call, API_ERR_AUTH_FINGERPRINT_MISMATCH,
 		     "This token belongs to another client (fingerprint cookie missing or wrong).");
 	return -1;

@@ -94,3 +94,30 @@ void auth_fingerprint_hash(const char *cookie, size_t len, char *hex)
 	}
 	hex[AUTH_FGP_HEX_LEN] = '\0';
 }
+
+#define FGP_MEMO_COOKIE_MAX 128
+
+static __thread struct {
+	size_t len; /* 0: empty */
+	char cookie[FGP_MEMO_COOKIE_MAX];
+	char hex[AUTH_FGP_HEX_LEN + 1];
+} fgp_memo;
+
+int auth_fingerprint_matches(const char *cookie, size_t len, const char *want)
+{
+	char hex[AUTH_FGP_HEX_LEN + 1];
+
+	if (strlen(want) != AUTH_FGP_HEX_LEN)
+		return 0;
+	if (len > 0 && fgp_memo.len == len && CRYPTO_memcmp(fgp_memo.cookie, cookie, len) == 0) {
+		memcpy(hex, fgp_memo.hex, sizeof(hex));
+	} else {
+		auth_fingerprint_hash(cookie, len, hex);
+		if (len > 0 && len <= FGP_MEMO_COOKIE_MAX) {
+			memcpy(fgp_memo.cookie, cookie, len);
+			memcpy(fgp_memo.hex, hex, sizeof(hex));
+			fgp_memo.len = len;
+		}
+	}
+	return CRYPTO_memcmp(hex, want, AUTH_FGP_HEX_LEN) == 0;
+}

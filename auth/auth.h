@@ -45,4 +45,10 @@ int auth_role_level(const char *role);
  * (AUTH_FGP_HEX_LEN + 1 bytes): the token's `fgp` claim. */
 void auth_fingerprint_hash(const char *cookie, size_t len, char *hex);
 
+/* 1 when the cookie value (len bytes) hashes to want (a token's fgp
+ * claim, AUTH_FGP_HEX_LEN hex digits), compared in constant time. The last
+ * cookie a thread checked is remembered with its hash, so a client's next
+ * request costs a compare instead of a SHA-256. */
+int auth_fingerprint_matches(const char *cookie, size_t len, const char *want);
+
 #endif

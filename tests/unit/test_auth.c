@@ -146,7 +146,34 @@ static void test_secret_null_given(void)
 	CU_ASSERT_EQUAL(auth_secret_equal(NULL, "s3cret"), 0);
 }
 
+/* SHA-256("abc"), FIPS 180-2 appendix B.1 */
+#define ABC_HEX "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+static void test_fingerprint_matches(void)
+{
+	char hex[AUTH_FGP_HEX_LEN + 1], longer[300];
+
+	auth_fingerprint_hash("abc", 3, hex);
+	CU_ASSERT_STRING_EQUAL(hex, ABC_HEX);
+	CU_ASSERT_TRUE(auth_fingerprint_matches("abc", 3, ABC_HEX));
+	CU_ASSERT_TRUE(auth_fingerprint_matches("abc", 3, ABC_HEX)); /* remembered */
+	CU_ASSERT_FALSE(auth_fingerprint_matches("abd", 3, ABC_HEX)); /* same length, other */
+	CU_ASSERT_FALSE(auth_fingerprint_matches("ab", 2, ABC_HEX));
+	CU_ASSERT_FALSE(auth_fingerprint_matches("abc", 3, "ba7816bf"));  /* short claim */
+	CU_ASSERT_FALSE(auth_fingerprint_matches("abc", 3, ""));
+	CU_ASSERT_FALSE(auth_fingerprint_matches("", 0, ABC_HEX));
+	/* after another cookie, the first one is hashed again and still matches */
+	CU_ASSERT_TRUE(auth_fingerprint_matches("abc", 3, ABC_HEX));
+	memset(longer, 'x', sizeof(longer)); /* too long to remember: hashed each time */
+	auth_fingerprint_hash(longer, sizeof(longer), hex);
+	CU_ASSERT_TRUE(auth_fingerprint_matches(longer, sizeof(longer), hex));
+	CU_ASSERT_TRUE(auth_fingerprint_matches(longer, sizeof(longer), hex));
+	longer[0] = 'y';
+	CU_ASSERT_FALSE(auth_fingerprint_matches(longer, sizeof(longer), hex));
+}
+
 static CU_TestInfo tests[] = {
+	{ "fingerprint: hash and constant-time match, remembered per thread", test_fingerprint_matches },
 	{ "bearer: valid tokens", test_bearer_ok },
 	{ "bearer: scheme is case-insensitive", test_bearer_scheme_case_insensitive },
 	{ "bearer: '=' padding only at the end", test_bearer_padding },
