@@ -8,6 +8,10 @@
 #define TIMEFMT_RFC3339_MS_LEN 24 /* 2026-11-21T23:59:00.123Z */
 #define TIMEFMT_IMF_LEN 29        /* Sat, 21 Nov 2026 23:59:00 GMT */
 
+/* gmtime_r's answer for t (every field but tm_isdst, tm_gmtoff, tm_zone
+ * zero), without its lock. */
+void timefmt_utc(time_t t, struct tm *tm);
+
 /* Writes t as an RFC 3339 UTC timestamp with second precision into out
  * (TIMEFMT_RFC3339_LEN + 1 bytes). Returns out. */
 char *timefmt_rfc3339(time_t t, char *out);

@@ -1,5 +1,6 @@
 /* timefmt: RFC 3339 and IMF-fixdate formatting, RFC 3339 parsing. */
 #include <CUnit/CUnit.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -135,7 +136,42 @@ static void test_format_parse_round_trip(void)
 	CU_ASSERT(ok);
 }
 
+static int tm_differs(time_t t)
+{
+	struct tm want, got;
+
+	if (gmtime_r(&t, &want) == NULL)
+		return 0; /* outside what gmtime_r can say */
+	timefmt_utc(t, &got);
+	return got.tm_year != want.tm_year || got.tm_mon != want.tm_mon ||
+	       got.tm_mday != want.tm_mday || got.tm_hour != want.tm_hour ||
+	       got.tm_min != want.tm_min || got.tm_sec != want.tm_sec ||
+	       got.tm_wday != want.tm_wday || got.tm_yday != want.tm_yday;
+}
+
+/* gmtime_r is the oracle: every day from 1600 to 2500 at a few times of
+ * day, the edges, and a million spread-out values. */
+static void test_utc_matches_gmtime(void)
+{
+	static const time_t edges[] = { 0, -1, 1, 86399, 86400, -86400, -86401, 951782400,
+					951868800, 2147483647LL, 2147483648LL, -2147483648LL,
+					253402300799LL, -62135596800LL, 4102444800LL };
+	uint64_t s = 88172645463325252ULL;
+	int bad = 0;
+
+	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++)
+		bad += tm_differs(edges[i]);
+	for (time_t d = -11676096000LL; d < 16725225600LL; d += 86400)
+		bad += tm_differs(d) + tm_differs(d + 1) + tm_differs(d + 43210) + tm_differs(d + 86399);
+	for (int i = 0; i < 1000000; i++) {
+		s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+		bad += tm_differs((time_t)(s % 200000000000ULL) - 100000000000LL);
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+}
+
 static CU_TestInfo tests[] = {
+	{ "utc: gmtime_r's fields without its lock", test_utc_matches_gmtime },
 	{ "rfc3339 known values", test_rfc3339_known_values },
 	{ "rfc3339_ms known values", test_rfc3339_ms_known_values },
 	{ "imf_fixdate known values", test_imf_fixdate_known_values },
