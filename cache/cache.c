@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,8 +20,9 @@ struct cache {
 	long long ttl_ms, negative_ttl_ms;
 	int jitter_pct;
 	pthread_mutex_t stripes[STRIPES]; /* single-flight per key hash */
-	pthread_mutex_t stats_mu;
-	struct cache_stats stats;
+	struct { /* relaxed atomics: a lock here was contended by every hit */
+		_Atomic unsigned long long hits, negative_hits, misses, loads, load_errors, kv_errors;
+	} stats;
 };
 
 long long cache_ttl_jitter(long long ttl, int pct, uint32_t rnd)
@@ -67,7 +69,6 @@ struct cache *cache_new(const struct cache_kv *kv, const struct cache_opts *o)
 	c->jitter_pct = o->jitter_pct;
 	for (int i = 0; i < STRIPES; i++)
 		pthread_mutex_init(&c->stripes[i], NULL);
-	pthread_mutex_init(&c->stats_mu, NULL);
 	return c;
 }
 
@@ -77,23 +78,23 @@ void cache_free(struct cache *c)
 		return;
 	for (int i = 0; i < STRIPES; i++)
 		pthread_mutex_destroy(&c->stripes[i]);
-	pthread_mutex_destroy(&c->stats_mu);
 	free(c->prefix);
 	free(c);
 }
 
-static void count(struct cache *c, unsigned long long *field)
+static void count(_Atomic unsigned long long *field)
 {
-	pthread_mutex_lock(&c->stats_mu);
-	(*field)++;
-	pthread_mutex_unlock(&c->stats_mu);
+	atomic_fetch_add_explicit(field, 1, memory_order_relaxed);
 }
 
 void cache_get_stats(struct cache *c, struct cache_stats *out)
 {
-	pthread_mutex_lock(&c->stats_mu);
-	*out = c->stats;
-	pthread_mutex_unlock(&c->stats_mu);
+	out->hits = atomic_load_explicit(&c->stats.hits, memory_order_relaxed);
+	out->negative_hits = atomic_load_explicit(&c->stats.negative_hits, memory_order_relaxed);
+	out->misses = atomic_load_explicit(&c->stats.misses, memory_order_relaxed);
+	out->loads = atomic_load_explicit(&c->stats.loads, memory_order_relaxed);
+	out->load_errors = atomic_load_explicit(&c->stats.load_errors, memory_order_relaxed);
+	out->kv_errors = atomic_load_explicit(&c->stats.kv_errors, memory_order_relaxed);
 }
 
 static int make_key(const struct cache *c, const char *id, char *key)
@@ -130,7 +131,7 @@ static long long jittered(const struct cache *c, long long ttl)
 static int classify(struct cache *c, int kv_rc, const struct buf *raw, struct buf *value)
 {
 	if (kv_rc < 0) {
-		count(c, &c->stats.kv_errors);
+		count(&c->stats.kv_errors);
 		return -1;
 	}
 	if (kv_rc == 0 || raw->len == 0)
@@ -162,7 +163,7 @@ static void store_entry(struct cache *c, const char *key, int found,
 	}
 	if (!raw.oom && ttl_ms > 0 &&
 	    c->kv.set(c->kv.ctx, key, raw.data, raw.len, jittered(c, ttl_ms), 1) < 0)
-		count(c, &c->stats.kv_errors);
+		count(&c->stats.kv_errors);
 	buf_release(&raw);
 }
 
@@ -173,10 +174,10 @@ static int load(struct cache *c, const char *id, cache_load_fn *fn, void *ctx,
 
 	*ttl_ms = c->ttl_ms;
 	buf_reset(value);
-	count(c, &c->stats.loads);
+	count(&c->stats.loads);
 	rc = fn(ctx, id, value, ttl_ms);
 	if (rc < 0)
-		count(c, &c->stats.load_errors);
+		count(&c->stats.load_errors);
 	return rc;
 }
 
@@ -193,7 +194,7 @@ static int fill(struct cache *c, const char *key, const char *id, cache_load_fn 
 	rc = lookup(c, key, raw, value);
 	if (rc == 0 || rc == 1) {
 		pthread_mutex_unlock(mu);
-		count(c, rc ? &c->stats.hits : &c->stats.negative_hits);
+		count(rc ? &c->stats.hits : &c->stats.negative_hits);
 		return rc;
 	}
 	rc = load(c, id, fn, ctx, value, &ttl);
@@ -211,12 +212,12 @@ static int resolve(struct cache *c, const char *key, const char *id, cache_load_
 	long long ttl;
 
 	if (rc == 0 || rc == 1) {
-		count(c, rc ? &c->stats.hits : &c->stats.negative_hits);
+		count(rc ? &c->stats.hits : &c->stats.negative_hits);
 		return rc;
 	}
 	if (rc < 0) /* transport down: straight to the source, no lock, no store */
 		return load(c, id, fn, ctx, value, &ttl);
-	count(c, &c->stats.misses);
+	count(&c->stats.misses);
 	return fill(c, key, id, fn, ctx, raw, value);
 }
 
@@ -315,7 +316,7 @@ int cache_invalidate_many(struct cache *c, const char *const *ids, int n)
 		if (make_key(c, ids[i], keys[k]) == 0) /* a key too long was never cached */
 			ptrs[k] = keys[k], k++;
 	if (k > 0 && c->kv.del(c->kv.ctx, ptrs, k) < 0) {
-		count(c, &c->stats.kv_errors);
+		count(&c->stats.kv_errors);
 		return -1;
 	}
 	return 0;
@@ -337,7 +338,7 @@ int cache_put(struct cache *c, const char *id, const struct buf *value)
 	buf_append(&raw, (char[]){ MARK_VALUE }, 1);
 	buf_append(&raw, value->data, value->len);
 	if (raw.oom || c->kv.set(c->kv.ctx, key, raw.data, raw.len, jittered(c, c->ttl_ms), 0) < 0) {
-		count(c, &c->stats.kv_errors);
+		count(&c->stats.kv_errors);
 		rc = -1;
 	}
 	buf_release(&raw);
@@ -352,7 +353,7 @@ int cache_tombstone(struct cache *c, const char *id, long long ttl_ms)
 	if (make_key(c, id, key) < 0)
 		return 0;
 	if (c->kv.set(c->kv.ctx, key, &mark, 1, ttl_ms > 0 ? ttl_ms : 1, 0) < 0) {
-		count(c, &c->stats.kv_errors);
+		count(&c->stats.kv_errors);
 		return -1;
 	}
 	return 0;
