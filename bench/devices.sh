@@ -10,7 +10,7 @@
 #      STREAMS streams (events=telemetry) receive them, latency from POST to
 #      arrival (bench/sse_load).
 # Environment: CONNS (64), DURATION (10 s per wrk run), ROUNDS (3), DEVICES
-# (1000), STREAMS (1000), RATE (2000), POINTS (20000), WORKERS (4), PARTS
+# (1000), STREAMS (1000), RATE (2000), POINTS (20000), WORKERS (8, make run's), PARTS
 # ("get lists telemetry": which of 1-3 to run), REDIS (unix: fcgi_sse
 # reaches Redis on its Unix socket, as `make run` has it; tcp: on loopback
 # TCP).
@@ -24,7 +24,7 @@ DEVICES=${DEVICES:-1000}
 STREAMS=${STREAMS:-1000}
 RATE=${RATE:-2000}
 POINTS=${POINTS:-20000}
-WORKERS=${WORKERS:-4}
+WORKERS=${WORKERS:-8}
 PARTS=${PARTS:-get lists telemetry}
 REDIS=${REDIS:-unix}
 
@@ -131,6 +131,9 @@ device=$(curl -fsS "${auth[@]}" "http://127.0.0.1:$app_port/api/v2/devices?limit
 	sed -n 's/.*"items":\[{"id":"\([^"]*\)".*/\1/p')
 [ -n "$device" ] || { echo "devices.sh: no device" >&2; exit 1; }
 curl -fsS -o /dev/null "${auth[@]}" "http://127.0.0.1:$app_port/api/v2/devices/$device" # warm
+# the creations' dirty pages written back before anything is timed
+sync
+sleep 2
 
 # ---- the floor ----
 mkdir -p "$dir/floor"
