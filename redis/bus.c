@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,23 +85,14 @@ static const char close_of_lua[] =
 	"if c == '1' then return p end\n"
 	"return ''\n";
 
-static char publish_sha[SHA_DIGEST_LENGTH * 2 + 1];
-static char close_of_sha[SHA_DIGEST_LENGTH * 2 + 1];
+static char publish_sha[REDIS_SHA_HEX_LEN + 1];
+static char close_of_sha[REDIS_SHA_HEX_LEN + 1];
 static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
-
-static void sha_hex(const char *script, char *hex)
-{
-	unsigned char md[SHA_DIGEST_LENGTH];
-
-	SHA1((const unsigned char *)script, strlen(script), md);
-	for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-}
 
 static void compute_sha(void)
 {
-	sha_hex(publish_lua, publish_sha);
-	sha_hex(close_of_lua, close_of_sha);
+	redis_script_sha(publish_lua, publish_sha);
+	redis_script_sha(close_of_lua, close_of_sha);
 }
 
 static void keys(const char *tenant, char *hist, char *mark)

@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <errno.h>
 #include <sys/socket.h>
 #include <pthread.h>
@@ -351,6 +352,19 @@ int redis_del(struct redis *r, const char *const *keys, int n)
 		return -1;
 	freeReplyObject(rep);
 	return 0;
+}
+
+void redis_script_sha(const char *script, char hex[REDIS_SHA_HEX_LEN + 1])
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[SHA_DIGEST_LENGTH];
+
+	SHA1((const unsigned char *)script, strlen(script), md);
+	for (int i = 0; i < SHA_DIGEST_LENGTH; i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 15];
+	}
+	hex[REDIS_SHA_HEX_LEN] = '\0';
 }
 
 int redis_ping(struct redis *r)

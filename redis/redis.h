@@ -66,6 +66,10 @@ int redis_del(struct redis *r, const char *const *keys, int n);
 int redis_script(struct redis *r, const char *sha, const char *script, int nkeys, int nargs,
 		 const char *const *argv, const size_t *lens, struct buf *out);
 
+/* The SHA-1 of a script as EVALSHA names it (40 hex digits and a NUL). */
+#define REDIS_SHA_HEX_LEN 40
+void redis_script_sha(const char *script, char hex[REDIS_SHA_HEX_LEN + 1]);
+
 /* PING. Returns 0 when Redis answers, -1 otherwise. */
 int redis_ping(struct redis *r);
 
