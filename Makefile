@@ -28,7 +28,7 @@ endif
 # Modules: one folder each; leaf modules first.
 CORE_SRC := $(wildcard core/*.c)
 MOD_SRC  := $(wildcard versioning/*.c sse/*.c auth/*.c session/*.c cache/*.c admin/*.c \
-                       store/*.c redis/*.c)
+                       store/*.c redis/*.c protect/*.c)
 API_SRC  := $(wildcard api/*.c)
 LIB_SRC  := $(CORE_SRC) $(MOD_SRC) $(API_SRC)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)

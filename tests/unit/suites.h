@@ -37,5 +37,6 @@ int register_ring_tests(void);
 int register_stream_tests(void);
 int register_devices_tests(void);
 int register_jsonflat_tests(void);
+int register_ratelimit_tests(void);
 
 #endif
