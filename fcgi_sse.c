@@ -23,6 +23,7 @@
 #include "core/server.h"
 #include "redis/redis.h"
 #include "redis/redis_kv.h"
+#include "protect/ratelimit.h"
 #include "session/sessions.h"
 #include "sse/hub.h"
 #include "store/store.h"
@@ -70,6 +71,7 @@ struct services {
 	struct cache *audit_cache;  /* NULL unless cache.audit_first_page_ttl_s > 0 */
 	struct sessions *sessions;
 	struct jwt_keyring *keys;
+	struct ratelimit *limiter;
 	int ephemeral_keys;
 };
 
@@ -250,9 +252,25 @@ static struct cache *open_cache(const struct config *cfg, struct redis *r, const
 	return cache_new(&kv, &co);
 }
 
+/* Keys the per-process fallback of the rate limits holds while Redis is
+ * unreachable (16 bytes each). */
+#define LIMIT_LOCAL_SLOTS 65536
+
+/* auth.max_concurrent_hashes, or half the CPUs (at least one). */
+static int hash_cap(const struct config *cfg)
+{
+	long n;
+
+	if (cfg->max_concurrent_hashes > 0)
+		return (int)cfg->max_concurrent_hashes;
+	n = sysconf(_SC_NPROCESSORS_ONLN) / 2;
+	return n >= 1 ? (int)n : 1;
+}
+
 static void services_close(struct services *svc)
 {
 	sessions_free(svc->sessions);
+	ratelimit_free(svc->limiter);
 	cache_free(svc->session_cache);
 	cache_free(svc->device_cache);
 	cache_free(svc->view_cache);
@@ -294,6 +312,7 @@ static int services_open(const struct config *cfg, struct services *svc, int sto
 	     (svc->profile_cache = open_cache(cfg, svc->redis, "prof:", cfg->profile_cache_ttl_s)) == NULL) ||
 	    (cfg->audit_cache_ttl_s > 0 &&
 	     (svc->audit_cache = open_cache(cfg, svc->redis, "audp:", cfg->audit_cache_ttl_s)) == NULL) ||
+	    (svc->limiter = ratelimit_new(svc->redis, LIMIT_LOCAL_SLOTS)) == NULL ||
 	    (svc->sessions = sessions_new(svc->store, svc->session_cache, cfg->session_ttl_s,
 					  cfg->session_cache_ttl_s * 1000)) == NULL) {
 		buf_puts(err, "out of memory");
@@ -506,6 +525,8 @@ static int serve(const struct config *cfg, const struct logger *lg, struct servi
 	env.recent_cache = svc->recent_cache;
 	env.profile_cache = svc->profile_cache;
 	env.audit_cache = svc->audit_cache;
+	env.limiter = svc->limiter;
+	env.hash_cap = hash_cap(cfg);
 	/* unknown users are checked against this, at the same cost */
 	if (password_hash("no such user", (long)cfg->pbkdf2_iterations, env.dummy_hash) < 0) {
 		hub_stop(hub, 0);

@@ -19,6 +19,7 @@
 #include "../sse/hub.h"
 #include "../store/store.h"
 #include "../versioning/versioning.h"
+#include "../protect/ratelimit.h"
 
 struct build_info {
 	const char *version; /* "0.1.0" */
@@ -45,6 +46,9 @@ struct api_env {
 	struct cache *profile_cache; /* users without their hashes (NULL: none) */
 	struct cache *audit_cache;   /* audit first pages (NULL: off, the default) */
 	char dummy_hash[PASSWORD_HASH_MAX]; /* verified against for unknown users */
+	struct ratelimit *limiter;   /* shared limits (NULL: none) */
+	int hash_cap;                /* password checks at once (auth.max_concurrent_hashes) */
+	atomic_int hashing;          /* password checks running */
 };
 
 /* Who is calling: a verified token whose session is live. */
@@ -128,6 +132,18 @@ void api_audit_written(struct api_env *env, const char *tenant_id);
 /* Appends an audit record; a failure is logged, never shown to the client. */
 void api_audit(struct api_call *call, const char *tenant_id, const char *actor,
 	       const char *action, const char *target, const char *detail);
+
+/* The client's address for limits (api/limits.c): REMOTE_ADDR, or when
+ * that is one of http.trusted_proxies the last X-Forwarded-For entry that
+ * is not. "unknown" when there is none. */
+#define API_ADDR_MAX 64
+void api_client_addr(const struct api_call *call, char out[API_ADDR_MAX]);
+
+/* Applies rule to key through env->limiter (consume 0: only looks) and
+ * adds its RateLimit-Policy and RateLimit headers. Returns 0 when allowed,
+ * else -1 with 429 rate.limited and Retry-After set. Allowed when there is
+ * no limiter. */
+int api_limit(struct api_call *call, const char *key, const struct rl_rule *rule, int consume);
 
 /* api_authenticate, then api_require_role. */
 int api_authorize(struct api_call *call, struct principal *p, int level);

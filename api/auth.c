@@ -69,6 +69,25 @@ static struct json_object *user_json(const struct store_user *u, const struct st
 
 /* Finds tenant and user; 1 found, 0 not (after spending the same time on a
  * dummy verification), -1 store failure. Verifies the password too. */
+/* Takes one of the process's password-check slots; 0, or -1 with 503
+ * server.busy set when all are taken (a login waits for no core). */
+static int hash_slot_take(struct api_call *call)
+{
+	struct api_env *env = call->env;
+
+	if (atomic_fetch_add(&env->hashing, 1) < env->hash_cap)
+		return 0;
+	atomic_fetch_sub(&env->hashing, 1);
+	http_response_header(call->resp, "Retry-After", "1");
+	api_error(call, API_ERR_SERVER_BUSY, "Too many logins are being checked; retry shortly.");
+	return -1;
+}
+
+static void hash_slot_give(struct api_call *call)
+{
+	atomic_fetch_sub(&call->env->hashing, 1);
+}
+
 static int check_credentials(struct api_call *call, const char *tenant, const char *username,
 			     const char *password, struct store_tenant *t, struct store_user *u)
 {
@@ -134,7 +153,16 @@ void api_auth_login(struct api_call *call)
 	struct store_user u;
 	int rc;
 
-	if (api_read_json(call, &in) < 0)
+	const struct config *cfg = call->env->cfg;
+	const struct rl_rule per_address = { "login-address", cfg->login_attempts_per_address, 60 };
+	const struct rl_rule per_user = { "login-user", cfg->login_failures_per_user,
+					  cfg->login_failure_window_s };
+	char addr[API_ADDR_MAX], key[2 * STORE_NAME_MAX + API_ADDR_MAX + 16];
+
+	/* every attempt from an address counts, before anything is parsed */
+	api_client_addr(call, addr);
+	snprintf(key, sizeof(key), "login:addr:%s", addr);
+	if (api_limit(call, key, &per_address, 1) < 0 || api_read_json(call, &in) < 0)
 		return;
 	if ((tenant = api_field_string(call, in, "tenant", 1, STORE_NAME_MAX, store_name_valid,
 				       "a tenant name (1-64 of A-Z a-z 0-9 _ . -)")) == NULL ||
@@ -143,13 +171,24 @@ void api_auth_login(struct api_call *call)
 	    (password = api_field_string(call, in, "password", 1, PASSWORD_MAX_LEN, NULL,
 					 "a string of 1-1024 bytes")) == NULL)
 		goto out;
+	/* failures of a user count; once over, the password is not even
+	 * checked: right or wrong, the answer is the same 429 */
+	snprintf(key, sizeof(key), "login:user:%s:%s", tenant, username);
+	if (api_limit(call, key, &per_user, 0) < 0 || hash_slot_take(call) < 0)
+		goto out;
 	rc = check_credentials(call, tenant, username, password, &t, &u);
-	if (rc < 0)
+	hash_slot_give(call);
+	if (rc < 0) {
 		api_unavailable(call);
-	else if (rc == 0)
+	} else if (rc == 0) {
+		struct rl_result res;
+
+		if (call->env->limiter != NULL && per_user.limit > 0)
+			ratelimit_check(call->env->limiter, key, &per_user, 1, &res);
 		bad_credentials(call);
-	else
+	} else {
 		login_ok(call, &t, &u);
+	}
 out:
 	json_object_put(in);
 }

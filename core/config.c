@@ -169,6 +169,16 @@ static const struct config_entry entries[] = {
 	  "PBKDF2-HMAC-SHA256 iterations for new password hashes (OWASP 2023: 600000)." },
 	{ "auth.session_purge_interval_s", CFG_INT, OFF(session_purge_interval_s), 1, 86400, "300", NULL, 0, NULL,
 	  "How often ended sessions are deleted from the store (and their cache entries tombstoned)." },
+	{ "auth.login_attempts_per_address", CFG_INT, OFF(login_attempts_per_address), 0, 1000000, "30", NULL, 0, NULL,
+	  "Login attempts a client address may make per minute, shared by every process through Redis (429 rate.limited beyond). 0: unlimited." },
+	{ "auth.login_failures_per_user", CFG_INT, OFF(login_failures_per_user), 0, 1000000, "10", NULL, 0, NULL,
+	  "Failed logins a (tenant, username) may have per auth.login_failure_window_s; beyond, every attempt is refused with 429 before the password is checked, right or wrong. 0: unlimited." },
+	{ "auth.login_failure_window_s", CFG_INT, OFF(login_failure_window_s), 1, 86400, "900", NULL, 0, NULL,
+	  "The window of auth.login_failures_per_user: a locked-out user may try again after at most this long." },
+	{ "auth.max_concurrent_hashes", CFG_INT, OFF(max_concurrent_hashes), 0, 1024, "0", NULL, 0, NULL,
+	  "Password checks (PBKDF2, ~0.1 s of a core each) running at once in a process; a login beyond gets 503 server.busy with Retry-After instead of a core. 0: half the CPUs, at least 1." },
+	{ "http.trusted_proxies", CFG_STRING, OFF(trusted_proxies), 0, 1024, "", NULL, 0, NULL,
+	  "Comma-separated addresses of proxies in front of the web server: when REMOTE_ADDR is one of them, the client address for login limits is the last X-Forwarded-For entry that is not. Empty: REMOTE_ADDR is the client." },
 };
 
 #define N_ENTRIES (sizeof(entries) / sizeof(entries[0]))

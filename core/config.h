@@ -75,6 +75,11 @@ struct config {
 	long long session_cache_ttl_s;
 	long long pbkdf2_iterations;
 	long long session_purge_interval_s;
+	long long login_attempts_per_address;
+	long long login_failures_per_user;
+	long long login_failure_window_s;
+	long long max_concurrent_hashes;
+	char *trusted_proxies;
 };
 
 /* Environment variable naming the config file when --config is not given. */

@@ -21,7 +21,11 @@ BASE_CONFIG = {
             "v1_successor_url": SUCCESSOR, "v1_deprecation_url": DEPR_DOC},
     "sse": {"heartbeat_interval_ms": 1000, "retry_ms": 2500, "max_streams": 50},
     "security": {"internal_secret": SECRET},
-    "auth": {"jwt_keys": "it1:" + "k" * 43 + ",it0:" + "g" * 43, "pbkdf2_iterations": 1000},
+    # the suite logs in from 127.0.0.1 hundreds of times a minute, some of
+    # it in parallel: no address limit and room for every login at once
+    # (the protection tests set their own)
+    "auth": {"jwt_keys": "it1:" + "k" * 43 + ",it0:" + "g" * 43, "pbkdf2_iterations": 1000,
+             "login_attempts_per_address": 0, "max_concurrent_hashes": 64},
     # "redis" is filled in by run.py with the test run's own redis-server
 }
 

@@ -30,6 +30,7 @@ from common import (BASE_CONFIG, DEPRECATION, DEPR_DOC, SECRET, SUCCESSOR, SUNSE
 import common  # noqa: E402
 import auth_tests  # noqa: E402,F401  (registers its tests)
 import events_tests  # noqa: E402,F401  (registers its tests)
+import protection_tests  # noqa: E402,F401  (registers its tests)
 import bus_tests  # noqa: E402,F401  (registers its tests)
 import devices_tests  # noqa: E402,F401  (registers its tests)
 

@@ -1,0 +1,152 @@
+"""Protection integration tests (issue #12, API.md §7): login limits per
+client address and per (tenant, username), shared by processes through
+Redis and kept per process while Redis is down, and the cap on password
+checks that keeps the service responsive under a brute force."""
+
+import json
+import threading
+import time
+
+from auth_tests import PASSWORD, new_tenant, post_json
+from common import _stack, check, problem, test
+from harness import RedisServer, request
+
+LOGIN = "/api/v2/auth/login"
+
+
+def attempt(port, tenant, user, password, addr=None):
+    h = {"X-Forwarded-For": addr} if addr else {}
+    return post_json(port, LOGIN, {"tenant": tenant, "username": user, "password": password}, h)
+
+
+def limited(r):
+    body = problem(r, 429, "rate.limited")
+    retry = r.header("Retry-After")
+    check(retry is not None and int(retry) >= 1, "Retry-After: %r" % retry)
+    check(r.all("RateLimit-Policy") and r.all("RateLimit"), "RateLimit headers on the 429")
+    return body
+
+
+@test
+def login_limits_per_user_and_per_address(s, binary):
+    """A user's failures lock it out (its right password too, the same
+    429); an address's attempts are limited whatever it tries; answers
+    under the limits carry the policy and what is left of it."""
+    st = _stack(binary, {"auth": {"login_attempts_per_address": 12, "login_failures_per_user": 3,
+                                  "login_failure_window_s": 600},
+                         "http": {"trusted_proxies": "127.0.0.1"}}, name="login-limits")
+    try:
+        tenant = new_tenant(st, (("ana", "viewer"), ("bo", "viewer")))
+        ok = attempt(st.port, tenant, "ana", PASSWORD, "192.0.2.1")
+        check(ok.status == 200, "login: %d %r" % (ok.status, ok.body[:200]))
+        check('"login-address";q=12;w=60' in ok.all("RateLimit-Policy"),
+              "policy: %r" % ok.all("RateLimit-Policy"))
+        check('"login-address";r=11;t=' in ",".join(ok.all("RateLimit")), "state: %r" % ok.all("RateLimit"))
+        for i in range(3):
+            problem(attempt(st.port, tenant, "ana", "wrong", "192.0.2.1"), 401, "auth.invalid_credentials")
+        # locked out: right and wrong passwords get the same answer
+        right, wrong = (attempt(st.port, tenant, "ana", p, "192.0.2.2") for p in (PASSWORD, "wrong"))
+        a, b = limited(right), limited(wrong)
+        check(a["detail"] == b["detail"] and right.status == wrong.status, "same refusal")
+        check(int(right.header("Retry-After")) > 60, "locked for the failure window: %r" % right.header("Retry-After"))
+        # another user and another address are untouched
+        check(attempt(st.port, tenant, "bo", PASSWORD, "192.0.2.2").status == 200, "bo logs in")
+        # the address 192.0.2.1 has used 4 of its 12; 8 more, then 429
+        for i in range(8):
+            r = attempt(st.port, tenant, "nobody-%d" % i, "x", "192.0.2.1")
+            check(r.status == 401, "attempt %d: %d" % (i, r.status))
+        limited(attempt(st.port, tenant, "bo", PASSWORD, "192.0.2.1"))
+        # without a trusted proxy in between, X-Forwarded-For is ignored
+    finally:
+        st.cleanup()
+    st = _stack(binary, {"auth": {"login_attempts_per_address": 2}}, name="login-xff-untrusted")
+    try:
+        tenant = new_tenant(st, (("ana", "viewer"),))
+        for addr in ("198.51.100.1", "198.51.100.2"):
+            check(attempt(st.port, tenant, "ana", PASSWORD, addr).status == 200, "under the limit")
+        limited(attempt(st.port, tenant, "ana", PASSWORD, "198.51.100.3"))
+    finally:
+        st.cleanup()
+
+
+@test
+def login_limits_are_shared_by_two_processes(s, binary):
+    a = _stack(binary, {"auth": {"login_failures_per_user": 4}}, name="shared-a")
+    b = _stack(binary, json.loads(json.dumps(a.config)), name="shared-b")
+    try:
+        tenant = new_tenant(a, (("ana", "viewer"),))
+        for st in (a, b, a, b):
+            problem(attempt(st.port, tenant, "ana", "wrong"), 401, "auth.invalid_credentials")
+        limited(attempt(a.port, tenant, "ana", PASSWORD))
+        limited(attempt(b.port, tenant, "ana", PASSWORD))
+    finally:
+        a.cleanup()
+        b.cleanup()
+
+
+@test
+def login_limits_hold_per_process_while_redis_is_down(s, binary):
+    redis = RedisServer().start()
+    st = _stack(binary, {"redis": {"host": "127.0.0.1", "port": redis.port, "backoff_max_ms": 200,
+                                   "command_timeout_ms": 200, "connect_timeout_ms": 200},
+                         "auth": {"login_attempts_per_address": 5}}, name="limits-no-redis")
+    try:
+        tenant = new_tenant(st, (("ana", "viewer"),))
+        redis.stop()
+        for i in range(5):
+            r = attempt(st.port, tenant, "ana", PASSWORD)
+            check(r.status == 200, "attempt %d with Redis down: %d %r" % (i, r.status, r.body[:200]))
+        limited(attempt(st.port, tenant, "ana", PASSWORD))
+    finally:
+        st.cleanup()
+        redis.stop()
+
+
+@test
+def brute_force_from_many_addresses_leaves_the_service_responsive(s, binary):
+    """Eight attackers, each from its own address (so no address limit
+    stops them) and each on its own user, with real password hashing (100k
+    PBKDF2 iterations): at most one check runs at a time, the rest get 503
+    server.busy or 401 (or 429 from their addresses' limits), and a health
+    check answers within 100 ms throughout."""
+    users = tuple(("u%d" % i, "viewer") for i in range(8))
+    st = _stack(binary, {"auth": {"pbkdf2_iterations": 100000, "max_concurrent_hashes": 1,
+                                  "login_attempts_per_address": 1000, "login_failures_per_user": 1000},
+                         "http": {"trusted_proxies": "127.0.0.1"}}, name="brute-force")
+    try:
+        tenant = new_tenant(st, users)
+        stop = time.monotonic() + 3.0
+        counts = {}
+        lock = threading.Lock()
+
+        def attacker(i):
+            while time.monotonic() < stop:
+                r = attempt(st.port, tenant, "u%d" % i, "guess-%d" % time.monotonic_ns(), "203.0.113.%d" % (i + 1))
+                with lock:
+                    counts[r.status] = counts.get(r.status, 0) + 1
+
+        threads = [threading.Thread(target=attacker, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        worst = 0.0
+        probes = 0
+        while time.monotonic() < stop - 0.2:
+            t0 = time.monotonic()
+            r = request(st.port, "GET", "/api/v2/health")
+            took = time.monotonic() - t0
+            check(r.status == 200, "health during the attack: %d" % r.status)
+            worst = max(worst, took)
+            probes += 1
+            time.sleep(0.05)
+        for t in threads:
+            t.join()
+        check(probes >= 20, "probes: %d" % probes)
+        check(counts.get(503, 0) > 0 and counts.get(401, 0) > 0, "busy and refused: %r" % counts)
+        # (fast 503s let each attacker make thousands of tries: its address
+        # limit answers 429 once they pass 1000 a minute)
+        check(set(counts) <= {401, 429, 503}, "only 401, 429 and 503: %r" % counts)
+        check(worst < 0.1, "slowest health check during the attack: %.1f ms" % (worst * 1000))
+        # the slots are all given back: a real login works at once
+        check(attempt(st.port, tenant, "u0", PASSWORD, "203.0.113.99").status == 200, "login after")
+    finally:
+        st.cleanup()
