@@ -50,6 +50,23 @@ void ratelimit_free(struct ratelimit *rl);
 void ratelimit_check(struct ratelimit *rl, const char *key, const struct rl_rule *rule,
 		     int consume, struct rl_result *out);
 
+/* ratelimit_check with consume for the many requests of one key on the
+ * request path: tokens come from the shared bucket in leases, sized to
+ * what this process used of the last one (at most limit/16) and valid
+ * RATELIMIT_LEASE_MS, so Redis is asked once per lease, not per request.
+ * Leases come out of the bucket, so all processes together never admit
+ * more than the limit; the price is the other way: a process may refuse
+ * while another still holds leased tokens, and tokens left unused when a
+ * lease expires are lost to the window (at most a lease per process and
+ * key). remaining counts the shared bucket at the last lease plus this
+ * process's lease. */
+#define RATELIMIT_LEASE_MS 250
+void ratelimit_take(struct ratelimit *rl, const char *key, const struct rl_rule *rule,
+		    struct rl_result *out);
+
+/* Calls of the Redis script so far (answered or not). */
+unsigned long long ratelimit_redis_calls(struct ratelimit *rl);
+
 /* The header values of draft-ietf-httpapi-ratelimit-headers (-10):
  * RateLimit-Policy `"<name>";q=<limit>;w=<window>` and RateLimit
  * `"<name>";r=<remaining>;t=<reset>`. */

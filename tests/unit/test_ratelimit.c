@@ -138,7 +138,69 @@ static void test_local_fallback(void)
 	redis_free(dead);
 }
 
+/* Leases: two limiters on one bucket admit no more than the limit
+ * together, lose at most a lease each, and ask Redis once per lease. */
+static void test_leases_share_the_bucket(void)
+{
+	const struct redis_opts o = { "127.0.0.1", (int)test_redis_port(), "", 200, 200, 1000 };
+	struct redis *r1 = redis_new(&o), *r2 = redis_new(&o);
+	struct ratelimit *a = ratelimit_new(r1, 16), *b = ratelimit_new(r2, 16);
+	const struct rl_rule r = { "lease", 32, 60 }, big = { "big", 1600, 60 };
+	struct rl_result res;
+	char key[64];
+	int allowed = 0;
+
+	unique_key(key, sizeof(key), "lease");
+	for (int i = 0; i < 60; i++) {
+		ratelimit_take(i % 2 ? b : a, key, &r, &res);
+		allowed += res.allowed;
+	}
+	CU_ASSERT(allowed <= 32);
+	CU_ASSERT(allowed >= 32 - 2 * 2); /* a lease is at most 32/16 tokens */
+	CU_ASSERT_FALSE(res.allowed);
+	CU_ASSERT(res.retry_after_s >= 1);
+	/* a busy key: leases grow to limit/16, so 1,000 requests ask Redis a
+	 * few dozen times, not a thousand */
+	unique_key(key, sizeof(key), "busy");
+	allowed = 0;
+	{
+		unsigned long long before = ratelimit_redis_calls(a);
+		for (int i = 0; i < 1000; i++) {
+			ratelimit_take(a, key, &big, &res);
+			allowed += res.allowed;
+		}
+		CU_ASSERT_EQUAL(allowed, 1000);
+		CU_ASSERT(ratelimit_redis_calls(a) - before <= 30);
+		CU_ASSERT(res.remaining >= 1600 - 1000 - 100 && res.remaining <= 600);
+	}
+	ratelimit_free(a);
+	ratelimit_free(b);
+	redis_free(r1);
+	redis_free(r2);
+}
+
+static void test_leases_fall_back_when_redis_is_down(void)
+{
+	const struct redis_opts o = { "127.0.0.1", 1, "", 100, 100, 1000 };
+	struct redis *dead = redis_new(&o);
+	struct ratelimit *rl = ratelimit_new(dead, 8);
+	const struct rl_rule r = { "local", 4, 60 };
+	struct rl_result res;
+	int allowed = 0;
+
+	for (int i = 0; i < 6; i++) {
+		ratelimit_take(rl, "k", &r, &res);
+		CU_ASSERT_TRUE(res.local);
+		allowed += res.allowed;
+	}
+	CU_ASSERT_EQUAL(allowed, 4);
+	ratelimit_free(rl);
+	redis_free(dead);
+}
+
 static CU_TestInfo tests[] = {
+	{ "leases: shared bucket, bounded loss, one Redis call per lease", test_leases_share_the_bucket },
+	{ "leases: Redis unreachable, the local table decides", test_leases_fall_back_when_redis_is_down },
 	{ "gcra: a burst of limit, then a token per window/limit", test_gcra_burst_then_refill },
 	{ "gcra: a look takes nothing", test_gcra_peek_takes_nothing },
 	{ "RateLimit-Policy and RateLimit values", test_headers },
