@@ -145,6 +145,11 @@ void api_client_addr(const struct api_call *call, char out[API_ADDR_MAX]);
  * no limiter. */
 int api_limit(struct api_call *call, const char *key, const struct rl_rule *rule, int consume);
 
+/* The route's limit (ratelimit.*_per_min) for the token's tenant and the
+ * API version, or the client's address without a valid token: 0, or -1
+ * with 429 set. Sets the RateLimit headers on every limited route. */
+int api_limit_route(struct api_call *call);
+
 /* api_authenticate, then api_require_role. */
 int api_authorize(struct api_call *call, struct principal *p, int level);
 

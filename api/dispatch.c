@@ -130,6 +130,8 @@ static void route_request(struct api_call *call, const char *rest)
 		return;
 	}
 	call->resp->head_only = req->method == HTTP_HEAD;
+	if (api_limit_route(call) < 0)
+		return;
 	m.route->handler(call);
 }
 

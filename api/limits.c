@@ -1,7 +1,9 @@
 /* Rate limits on the request path: the client's address and the 429. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include "../auth/auth.h"
 #include "api.h"
 
 /* 1 when addr (n bytes) is one of the comma-separated list. */
@@ -96,4 +98,74 @@ int api_limit(struct api_call *call, const char *key, const struct rl_rule *rule
 	http_response_header(call->resp, "RateLimit-Policy", policy);
 	http_response_header(call->resp, "RateLimit", state);
 	return -1;
+}
+
+/* The route's limit class: its rule, or NULL when the route is not
+ * limited here (health, version, login: its own limits; publishing with the
+ * internal secret). */
+static const struct rl_rule *route_rule(const struct api_call *call, struct rl_rule *r)
+{
+	const struct config *cfg = call->env->cfg;
+	const char *route = call->match->route->pattern;
+	int method = call->req->method;
+
+	if (strcmp(route, "/health") == 0 || strncmp(route, "/version", 8) == 0 ||
+	    strcmp(route, "/auth/login") == 0 || strcmp(route, "/events") == 0 ||
+	    method == HTTP_OPTIONS)
+		return NULL;
+	if (strncmp(route, "/events/", 8) == 0)
+		*r = (struct rl_rule){ "stream-opens", cfg->rl_streams_per_min, 60 };
+	else if (strcmp(route, "/devices/{id}/telemetry") == 0)
+		*r = (struct rl_rule){ "publish", cfg->rl_publish_per_min, 60 };
+	else if (method == HTTP_GET || method == HTTP_HEAD)
+		*r = (struct rl_rule){ "reads", cfg->rl_reads_per_min, 60 };
+	else
+		*r = (struct rl_rule){ "writes", cfg->rl_writes_per_min, 60 };
+	return r->limit > 0 ? r : NULL;
+}
+
+/* Whose bucket: the token's tenant (verifying it costs a compare once a
+ * thread has seen the token), else the client's address. The handler
+ * still authenticates the request. */
+static void route_scope(struct api_call *call, char *out, size_t cap)
+{
+	const struct config *cfg = call->env->cfg;
+	const struct jwt_policy policy = { cfg->jwt_issuer, cfg->jwt_audience, cfg->token_leeway_s };
+	const char *tok;
+	size_t len;
+	struct jwt_claims c;
+	char addr[API_ADDR_MAX];
+
+	if (auth_bearer_parse(http_request_param(call->req, "HTTP_AUTHORIZATION"), &tok, &len) ==
+		    AUTH_BEARER_OK &&
+	    jwt_verify(call->env->keys, tok, len, &policy, (long long)time(NULL), &c) == JWT_OK) {
+		snprintf(out, cap, "tenant:%s", c.tid);
+		return;
+	}
+	api_client_addr(call, addr);
+	snprintf(out, cap, "addr:%s", addr);
+}
+
+int api_limit_route(struct api_call *call)
+{
+	struct rl_rule rule;
+	struct rl_result res;
+	char scope[JWT_ID_MAX + API_ADDR_MAX + 16], key[sizeof(scope) + 48];
+	char policy[96], state[96], retry[24];
+
+	if (call->env->limiter == NULL || route_rule(call, &rule) == NULL)
+		return 0;
+	route_scope(call, scope, sizeof(scope));
+	snprintf(key, sizeof(key), "api:%s:v%d:%s", rule.name, call->version, scope);
+	ratelimit_take(call->env->limiter, key, &rule, &res);
+	ratelimit_policy_header(&rule, policy, sizeof(policy));
+	ratelimit_state_header(&rule, &res, state, sizeof(state));
+	if (!res.allowed) {
+		snprintf(retry, sizeof(retry), "%lld", res.retry_after_s);
+		api_error(call, API_ERR_RATE_LIMITED, "Too many requests; retry after the Retry-After seconds.");
+		http_response_header(call->resp, "Retry-After", retry);
+	}
+	http_response_header(call->resp, "RateLimit-Policy", policy);
+	http_response_header(call->resp, "RateLimit", state);
+	return res.allowed ? 0 : -1;
 }

@@ -80,6 +80,11 @@ struct config {
 	long long login_failure_window_s;
 	long long max_concurrent_hashes;
 	char *trusted_proxies;
+	/* ratelimit */
+	long long rl_reads_per_min;
+	long long rl_writes_per_min;
+	long long rl_publish_per_min;
+	long long rl_streams_per_min;
 };
 
 /* Environment variable naming the config file when --config is not given. */

@@ -150,3 +150,32 @@ def brute_force_from_many_addresses_leaves_the_service_responsive(s, binary):
         check(attempt(st.port, tenant, "u0", PASSWORD, "203.0.113.99").status == 200, "login after")
     finally:
         st.cleanup()
+
+
+@test
+def route_limits_per_tenant_and_version_shared_by_two_processes(s, binary):
+    """reads_per_min 6: six reads of a tenant through two processes, then
+    429 on both; v1 has its own bucket, another tenant its own, writes
+    theirs; every limited answer names its policy."""
+    from auth_tests import Client
+    a = _stack(binary, {"ratelimit": {"reads_per_min": 6, "writes_per_min": 3}}, name="routes-a")
+    b = _stack(binary, json.loads(json.dumps(a.config)), name="routes-b")
+    try:
+        tenant = new_tenant(a, (("op", "operator"),))
+        other = new_tenant(a, (("op", "operator"),))
+        c, d = Client(a.port, tenant, "op"), Client(a.port, other, "op")
+        for i in range(6):
+            r = request((a, b)[i % 2].port, "GET", "/api/v2/devices", c.headers())
+            check(r.status == 200, "read %d: %d %r" % (i, r.status, r.body[:200]))
+            check('"reads";q=6;w=60' in r.all("RateLimit-Policy"), "policy: %r" % r.all("RateLimit-Policy"))
+        for st in (a, b):
+            limited(request(st.port, "GET", "/api/v2/devices", c.headers()))
+        check(request(a.port, "GET", "/api/v1/devices", c.headers()).status == 200, "v1: its own bucket")
+        check(request(b.port, "GET", "/api/v2/devices", d.headers()).status == 200, "other tenant")
+        created = [post_json(a.port, "/api/v2/devices", {"name": "d%d" % i}, c.headers()) for i in range(4)]
+        check([r.status for r in created] == [201, 201, 201, 429], "writes: %r" % [r.status for r in created])
+        limited(created[3])
+        check(request(a.port, "GET", "/api/v2/health").status == 200, "health is not limited")
+    finally:
+        a.cleanup()
+        b.cleanup()
