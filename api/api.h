@@ -248,6 +248,11 @@ route_handler_fn api_metrics;
 
 /* Counts one response for /metrics. */
 void api_metrics_count(int status);
+
+/* Counts a problem response by code, and a rate-limit refusal by policy
+ * (local: decided without Redis). */
+void api_metrics_error(enum api_error err);
+void api_metrics_limited(const char *policy, int local);
 route_handler_fn api_events_publish;
 route_handler_fn api_devices_list;
 route_handler_fn api_devices_count;

@@ -63,6 +63,7 @@ void api_error(struct api_call *call, enum api_error err, const char *detail)
 {
 	struct http_response *resp = call->resp;
 
+	api_metrics_error(err);
 	resp->status = api_error_status(err);
 	buf_reset(&resp->body);
 	if (api_error_render(err, detail, call->req->request_id, &resp->body) < 0) {

@@ -93,6 +93,7 @@ int api_limit(struct api_call *call, const char *key, const struct rl_rule *rule
 		return 0;
 	}
 	snprintf(retry, sizeof(retry), "%lld", res.retry_after_s);
+	api_metrics_limited(rule->name, res.local);
 	api_error(call, API_ERR_RATE_LIMITED, "Too many requests; retry after the Retry-After seconds.");
 	http_response_header(call->resp, "Retry-After", retry);
 	http_response_header(call->resp, "RateLimit-Policy", policy);
@@ -162,6 +163,7 @@ int api_limit_route(struct api_call *call)
 	ratelimit_state_header(&rule, &res, state, sizeof(state));
 	if (!res.allowed) {
 		snprintf(retry, sizeof(retry), "%lld", res.retry_after_s);
+		api_metrics_limited(rule.name, res.local);
 		api_error(call, API_ERR_RATE_LIMITED, "Too many requests; retry after the Retry-After seconds.");
 		http_response_header(call->resp, "Retry-After", retry);
 	}

@@ -1,5 +1,6 @@
 /* GET /metrics: Prometheus text format (API.md §7), for loopback callers or
  * holders of the internal secret. Counters so far: responses by status,
+ * problem responses by code, rate-limit refusals by policy,
  * streams and events of the hub, the session, device and device list caches. */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -12,6 +13,28 @@
 #define STATUS_MAX 599
 
 static atomic_ullong responses[STATUS_MAX - STATUS_MIN + 1];
+static atomic_ullong errors[API_ERR__COUNT];
+
+/* Rate-limit policies, as ratelimit rules name them. */
+static const char *const policies[] = { "login-address", "login-user", "reads", "writes",
+					"publish", "stream-opens" };
+#define NPOLICIES (sizeof(policies) / sizeof(policies[0]))
+static atomic_ullong limited[NPOLICIES], limited_local;
+
+void api_metrics_error(enum api_error err)
+{
+	if ((int)err >= 0 && err < API_ERR__COUNT)
+		atomic_fetch_add_explicit(&errors[err], 1, memory_order_relaxed);
+}
+
+void api_metrics_limited(const char *policy, int local)
+{
+	for (size_t i = 0; i < NPOLICIES; i++)
+		if (strcmp(policies[i], policy) == 0)
+			atomic_fetch_add_explicit(&limited[i], 1, memory_order_relaxed);
+	if (local)
+		atomic_fetch_add_explicit(&limited_local, 1, memory_order_relaxed);
+}
 
 void api_metrics_count(int status)
 {
@@ -104,6 +127,24 @@ static void render(const struct api_env *env, struct buf *b)
 	counter(b, "fcgi_sse_bus_reconnects_total", "Times the event bus came back after losing Redis.",
 		(unsigned long long)hs.bus_reconnects);
 	caches(b, env);
+	buf_puts(b, "# HELP fcgi_sse_errors_total Problem responses by error code (auth failures among them).\n"
+		    "# TYPE fcgi_sse_errors_total counter\n");
+	for (int i = 0; i < API_ERR__COUNT; i++)
+		buf_printf(b, "fcgi_sse_errors_total{code=\"%s\"} %llu\n", api_error_code((enum api_error)i),
+			   atomic_load_explicit(&errors[i], memory_order_relaxed));
+	buf_puts(b, "# HELP fcgi_sse_rate_limited_total Requests refused by a rate limit, by policy.\n"
+		    "# TYPE fcgi_sse_rate_limited_total counter\n");
+	for (size_t i = 0; i < NPOLICIES; i++)
+		buf_printf(b, "fcgi_sse_rate_limited_total{policy=\"%s\"} %llu\n", policies[i],
+			   atomic_load_explicit(&limited[i], memory_order_relaxed));
+	counter(b, "fcgi_sse_rate_limited_locally_total",
+		"Of those, refused by this process's own table while Redis was unreachable.",
+		atomic_load_explicit(&limited_local, memory_order_relaxed));
+	if (env->limiter != NULL)
+		counter(b, "fcgi_sse_ratelimit_redis_calls_total", "Calls of the shared rate-limit script.",
+			ratelimit_redis_calls(env->limiter));
+	gauge(b, "fcgi_sse_password_checks_running", "Password checks running now (auth.max_concurrent_hashes caps them).",
+	      atomic_load(&((struct api_env *)env)->hashing));
 }
 
 void api_metrics(struct api_call *call)

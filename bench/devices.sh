@@ -11,7 +11,9 @@
 #      arrival (bench/sse_load).
 # Environment: CONNS (64), DURATION (10 s per wrk run), ROUNDS (3), DEVICES
 # (1000), STREAMS (1000), RATE (2000), POINTS (20000), WORKERS (8, make run's), PARTS
-# ("get lists telemetry": which of 1-3 to run), REDIS (unix: fcgi_sse
+# ("get lists telemetry", and "limits": GET with the rate limits on and
+# off, interleaved), LIMIT (the per-minute limits, reached never by
+# default), REDIS (unix: fcgi_sse
 # reaches Redis on its Unix socket, as `make run` has it; tcp: on loopback
 # TCP).
 set -euo pipefail
@@ -27,6 +29,9 @@ POINTS=${POINTS:-20000}
 WORKERS=${WORKERS:-8}
 PARTS=${PARTS:-get lists telemetry}
 REDIS=${REDIS:-unix}
+# the limits are on (every request is counted) but never reached
+LIMIT=${LIMIT:-100000000}
+part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 ulimit -n "$(ulimit -Hn)"
 command -v wrk >/dev/null 2>&1 || {
@@ -87,9 +92,14 @@ cat >"$dir/config.json" <<JSON
   "store": { "path": "$dir/fcgi_sse.db" },
   "redis": $([ "$REDIS" = tcp ] && echo "{ \"host\": \"127.0.0.1\", \"port\": $redis_port }" ||
 	echo "{ \"host\": \"unix:$redis_sock\" }"),
-  "auth": { "jwt_keys": "bench1:$key", "pbkdf2_iterations": 1000 }
+  "auth": { "jwt_keys": "bench1:$key", "pbkdf2_iterations": 1000 },
+  "ratelimit": { "reads_per_min": $LIMIT, "writes_per_min": $LIMIT, "publish_per_min": $LIMIT,
+                 "stream_opens_per_min": $LIMIT }
 }
 JSON
+# the same with the limits off, for PARTS=limits
+sed 's/"\(reads\|writes\|publish\|stream_opens\)_per_min": [0-9]*/"\1_per_min": 0/g' \
+	"$dir/config.json" >"$dir/config-off.json"
 fs() { env -u FCGI_SSE_CONFIG build/fcgi_sse "$@"; }
 fs admin --config "$dir/config.json" create-tenant bench >/dev/null
 echo 'bench-password' | fs admin --config "$dir/config.json" create-user --tenant bench \
@@ -131,6 +141,17 @@ device=$(curl -fsS "${auth[@]}" "http://127.0.0.1:$app_port/api/v2/devices?limit
 	sed -n 's/.*"items":\[{"id":"\([^"]*\)".*/\1/p')
 [ -n "$device" ] || { echo "devices.sh: no device" >&2; exit 1; }
 curl -fsS -o /dev/null "${auth[@]}" "http://127.0.0.1:$app_port/api/v2/devices/$device" # warm
+if part limits; then
+	mkdir -p "$dir/off"
+	env -u FCGI_SSE_CONFIG build/fcgi_sse --config "$dir/config-off.json" --listen "unix:$dir/off/fcgi_sse.sock" \
+		</dev/null >/dev/null 2>"$dir/off/fcgi_sse.log" &
+	off_pid=$!
+	pids+=("$off_pid")
+	for _ in $(seq 50); do [ -S "$dir/off/fcgi_sse.sock" ] && break; sleep 0.1; done
+	lighttpd_for "$dir/off"
+	off_port=$lt_port off_lighttpd=${pids[-1]}
+	curl -fsS -o /dev/null "${auth[@]}" "http://127.0.0.1:$off_port/api/v2/devices/$device"
+fi
 # the creations' dirty pages written back before anything is timed
 sync
 sleep 2
@@ -169,7 +190,6 @@ wrk_run() {
 
 echo "== $(date -u +%FT%TZ) $(uname -m), $(nproc) cores; commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown);" \
 	"bench/devices.sh CONNS=$CONNS DURATION=$DURATION ROUNDS=$ROUNDS DEVICES=$DEVICES STREAMS=$STREAMS RATE=$RATE POINTS=$POINTS WORKERS=$WORKERS REDIS=$REDIS"
-part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 part get && echo "-- GET one device (cache warm) against the floor, interleaved; CPU: backend + its lighttpd"
 part get && for r in $(seq "$ROUNDS"); do
 	# PERF_OUT=file: a perf profile of fcgi_sse during the first round
@@ -183,6 +203,11 @@ part get && for r in $(seq "$ROUNDS"); do
 	[ -n "${STRACE_OUT:-}" ] && [ "$r" = 1 ] &&
 		{ timeout -s INT "$((DURATION - 2))" strace -c -f -p "$floor_pid" -o "$STRACE_OUT.floor" >/dev/null 2>&1 & }
 	wrk_run "floor round $r" "http://127.0.0.1:$floor_port/api/v2/devices/$device" "$floor_pid" "$floor_lighttpd"
+done
+part limits && echo "-- GET one device (cache warm): limits on (never reached) and off, interleaved"
+part limits && for r in $(seq "$ROUNDS"); do
+	wrk_run "limits on, round $r" "http://127.0.0.1:$app_port/api/v2/devices/$device" "$fcgi_pid" "$app_lighttpd" "$redis_pid"
+	wrk_run "limits off, round $r" "http://127.0.0.1:$off_port/api/v2/devices/$device" "$off_pid" "$off_lighttpd" "$redis_pid"
 done
 if part lists; then
 echo "-- lists and counts over $DEVICES devices (store reads)"

@@ -56,6 +56,11 @@ def login_limits_per_user_and_per_address(s, binary):
             r = attempt(st.port, tenant, "nobody-%d" % i, "x", "192.0.2.1")
             check(r.status == 401, "attempt %d: %d" % (i, r.status))
         limited(attempt(st.port, tenant, "bo", PASSWORD, "192.0.2.1"))
+        m = request(st.port, "GET", "/metrics").body.decode()
+        for want in ('fcgi_sse_rate_limited_total{policy="login-user"} 2',
+                     'fcgi_sse_rate_limited_total{policy="login-address"} 1',
+                     'fcgi_sse_errors_total{code="auth.invalid_credentials"} 11'):
+            check(want in m, "%r in /metrics: %r" % (want, [l for l in m.splitlines() if "limit" in l or "errors" in l]))
         # without a trusted proxy in between, X-Forwarded-For is ignored
     finally:
         st.cleanup()
@@ -176,6 +181,10 @@ def route_limits_per_tenant_and_version_shared_by_two_processes(s, binary):
         check([r.status for r in created] == [201, 201, 201, 429], "writes: %r" % [r.status for r in created])
         limited(created[3])
         check(request(a.port, "GET", "/api/v2/health").status == 200, "health is not limited")
+        m = request(a.port, "GET", "/metrics").body.decode()
+        for want in ('fcgi_sse_rate_limited_total{policy="reads"} 1', 'fcgi_sse_rate_limited_total{policy="writes"} 1',
+                     'fcgi_sse_errors_total{code="rate.limited"} 2', "fcgi_sse_ratelimit_redis_calls_total "):
+            check(want in m, "%r in /metrics: %r" % (want, [l for l in m.splitlines() if "limit" in l]))
     finally:
         a.cleanup()
         b.cleanup()
