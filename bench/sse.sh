@@ -261,6 +261,7 @@ fcgi_sse_prepare() {
 	  "store": { "path": "$d/fcgi_sse.db" },
 	  "redis": { "host": "127.0.0.1", "port": $redis_port },
 	  "auth": { "jwt_keys": "bench1:$key", "pbkdf2_iterations": 1000 },
+	  "ratelimit": { "stream_opens_per_min": 100000000 },
 	  "security": { "internal_secret": "$secret" }
 	}
 	JSON
