@@ -104,14 +104,20 @@ fs() { env -u FCGI_SSE_CONFIG build/fcgi_sse "$@"; }
 fs admin --config "$dir/config.json" create-tenant bench >/dev/null
 echo 'bench-password' | fs admin --config "$dir/config.json" create-user --tenant bench \
 	--username op --role operator >/dev/null
-# not through fs(): $! must be fcgi_sse's own pid, for its CPU time
-env -u FCGI_SSE_CONFIG build/fcgi_sse --config "$dir/config.json" --listen "unix:$dir/app/fcgi_sse.sock" \
-	</dev/null >/dev/null 2>"$dir/app/fcgi_sse.log" &
-fcgi_pid=$!
-pids+=("$fcgi_pid")
-for _ in $(seq 50); do [ -S "$dir/app/fcgi_sse.sock" ] && break; sleep 0.1; done
-lighttpd_for "$dir/app"
-app_port=$lt_port app_lighttpd=${pids[-1]}
+# app_for CONFIG DIR: fcgi_sse on DIR/fcgi_sse.sock behind its own lighttpd;
+# sets app_pid (fcgi_sse's own pid, for its CPU time: not in a subshell)
+# and lt_port
+app_for() {
+	mkdir -p "$2"
+	env -u FCGI_SSE_CONFIG build/fcgi_sse --config "$1" --listen "unix:$2/fcgi_sse.sock" \
+		</dev/null >/dev/null 2>"$2/fcgi_sse.log" &
+	app_pid=$!
+	pids+=("$app_pid")
+	for _ in $(seq 50); do [ -S "$2/fcgi_sse.sock" ] && break; sleep 0.1; done
+	lighttpd_for "$2"
+}
+app_for "$dir/config.json" "$dir/app"
+fcgi_pid=$app_pid app_port=$lt_port app_lighttpd=${pids[-1]}
 
 curl -sS -D "$dir/login.head" -o "$dir/login.json" -H 'Content-Type: application/json' \
 	-d '{"tenant":"bench","username":"op","password":"bench-password"}' \
@@ -142,14 +148,8 @@ device=$(curl -fsS "${auth[@]}" "http://127.0.0.1:$app_port/api/v2/devices?limit
 [ -n "$device" ] || { echo "devices.sh: no device" >&2; exit 1; }
 curl -fsS -o /dev/null "${auth[@]}" "http://127.0.0.1:$app_port/api/v2/devices/$device" # warm
 if part limits; then
-	mkdir -p "$dir/off"
-	env -u FCGI_SSE_CONFIG build/fcgi_sse --config "$dir/config-off.json" --listen "unix:$dir/off/fcgi_sse.sock" \
-		</dev/null >/dev/null 2>"$dir/off/fcgi_sse.log" &
-	off_pid=$!
-	pids+=("$off_pid")
-	for _ in $(seq 50); do [ -S "$dir/off/fcgi_sse.sock" ] && break; sleep 0.1; done
-	lighttpd_for "$dir/off"
-	off_port=$lt_port off_lighttpd=${pids[-1]}
+	app_for "$dir/config-off.json" "$dir/off"
+	off_pid=$app_pid off_port=$lt_port off_lighttpd=${pids[-1]}
 	curl -fsS -o /dev/null "${auth[@]}" "http://127.0.0.1:$off_port/api/v2/devices/$device"
 fi
 # the creations' dirty pages written back before anything is timed

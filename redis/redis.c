@@ -280,20 +280,30 @@ int redis_get(struct redis *r, const char *key, struct buf *out)
 	return rc;
 }
 
-int redis_mget(struct redis *r, const char *const *keys, int n, struct buf *out, int *found)
-{
-	const char *argv[REDIS_MGET_MAX + 1] = { "MGET" };
-	size_t lens[REDIS_MGET_MAX + 1] = { 4 };
-	redisReply *rep;
-	int rc = 0;
+#define KEYS_COMMAND_MAX 16 /* the most keys of MGET and DEL */
 
-	if (n < 1 || n > REDIS_MGET_MAX)
-		return -1;
+/* verb with n keys (1..max); the reply, or NULL as command(). */
+static redisReply *keys_command(struct redis *r, const char *verb, const char *const *keys, int n,
+				int max)
+{
+	const char *argv[KEYS_COMMAND_MAX + 1] = { verb };
+	size_t lens[KEYS_COMMAND_MAX + 1] = { strlen(verb) };
+
+	if (n < 1 || n > max || n > KEYS_COMMAND_MAX)
+		return NULL;
 	for (int i = 0; i < n; i++) {
 		argv[i + 1] = keys[i];
 		lens[i + 1] = strlen(keys[i]);
 	}
-	if ((rep = command(r, n + 1, argv, lens)) == NULL)
+	return command(r, n + 1, argv, lens);
+}
+
+int redis_mget(struct redis *r, const char *const *keys, int n, struct buf *out, int *found)
+{
+	redisReply *rep = keys_command(r, "MGET", keys, n, REDIS_MGET_MAX);
+	int rc = 0;
+
+	if (rep == NULL)
 		return -1;
 	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != (size_t)n)
 		rc = -1;
@@ -338,17 +348,9 @@ int redis_set(struct redis *r, const char *key, const char *val, size_t len,
 
 int redis_del(struct redis *r, const char *const *keys, int n)
 {
-	const char *argv[REDIS_DEL_MAX + 1] = { "DEL" };
-	size_t lens[REDIS_DEL_MAX + 1] = { 3 };
-	redisReply *rep;
+	redisReply *rep = keys_command(r, "DEL", keys, n, REDIS_DEL_MAX);
 
-	if (n < 1 || n > REDIS_DEL_MAX)
-		return -1;
-	for (int i = 0; i < n; i++) {
-		argv[i + 1] = keys[i];
-		lens[i + 1] = strlen(keys[i]);
-	}
-	if ((rep = command(r, n + 1, argv, lens)) == NULL)
+	if (rep == NULL)
 		return -1;
 	freeReplyObject(rep);
 	return 0;
