@@ -1,5 +1,6 @@
 #include "busmsg.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Cuts up to max fields off p at '\n' (the last field takes the rest).
@@ -57,6 +58,16 @@ enum busmsg_kind busmsg_parse(char *p, size_t n, struct busmsg *m)
 			break;
 		m->tenant = f[1], m->key = f[2], m->conn = f[3];
 		return m->kind = BUSMSG_KEY;
+	case 'P': {
+		char *end;
+		if (split(p, n, f, 4) != 3 || f[1][0] == '\0' || f[2][0] < '0' || f[2][0] > '9')
+			break;
+		m->sent_ms = strtoll(f[2], &end, 10);
+		if (*end != '\0')
+			break;
+		m->nonce = f[1];
+		return m->kind = BUSMSG_PROBE;
+	}
 	}
 	memset(m, 0, sizeof(*m));
 	return m->kind = BUSMSG_INVALID;
@@ -88,4 +99,10 @@ int busmsg_key(struct buf *out, const char *tenant, const char *key, const char 
 {
 	buf_reset(out);
 	return buf_printf(out, "K\n%s\n%s\n%s", tenant, key, conn);
+}
+
+int busmsg_probe(struct buf *out, const char *nonce, long long sent_ms)
+{
+	buf_reset(out);
+	return buf_printf(out, "P\n%s\n%lld", nonce, sent_ms);
 }

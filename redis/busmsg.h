@@ -9,6 +9,8 @@
  *   revoke user    "U\n<tenant>\n<user id>"
  *   stream key     "K\n<tenant>\n<key hash>\n<connection id>": a stream
  *                  session's key now belongs to that connection
+ *   probe          "P\n<process nonce>\n<sent at, ms>": a process's
+ *                  delivery self-test, ignored by every other process
  * Fields other than an event's data hold no '\n' (ids, names and hashes of
  * the API's own alphabets). */
 #ifndef FCGI_SSE_BUSMSG_H
@@ -24,6 +26,7 @@ enum busmsg_kind {
 	BUSMSG_REVOKE_LOGIN,
 	BUSMSG_REVOKE_USER,
 	BUSMSG_KEY,
+	BUSMSG_PROBE,
 };
 
 /* A decoded message. The strings point into the buffer given to
@@ -34,6 +37,8 @@ struct busmsg {
 	const char *login;           /* revoke login */
 	const char *user;            /* revoke user */
 	const char *key, *conn;      /* key */
+	const char *nonce;           /* probe */
+	long long sent_ms;           /* probe */
 	/* event */
 	const char *id, *type, *topic; /* topic NULL: none */
 	const char *data;
@@ -51,5 +56,6 @@ int busmsg_event(struct buf *out, const char *tenant, const char *id, const char
 int busmsg_revoke_login(struct buf *out, const char *login);
 int busmsg_revoke_user(struct buf *out, const char *tenant, const char *user);
 int busmsg_key(struct buf *out, const char *tenant, const char *key, const char *conn);
+int busmsg_probe(struct buf *out, const char *nonce, long long sent_ms);
 
 #endif

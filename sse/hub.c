@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include "../core/fcgi_record.h"
+#include "../core/reqid.h"
+#include "../redis/busmsg.h"
 #include "../redis/bus.h"
 #include "catchup.h"
 #include "control.h"
@@ -29,6 +31,7 @@
 #include "stream.h"
 
 #define TICK_MS 100           /* heartbeat and lifetime resolution */
+#define PROBE_MS 2000         /* a delivery self-test through the bus this often */
 #define EPOLL_BATCH 256
 
 enum cmd_kind { CMD_ADD, CMD_EVENT, CMD_STOP, CMD_REVOKE_SESSION, CMD_REVOKE_USER };
@@ -58,6 +61,10 @@ struct hub {
 	int bus_mode;            /* set at start: events come from the bus */
 	int bus_warned;          /* bus_unreachable was logged */
 	long long started_ms;
+	char nonce[REQID_GENERATED_LEN + 1]; /* this process's probes */
+	long long probe_next_ms;
+	long long probe_seen_ms; /* when one came back (guarded by mu); 0: none yet */
+	long long probe_rtt_ms;  /* guarded by mu */
 	struct bus *bus;         /* NULL: in-process only */
 	struct registry reg;
 	struct catchup cu;
@@ -149,7 +156,31 @@ static void on_bus_control(void *ctx, const struct busmsg *m)
 {
 	struct hub *h = ctx;
 
+	if (m->kind == BUSMSG_PROBE) { /* others' probes are theirs */
+		if (strcmp(m->nonce, h->nonce) == 0) {
+			long long now = stream_now_ms();
+			pthread_mutex_lock(&h->mu);
+			h->probe_seen_ms = now;
+			h->probe_rtt_ms = now - m->sent_ms;
+			pthread_mutex_unlock(&h->mu);
+		}
+		return;
+	}
 	control_on_bus(&h->ctl, m);
+}
+
+/* The delivery self-test: a probe through Redis to every process, this
+ * one included; `ready` reports how long ago one came back. */
+static void probe(struct hub *h, long long now)
+{
+	struct buf msg = BUF_INIT;
+
+	if (h->bus == NULL || now < h->probe_next_ms)
+		return;
+	h->probe_next_ms = now + PROBE_MS;
+	if (bus_is_up(h->bus) && busmsg_probe(&msg, h->nonce, now) == 0)
+		bus_send_control(h->bus, msg.data, msg.len);
+	buf_release(&msg);
 }
 
 static void on_bus_info(void *ctx, void *tag, const struct bus_info *in)
@@ -305,6 +336,7 @@ static void *hub_main(void *arg)
 			next_tick = now + TICK_MS;
 			if (h->bus != NULL)
 				bus_tick(h->bus, now);
+			probe(h, now);
 			if (h->bus != NULL && h->cu.epoch == 0 && !h->bus_warned &&
 			    now - h->started_ms > 2000) {
 				/* never up since start: say so once (after that, lost/up say it) */
@@ -353,6 +385,8 @@ struct hub *hub_start(const struct hub_opts *o, struct buf *err)
 	h->stats.bus_up = o->redis == NULL;
 	h->bus_mode = o->redis != NULL;
 	h->started_ms = stream_now_ms();
+	if (reqid_generate(h->nonce) < 0)
+		snprintf(h->nonce, sizeof(h->nonce), "%lld-%ld", h->started_ms, (long)getpid());
 	h->ep = epoll_create1(EPOLL_CLOEXEC);
 	h->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	pthread_mutex_init(&h->mu, NULL);
@@ -557,7 +591,12 @@ void hub_free(struct hub *h)
 
 void hub_get_stats(struct hub *h, struct hub_stats *out)
 {
+	long long now = stream_now_ms();
+
 	pthread_mutex_lock(&h->mu);
 	*out = h->stats;
+	/* without a bus, delivery is in-process: nothing to wait for */
+	out->probe_age_ms = h->bus == NULL ? 0 : h->probe_seen_ms ? now - h->probe_seen_ms : -1;
+	out->probe_rtt_ms = h->bus == NULL ? 0 : h->probe_rtt_ms;
 	pthread_mutex_unlock(&h->mu);
 }

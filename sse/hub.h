@@ -80,6 +80,9 @@ struct hub_stats {
 	long long resets;       /* `event: reset` sent */
 	long long bus_up;       /* 1 while the bus is up (always 1 without one) */
 	long long bus_reconnects;
+	long long probe_age_ms; /* since this process's last probe came back through
+				   the bus; -1: none yet; 0 without a bus */
+	long long probe_rtt_ms; /* that probe's publish-to-receive time */
 };
 
 struct hub;

@@ -56,6 +56,10 @@ static void test_control_round_trips(void)
 	CU_ASSERT_STRING_EQUAL(m.tenant, "t1");
 	CU_ASSERT_STRING_EQUAL(m.key, "abcdef");
 	CU_ASSERT_STRING_EQUAL(m.conn, "conn-2");
+	CU_ASSERT_EQUAL_FATAL(busmsg_probe(&b, "n0nce", 1764600000123LL), 0);
+	CU_ASSERT_EQUAL_FATAL(parse(b.data, b.len, copy, &m), BUSMSG_PROBE);
+	CU_ASSERT_STRING_EQUAL(m.nonce, "n0nce");
+	CU_ASSERT_EQUAL(m.sent_ms, 1764600000123LL);
 	buf_release(&b);
 }
 
@@ -66,7 +70,7 @@ static void test_malformed_is_invalid(void)
 		"", "E", "E\n", "E\nt\n1-0\ntype\ntopic\n1", /* no data field */
 		"E\nt\n1-0\ntype\ntopic\n2\ndata", "E\nt\n1-0\ntype\ntopic\n11\ndata",
 		"R", "R\nlogin\nextra", "U\nt", "U\nt\nu\nx", "K\nt\nk", "K\nt\nk\nc\nx",
-		"X\nwhatever", "RR\nx",
+		"X\nwhatever", "RR\nx", "P\nn", "P\nn\n12x", "P\n\n12", "P\nn\n-1", "P\nn\n1\n2",
 	};
 	struct busmsg m;
 	char copy[64];
