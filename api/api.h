@@ -230,6 +230,7 @@ void api_stream_handoff(struct api_call *call, const struct api_stream_owner *ow
 
 /* Handlers (api/health.c, api/version.c, api/auth.c, api/users.c). */
 route_handler_fn api_health;
+route_handler_fn api_ready;
 route_handler_fn api_version;
 route_handler_fn api_version_stream;
 route_handler_fn api_auth_login;

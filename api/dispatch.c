@@ -16,6 +16,7 @@
 
 static const struct route routes[] = {
 	{ V1 | V2, GET, "/health", api_health },
+	{ V2, GET, "/ready", api_ready },
 	{ V1 | V2, GET, "/version", api_version },
 	{ V2, GET, "/version/stream", api_version_stream },
 	{ V2, POST, "/auth/login", api_auth_login },

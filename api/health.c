@@ -1,7 +1,9 @@
-/* GET /api/{v1,v2}/health: 200 while the process runs. */
+/* GET /api/{v1,v2}/health: 200 while the process runs. GET /api/v2/ready:
+ * 200 when the store answers and events really flow through the bus. */
 #include <json-c/json.h>
 #include <time.h>
 
+#include "../redis/redis.h"
 #include "api.h"
 
 void api_health(struct api_call *call)
@@ -18,4 +20,33 @@ void api_health(struct api_call *call)
 		json_object_object_add(o, "time", api_json_time(t));
 	}
 	api_json(call, 200, o);
+}
+
+void api_ready(struct api_call *call)
+{
+	const struct config *cfg = call->env->cfg;
+	struct json_object *o = json_object_new_object(), *d = json_object_new_object();
+	struct store_tenant t;
+	struct hub_stats hs;
+	int store_ok, redis_ok, delivery_ok;
+
+	/* any lookup: found or not, the store answered */
+	store_ok = store_tenant_by_name(call->env->store, "ready-check", &t) != STORE_ERROR;
+	redis_ok = call->env->redis == NULL || redis_ping(call->env->redis) == 0;
+	hub_get_stats(call->env->hub, &hs);
+	delivery_ok = hs.probe_age_ms >= 0 && hs.probe_age_ms <= cfg->ready_probe_max_age_ms;
+	json_object_object_add(o, "status", json_object_new_string(store_ok && delivery_ok ? "ready" : "not_ready"));
+	json_object_object_add(o, "store", json_object_new_string(store_ok ? "ok" : "unavailable"));
+	json_object_object_add(o, "redis", json_object_new_string(redis_ok ? "ok" : "unavailable"));
+	json_object_object_add(o, "bus", json_object_new_string(hs.bus_up ? "up" : "down"));
+	json_object_object_add(d, "ok", json_object_new_boolean(delivery_ok));
+	json_object_object_add(d, "last_probe_ms_ago",
+			       hs.probe_age_ms >= 0 ? json_object_new_int64(hs.probe_age_ms) : NULL);
+	json_object_object_add(d, "round_trip_ms",
+			       hs.probe_age_ms >= 0 ? json_object_new_int64(hs.probe_rtt_ms) : NULL);
+	json_object_object_add(d, "max_age_ms", json_object_new_int64(cfg->ready_probe_max_age_ms));
+	json_object_object_add(o, "delivery", d);
+	if (!(store_ok && delivery_ok))
+		http_response_header(call->resp, "Retry-After", "1");
+	api_json(call, store_ok && delivery_ok ? 200 : 503, o);
 }

@@ -102,7 +102,7 @@ int api_limit(struct api_call *call, const char *key, const struct rl_rule *rule
 }
 
 /* The route's limit class: its rule, or NULL when the route is not
- * limited here (health, version, login: its own limits; publishing with the
+ * limited here (health, ready, version, login: its own limits; publishing with the
  * internal secret). */
 static const struct rl_rule *route_rule(const struct api_call *call, struct rl_rule *r)
 {
@@ -110,7 +110,8 @@ static const struct rl_rule *route_rule(const struct api_call *call, struct rl_r
 	const char *route = call->match->route->pattern;
 	int method = call->req->method;
 
-	if (strcmp(route, "/health") == 0 || strncmp(route, "/version", 8) == 0 ||
+	if (strcmp(route, "/health") == 0 || strcmp(route, "/ready") == 0 ||
+	    strncmp(route, "/version", 8) == 0 ||
 	    strcmp(route, "/auth/login") == 0 || strcmp(route, "/events") == 0 ||
 	    method == HTTP_OPTIONS)
 		return NULL;

@@ -126,6 +126,12 @@ static void render(const struct api_env *env, struct buf *b)
 	gauge(b, "fcgi_sse_bus_up", "1 while this process is subscribed to the Redis event bus.", hs.bus_up);
 	counter(b, "fcgi_sse_bus_reconnects_total", "Times the event bus came back after losing Redis.",
 		(unsigned long long)hs.bus_reconnects);
+	buf_printf(b, "# HELP fcgi_sse_bus_probe_age_seconds Since this process's last delivery probe came back through the bus (-1: none yet).\n"
+		      "# TYPE fcgi_sse_bus_probe_age_seconds gauge\nfcgi_sse_bus_probe_age_seconds %.3f\n",
+		   hs.probe_age_ms < 0 ? -1.0 : (double)hs.probe_age_ms / 1000.0);
+	buf_printf(b, "# HELP fcgi_sse_bus_lag_seconds Publish-to-receive time of that probe.\n"
+		      "# TYPE fcgi_sse_bus_lag_seconds gauge\nfcgi_sse_bus_lag_seconds %.3f\n",
+		   (double)hs.probe_rtt_ms / 1000.0);
 	caches(b, env);
 	buf_puts(b, "# HELP fcgi_sse_errors_total Problem responses by error code (auth failures among them).\n"
 		    "# TYPE fcgi_sse_errors_total counter\n");

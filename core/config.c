@@ -95,6 +95,8 @@ static const struct config_entry entries[] = {
 	  "Link target with rel=\"deprecation\" on v1 responses: the migration notes." },
 	{ "sse.heartbeat_interval_ms", CFG_INT, OFF(heartbeat_interval_ms), 100, 3600000, "15000", NULL, 0, NULL,
 	  "Interval between `event: ping` heartbeats on open streams." },
+	{ "sse.ready_probe_max_age_ms", CFG_INT, OFF(ready_probe_max_age_ms), 1000, 600000, "6000", NULL, 0, NULL,
+	  "Each process sends itself a probe through the Redis bus every 2 s; GET /api/v2/ready answers 503 when none has come back for longer than this." },
 	{ "sse.retry_ms", CFG_INT, OFF(retry_ms), 0, 600000, "3000", NULL, 0, NULL,
 	  "Reconnection delay sent to clients in the stream's `retry:` field." },
 	{ "sse.max_streams", CFG_INT, OFF(max_streams), 1, 100000, "10000", NULL, 0, NULL,

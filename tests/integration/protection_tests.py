@@ -188,3 +188,41 @@ def route_limits_per_tenant_and_version_shared_by_two_processes(s, binary):
     finally:
         a.cleanup()
         b.cleanup()
+
+
+@test
+def ready_proves_delivery_and_flips_when_redis_stops_answering(s, binary):
+    """ready is 200 once this process's probe has come back through the
+    bus; Redis paused (SIGSTOP) makes it 503 within the configured age,
+    naming delivery; resumed (SIGCONT), it is 200 again."""
+    import os
+    import signal
+    from harness import wait_until
+    redis = RedisServer().start()
+    st = _stack(binary, {"redis": {"host": "127.0.0.1", "port": redis.port, "backoff_max_ms": 200,
+                                   "command_timeout_ms": 200, "connect_timeout_ms": 200},
+                         "sse": {"ready_probe_max_age_ms": 2500}}, name="ready")
+
+    def ready():
+        r = request(st.port, "GET", "/api/v2/ready", timeout=5)
+        return r.status, r.json()
+
+    try:
+        check(wait_until(lambda: ready()[0] == 200, timeout=10), "ready after start: %r" % (ready(),))
+        status, body = ready()
+        check(body["store"] == "ok" and body["bus"] == "up" and body["delivery"]["ok"] is True,
+              "ready body: %r" % body)
+        check(0 <= body["delivery"]["last_probe_ms_ago"] <= 2500, "probe age: %r" % body)
+        os.kill(redis.proc.pid, signal.SIGSTOP)
+        try:
+            check(wait_until(lambda: ready()[0] == 503, timeout=10), "503 with Redis paused: %r" % (ready(),))
+            status, body = ready()
+            check(body["status"] == "not_ready" and body["delivery"]["ok"] is False, "body: %r" % body)
+            check(body["store"] == "ok", "the store still answers: %r" % body)
+        finally:
+            os.kill(redis.proc.pid, signal.SIGCONT)
+        check(wait_until(lambda: ready()[0] == 200, timeout=15), "ready again: %r" % (ready(),))
+        check(request(st.port, "GET", "/api/v2/health").status == 200, "health throughout")
+    finally:
+        st.cleanup()
+        redis.stop()
