@@ -26,6 +26,7 @@
 #include "../redis/busmsg.h"
 #include "../redis/bus.h"
 #include "catchup.h"
+#include "counts.h"
 #include "control.h"
 #include "ring.h"
 #include "stream.h"
@@ -66,6 +67,7 @@ struct hub {
 	long long probe_seen_ms; /* when one came back (guarded by mu); 0: none yet */
 	long long probe_rtt_ms;  /* guarded by mu */
 	struct bus *bus;         /* NULL: in-process only */
+	struct stream_counts *counts; /* open streams per tenant and user */
 	struct registry reg;
 	struct catchup cu;
 	struct control ctl;
@@ -167,6 +169,16 @@ static void on_bus_control(void *ctx, const struct busmsg *m)
 		return;
 	}
 	control_on_bus(&h->ctl, m);
+}
+
+static void count_stream(void *ctx, const struct stream *s, int delta)
+{
+	counts_add(ctx, s->tenant, s->user, delta);
+}
+
+struct stream_counts *hub_counts(struct hub *h)
+{
+	return h->counts;
 }
 
 /* The delivery self-test: a probe through Redis to every process, this
@@ -396,6 +408,12 @@ struct hub *hub_start(const struct hub_opts *o, struct buf *err)
 	h->reg.log = o->log;
 	h->reg.mu = &h->mu;
 	h->reg.stats = &h->stats;
+	if ((h->counts = counts_new()) == NULL) {
+		errno = ENOMEM;
+		goto err;
+	}
+	h->reg.on_count = count_stream;
+	h->reg.count_ctx = h->counts;
 	if (o->redis != NULL && (h->bus = bus_open(o->redis, h->ep, &bh)) == NULL) {
 		errno = ENOMEM;
 		goto err;
@@ -411,6 +429,7 @@ struct hub *hub_start(const struct hub_opts *o, struct buf *err)
 err:
 	buf_printf(err, "hub: %s", strerror(errno));
 	bus_free(h->bus);
+	counts_free(h->counts);
 	if (h->ep >= 0)
 		close(h->ep);
 	if (h->wake_fd >= 0)
@@ -583,6 +602,7 @@ void hub_free(struct hub *h)
 	}
 	catchup_free(&h->cu);
 	control_free(&h->ctl);
+	counts_free(h->counts);
 	close(h->ep);
 	close(h->wake_fd);
 	pthread_mutex_destroy(&h->mu);

@@ -124,6 +124,10 @@ void hub_free(struct hub *h);
 /* Copies the counters. */
 void hub_get_stats(struct hub *h, struct hub_stats *out);
 
+/* The open streams per tenant and user (sse/counts.h), for the quotas. */
+struct stream_counts;
+struct stream_counts *hub_counts(struct hub *h);
+
 /* Returns 1 if name is a member of the comma list (NULL list: every name). */
 int hub_list_has(const char *list, const char *name);
 

@@ -149,6 +149,8 @@ int registry_add(struct registry *r, struct stream *s)
 		s->gnext->gprev = s;
 	r->all = s;
 	r->count++;
+	if (r->on_count != NULL && s->tenant[0])
+		r->on_count(r->count_ctx, s, 1);
 	if (epoll_ctl(r->ep, EPOLL_CTL_ADD, s->w.fd, &ev) < 0) {
 		stream_end(r, s, END_ERROR, 0);
 		return -1;
@@ -320,6 +322,8 @@ static void unlink_stream(struct registry *r, struct stream *s)
 	if (s->gnext)
 		s->gnext->gprev = s->gprev;
 	r->count--;
+	if (r->on_count != NULL && s->tenant[0])
+		r->on_count(r->count_ctx, s, -1);
 }
 
 static void log_end(struct registry *r, const struct stream *s)

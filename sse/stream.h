@@ -79,6 +79,10 @@ struct registry {
 	struct stream *dirty;         /* streams with queued text this pass (dnext) */
 	struct stream *dead;          /* closed this turn (events may still name them) */
 	struct stream *zombies;       /* closed, but a bus answer still names them */
+	/* told of each stream of a tenant added (+1) and ended (-1): the
+	 * counts behind the cluster-wide stream quotas (NULL: none) */
+	void (*on_count)(void *ctx, const struct stream *s, int delta);
+	void *count_ctx;
 };
 
 long long stream_now_ms(void); /* CLOCK_MONOTONIC */

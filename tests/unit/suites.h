@@ -38,5 +38,6 @@ int register_stream_tests(void);
 int register_devices_tests(void);
 int register_jsonflat_tests(void);
 int register_ratelimit_tests(void);
+int register_counts_tests(void);
 
 #endif

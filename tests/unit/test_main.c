@@ -25,6 +25,7 @@ static int (*const registrars[])(void) = {
 	register_devices_tests,
 	register_jsonflat_tests,
 	register_ratelimit_tests,
+	register_counts_tests,
 };
 
 int main(void)
