@@ -23,7 +23,9 @@
 #include "core/server.h"
 #include "redis/redis.h"
 #include "redis/redis_kv.h"
+#include "protect/quota.h"
 #include "protect/ratelimit.h"
+#include "sse/counts.h"
 #include "session/sessions.h"
 #include "sse/hub.h"
 #include "store/store.h"
@@ -72,6 +74,7 @@ struct services {
 	struct sessions *sessions;
 	struct jwt_keyring *keys;
 	struct ratelimit *limiter;
+	struct quota *quota;
 	int ephemeral_keys;
 };
 
@@ -271,6 +274,7 @@ static void services_close(struct services *svc)
 {
 	sessions_free(svc->sessions);
 	ratelimit_free(svc->limiter);
+	quota_free(svc->quota);
 	cache_free(svc->session_cache);
 	cache_free(svc->device_cache);
 	cache_free(svc->view_cache);
@@ -313,6 +317,7 @@ static int services_open(const struct config *cfg, struct services *svc, int sto
 	    (cfg->audit_cache_ttl_s > 0 &&
 	     (svc->audit_cache = open_cache(cfg, svc->redis, "audp:", cfg->audit_cache_ttl_s)) == NULL) ||
 	    (svc->limiter = ratelimit_new(svc->redis, LIMIT_LOCAL_SLOTS)) == NULL ||
+	    (svc->quota = quota_new(svc->redis, cfg->stream_quota_lease_ms)) == NULL ||
 	    (svc->sessions = sessions_new(svc->store, svc->session_cache, cfg->session_ttl_s,
 					  cfg->session_cache_ttl_s * 1000)) == NULL) {
 		buf_puts(err, "out of memory");
@@ -356,6 +361,20 @@ static void purge_telemetry(struct janitor *j)
 	}
 }
 
+/* This process's open streams per tenant and user, to Redis, with its
+ * liveness: every tick, so that a closed stream frees its quota within
+ * about a second and a killed process's within sse.stream_quota_lease_ms. */
+static void sync_quotas(struct janitor *j)
+{
+	struct count_entry *e;
+	size_t n;
+
+	if (j->env->quota == NULL || counts_snapshot(hub_counts(j->env->hub), &e, &n) < 0)
+		return;
+	quota_sync(j->env->quota, e, n);
+	free(e);
+}
+
 static void *janitor_main(void *arg)
 {
 	struct janitor *j = arg;
@@ -363,6 +382,7 @@ static void *janitor_main(void *arg)
 	int n;
 
 	while (lifecycle_wait(j->lc, -1, OUTBOX_TICK_MS) == LIFECYCLE_TIMEOUT) {
+		sync_quotas(j);
 		if ((n = api_outbox_drain(j->env, (long long)time(NULL) - OUTBOX_AGE_S)) < 0)
 			log_text(j->log, LOG_WARN, "outbox_drain_failed", store_errstr(j->store));
 		else if (n > 0)
@@ -526,6 +546,7 @@ static int serve(const struct config *cfg, const struct logger *lg, struct servi
 	env.profile_cache = svc->profile_cache;
 	env.audit_cache = svc->audit_cache;
 	env.limiter = svc->limiter;
+	env.quota = svc->quota;
 	env.hash_cap = hash_cap(cfg);
 	/* unknown users are checked against this, at the same cost */
 	if (password_hash("no such user", (long)cfg->pbkdf2_iterations, env.dummy_hash) < 0) {

@@ -20,6 +20,7 @@
 #include "../store/store.h"
 #include "../versioning/versioning.h"
 #include "../protect/ratelimit.h"
+#include "../protect/quota.h"
 
 struct build_info {
 	const char *version; /* "0.1.0" */
@@ -47,6 +48,7 @@ struct api_env {
 	struct cache *audit_cache;   /* audit first pages (NULL: off, the default) */
 	char dummy_hash[PASSWORD_HASH_MAX]; /* verified against for unknown users */
 	struct ratelimit *limiter;   /* shared limits (NULL: none) */
+	struct quota *quota;         /* cluster-wide stream quotas (NULL: none) */
 	int hash_cap;                /* password checks at once (auth.max_concurrent_hashes) */
 	atomic_int hashing;          /* password checks running */
 };

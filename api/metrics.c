@@ -17,7 +17,7 @@ static atomic_ullong errors[API_ERR__COUNT];
 
 /* Rate-limit policies, as ratelimit rules name them. */
 static const char *const policies[] = { "login-address", "login-user", "reads", "writes",
-					"publish", "stream-opens" };
+					"publish", "stream-opens", "streams-open" };
 #define NPOLICIES (sizeof(policies) / sizeof(policies[0]))
 static atomic_ullong limited[NPOLICIES], limited_local;
 

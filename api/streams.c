@@ -42,6 +42,29 @@ static void refuse(struct api_call *call, int fd, int request_id, int shutting_d
 	buf_release(&out);
 }
 
+/* One more stream of the owner's tenant and user within the cluster-wide
+ * quotas; -1 with 429 set when not. Redis unreachable: allowed (the
+ * stream's events need Redis anyway; the per-process sse.max_streams
+ * still holds). */
+static int stream_quota(struct api_call *call, const struct api_stream_owner *owner)
+{
+	const struct config *cfg = call->env->cfg;
+	enum quota_result r;
+
+	if (call->env->quota == NULL || owner->tenant_id[0] == '\0')
+		return 0;
+	r = quota_open(call->env->quota, owner->tenant_id, owner->user_id ? owner->user_id : "",
+		       cfg->max_streams_per_tenant, cfg->max_streams_per_user);
+	if (r == QUOTA_OK || r == QUOTA_UNAVAILABLE)
+		return 0;
+	api_metrics_limited("streams-open", 0);
+	api_error(call, API_ERR_RATE_LIMITED,
+		  r == QUOTA_TENANT_FULL ? "This tenant has as many streams open as it may; close one first."
+					 : "You have as many streams open as you may; close one first.");
+	http_response_header(call->resp, "Retry-After", "5");
+	return -1;
+}
+
 void api_stream_handoff(struct api_call *call, const struct api_stream_owner *owner,
 			const struct api_stream_filter *filter, const struct buf *first_frames)
 {
@@ -55,6 +78,8 @@ void api_stream_handoff(struct api_call *call, const struct api_stream_owner *ow
 		api_error(call, API_ERR_SERVER_SHUTTING_DOWN, "The server is restarting; retry shortly.");
 		return;
 	}
+	if (!resp->head_only && stream_quota(call, owner) < 0)
+		return;
 	sse_headers(resp);
 	if (resp->head_only)
 		return;

@@ -88,7 +88,8 @@ cat >"$dir/config.json" <<JSON
   "server": { "workers": $WORKERS },
   "log": { "level": "warn" },
   "http": { "max_body_bytes": 1048576 },
-  "sse": { "max_streams": $((STREAMS + 64)), "max_lifetime_ms": 0 },
+  "sse": { "max_streams": $((STREAMS + 64)), "max_lifetime_ms": 0, "max_streams_per_tenant": 0,
+           "max_streams_per_user": 0 },
   "store": { "path": "$dir/fcgi_sse.db" },
   "redis": $([ "$REDIS" = tcp ] && echo "{ \"host\": \"127.0.0.1\", \"port\": $redis_port }" ||
 	echo "{ \"host\": \"unix:$redis_sock\" }"),

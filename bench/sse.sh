@@ -257,7 +257,7 @@ fcgi_sse_prepare() {
 	{
 	  "server": { "workers": 4 },
 	  "log": { "level": "warn" },
-	  "sse": { "max_streams": $ms, "max_lifetime_ms": 0 },
+	  "sse": { "max_streams": $ms, "max_lifetime_ms": 0, "max_streams_per_tenant": 0, "max_streams_per_user": 0 },
 	  "store": { "path": "$d/fcgi_sse.db" },
 	  "redis": { "host": "127.0.0.1", "port": $redis_port },
 	  "auth": { "jwt_keys": "bench1:$key", "pbkdf2_iterations": 1000 },

@@ -34,6 +34,9 @@ struct config {
 	long long heartbeat_interval_ms;
 	long long retry_ms;
 	long long ready_probe_max_age_ms;
+	long long max_streams_per_tenant;
+	long long max_streams_per_user;
+	long long stream_quota_lease_ms;
 	long long max_streams;
 	long long max_lifetime_ms;
 	long long lifetime_jitter_pct;

@@ -226,3 +226,56 @@ def ready_proves_delivery_and_flips_when_redis_stops_answering(s, binary):
     finally:
         st.cleanup()
         redis.stop()
+
+
+@test
+def stream_quotas_hold_across_processes_and_free_a_killed_ones_share(s, binary):
+    """Two processes, at most 2 streams per user and 3 per tenant: the
+    third stream of a user is 429 on either process; a closed stream frees
+    its place within a sync; a SIGKILLed process's streams stop counting
+    once its lease (2 s) runs out."""
+    import os
+    import signal
+    from auth_tests import Client
+    from events_tests import connected, open_bearer
+    from harness import wait_until
+    cfg = {"sse": {"max_streams_per_tenant": 3, "max_streams_per_user": 2, "stream_quota_lease_ms": 2000}}
+    a = _stack(binary, cfg, name="quota-a")
+    b = _stack(binary, json.loads(json.dumps(a.config)), name="quota-b")
+    streams = []
+    try:
+        tenant = new_tenant(a, (("ana", "viewer"), ("bo", "viewer")))
+        ana_a, ana_b = Client(a.port, tenant, "ana"), Client(b.port, tenant, "ana")
+        bo_b = Client(b.port, tenant, "bo")
+        for c in (ana_a, ana_b):
+            streams.append(open_bearer(c))
+            connected(streams[-1])
+        for c in (ana_a, ana_b):  # ana's third, on either process
+            limited_stream = open_bearer(c)
+            check(limited_stream.status == 429, "third stream of a user: %d" % limited_stream.status)
+            limited_stream.close()
+        streams.append(open_bearer(bo_b))  # the tenant's third: bo's first
+        connected(streams[-1])
+        extra = open_bearer(bo_b)
+        check(extra.status == 429, "fourth stream of the tenant: %d" % extra.status)
+        extra.close()
+        streams.pop(0).close()  # ana's stream on A ends
+        def opens(c):
+            es = open_bearer(c)
+            ok = es.status == 200
+            if ok:
+                streams.append(es)
+            else:
+                es.close()
+            return ok
+        check(wait_until(lambda: opens(ana_a), timeout=5, step=0.3), "a closed stream frees its place")
+        # B dies with two streams (ana's and bo's): after the lease they stop counting
+        os.kill(b.backend.pid, signal.SIGKILL)
+        check(wait_until(lambda: opens(ana_a), timeout=8, step=0.3), "the killed process's share is freed")
+        m = request(a.port, "GET", "/metrics").body.decode()
+        check('fcgi_sse_rate_limited_total{policy="streams-open"}' in m, "quota refusals in /metrics")
+    finally:
+        for es in streams:
+            es.close()
+        a.cleanup()
+        b.cleanup()
