@@ -39,5 +39,6 @@ int register_devices_tests(void);
 int register_jsonflat_tests(void);
 int register_ratelimit_tests(void);
 int register_counts_tests(void);
+int register_breaker_tests(void);
 
 #endif

@@ -26,6 +26,7 @@ static int (*const registrars[])(void) = {
 	register_jsonflat_tests,
 	register_ratelimit_tests,
 	register_counts_tests,
+	register_breaker_tests,
 };
 
 int main(void)
