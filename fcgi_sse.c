@@ -23,6 +23,7 @@
 #include "core/server.h"
 #include "redis/redis.h"
 #include "redis/redis_kv.h"
+#include "protect/breaker.h"
 #include "protect/quota.h"
 #include "protect/ratelimit.h"
 #include "sse/counts.h"
@@ -75,6 +76,7 @@ struct services {
 	struct jwt_keyring *keys;
 	struct ratelimit *limiter;
 	struct quota *quota;
+	struct breaker *redis_breaker;
 	int ephemeral_keys;
 };
 
@@ -259,6 +261,14 @@ static struct cache *open_cache(const struct config *cfg, struct redis *r, const
  * unreachable (16 bytes each). */
 #define LIMIT_LOCAL_SLOTS 65536
 
+static struct breaker *open_breaker(const struct config *cfg)
+{
+	const struct breaker_opts o = { (int)cfg->breaker_failures, cfg->breaker_window_ms,
+					cfg->breaker_open_ms, (int)cfg->breaker_probes };
+
+	return breaker_new(&o);
+}
+
 /* auth.max_concurrent_hashes, or half the CPUs (at least one). */
 static int hash_cap(const struct config *cfg)
 {
@@ -275,6 +285,7 @@ static void services_close(struct services *svc)
 	sessions_free(svc->sessions);
 	ratelimit_free(svc->limiter);
 	quota_free(svc->quota);
+	breaker_free(svc->redis_breaker);
 	cache_free(svc->session_cache);
 	cache_free(svc->device_cache);
 	cache_free(svc->view_cache);
@@ -305,6 +316,7 @@ static int services_open(const struct config *cfg, struct services *svc, int sto
 		goto fail;
 	rc = EXIT_OSERR;
 	if ((svc->redis = open_redis(cfg)) == NULL ||
+	    (svc->redis_breaker = open_breaker(cfg)) == NULL ||
 	    (svc->session_cache = open_session_cache(cfg, svc->redis)) == NULL ||
 	    (cfg->device_cache_ttl_s > 0 &&
 	     (svc->device_cache = open_cache(cfg, svc->redis, "dev:", cfg->device_cache_ttl_s)) == NULL) ||
@@ -323,6 +335,7 @@ static int services_open(const struct config *cfg, struct services *svc, int sto
 		buf_puts(err, "out of memory");
 		goto fail;
 	}
+	redis_set_breaker(svc->redis, svc->redis_breaker);
 	return 0;
 fail:
 	services_close(svc);
@@ -547,6 +560,7 @@ static int serve(const struct config *cfg, const struct logger *lg, struct servi
 	env.audit_cache = svc->audit_cache;
 	env.limiter = svc->limiter;
 	env.quota = svc->quota;
+	env.redis_breaker = svc->redis_breaker;
 	env.hash_cap = hash_cap(cfg);
 	/* unknown users are checked against this, at the same cost */
 	if (password_hash("no such user", (long)cfg->pbkdf2_iterations, env.dummy_hash) < 0) {

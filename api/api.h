@@ -20,6 +20,7 @@
 #include "../store/store.h"
 #include "../versioning/versioning.h"
 #include "../protect/ratelimit.h"
+#include "../protect/breaker.h"
 #include "../protect/quota.h"
 
 struct build_info {
@@ -49,6 +50,7 @@ struct api_env {
 	char dummy_hash[PASSWORD_HASH_MAX]; /* verified against for unknown users */
 	struct ratelimit *limiter;   /* shared limits (NULL: none) */
 	struct quota *quota;         /* cluster-wide stream quotas (NULL: none) */
+	struct breaker *redis_breaker; /* the request path's Redis (NULL: none) */
 	int hash_cap;                /* password checks at once (auth.max_concurrent_hashes) */
 	atomic_int hashing;          /* password checks running */
 };
@@ -151,6 +153,9 @@ int api_limit(struct api_call *call, const char *key, const struct rl_rule *rule
  * API version, or the client's address without a valid token: 0, or -1
  * with 429 set. Sets the RateLimit headers on every limited route. */
 int api_limit_route(struct api_call *call);
+
+/* CLOCK_MONOTONIC in milliseconds (the breakers' clock). */
+long long api_now_ms(void);
 
 /* api_authenticate, then api_require_role. */
 int api_authorize(struct api_call *call, struct principal *p, int level);

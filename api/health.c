@@ -30,6 +30,12 @@ void api_ready(struct api_call *call)
 	struct hub_stats hs;
 	int store_ok, redis_ok, delivery_ok;
 
+	/* the breaker as the request found it: the ping below may be the
+	 * trial that closes it */
+	enum breaker_state bs = call->env->redis_breaker != NULL
+					? breaker_state(call->env->redis_breaker, api_now_ms())
+					: BREAKER_CLOSED;
+
 	/* any lookup: found or not, the store answered */
 	store_ok = store_tenant_by_name(call->env->store, "ready-check", &t) != STORE_ERROR;
 	redis_ok = call->env->redis == NULL || redis_ping(call->env->redis) == 0;
@@ -46,6 +52,12 @@ void api_ready(struct api_call *call)
 			       hs.probe_age_ms >= 0 ? json_object_new_int64(hs.probe_rtt_ms) : NULL);
 	json_object_object_add(d, "max_age_ms", json_object_new_int64(cfg->ready_probe_max_age_ms));
 	json_object_object_add(o, "delivery", d);
+	if (call->env->redis_breaker != NULL) {
+		struct json_object *b = json_object_new_object();
+
+		json_object_object_add(b, "redis", json_object_new_string(breaker_state_name(bs)));
+		json_object_object_add(o, "breakers", b);
+	}
 	if (!(store_ok && delivery_ok))
 		http_response_header(call->resp, "Retry-After", "1");
 	api_json(call, store_ok && delivery_ok ? 200 : 503, o);

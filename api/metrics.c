@@ -149,6 +149,15 @@ static void render(const struct api_env *env, struct buf *b)
 	if (env->limiter != NULL)
 		counter(b, "fcgi_sse_ratelimit_redis_calls_total", "Calls of the shared rate-limit script.",
 			ratelimit_redis_calls(env->limiter));
+	if (env->redis_breaker != NULL) {
+		enum breaker_state bs = breaker_state(env->redis_breaker, api_now_ms());
+		buf_printf(b, "# HELP fcgi_sse_breaker_state A dependency's circuit breaker: 0 closed, 1 open, 2 half-open.\n"
+			      "# TYPE fcgi_sse_breaker_state gauge\nfcgi_sse_breaker_state{dependency=\"redis\"} %d\n",
+			   bs == BREAKER_CLOSED ? 0 : bs == BREAKER_OPEN ? 1 : 2);
+		buf_printf(b, "# HELP fcgi_sse_breaker_opened_total Times a dependency's breaker opened.\n"
+			      "# TYPE fcgi_sse_breaker_opened_total counter\nfcgi_sse_breaker_opened_total{dependency=\"redis\"} %llu\n",
+			   breaker_opened(env->redis_breaker));
+	}
 	gauge(b, "fcgi_sse_password_checks_running", "Password checks running now (auth.max_concurrent_hashes caps them).",
 	      atomic_load(&((struct api_env *)env)->hashing));
 }

@@ -84,6 +84,11 @@ struct config {
 	long long login_failure_window_s;
 	long long max_concurrent_hashes;
 	char *trusted_proxies;
+	/* resilience */
+	long long breaker_failures;
+	long long breaker_window_ms;
+	long long breaker_open_ms;
+	long long breaker_probes;
 	/* ratelimit */
 	long long rl_reads_per_min;
 	long long rl_writes_per_min;

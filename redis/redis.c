@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "../protect/breaker.h"
+
 #define BACKOFF_MIN_MS 50
 
 struct conn {
@@ -37,6 +39,7 @@ struct redis {
 	pthread_key_t key;
 	pthread_mutex_t mu; /* guards conns */
 	struct conn *conns;
+	struct breaker *breaker; /* NULL: none */
 };
 
 static long long now_ms(void)
@@ -236,19 +239,37 @@ static struct conn *ready(struct redis *r)
 	return c;
 }
 
-/* Runs one command; returns the reply (caller frees) or NULL on failure. */
+void redis_set_breaker(struct redis *r, struct breaker *b)
+{
+	r->breaker = b;
+}
+
+/* Runs one command; returns the reply (caller frees) or NULL on failure.
+ * An open breaker fails it before anything is sent. */
 static redisReply *command(struct redis *r, int argc, const char **argv, const size_t *lens)
 {
-	struct conn *c = ready(r);
+	struct conn *c;
 	redisReply *rep;
 
-	if (c == NULL)
+	if (r->breaker != NULL && !breaker_allow(r->breaker, now_ms())) {
+		if ((c = thread_conn(r)) != NULL)
+			snprintf(c->errstr, sizeof(c->errstr), "circuit breaker open");
 		return NULL;
+	}
+	if ((c = ready(r)) == NULL) {
+		if (r->breaker != NULL)
+			breaker_failure(r->breaker, now_ms());
+		return NULL;
+	}
 	rep = redisCommandArgv(c->ctx, argc, argv, lens);
 	if (rep == NULL) {
 		fail(c, c->ctx->errstr[0] ? c->ctx->errstr : "no reply");
+		if (r->breaker != NULL)
+			breaker_failure(r->breaker, now_ms());
 		return NULL;
 	}
+	if (r->breaker != NULL)
+		breaker_success(r->breaker, now_ms());
 	mark_up(r);
 	if (rep->type == REDIS_REPLY_ERROR) {
 		/* the server answered: the connection is fine */

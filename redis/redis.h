@@ -32,6 +32,12 @@ struct redis;
 /* Creates the client (no connection yet). Returns NULL when out of memory. */
 struct redis *redis_new(const struct redis_opts *o);
 
+/* Puts every command of r behind breaker b (protect/breaker.h; NULL:
+ * none): while it is open, commands fail at once without touching Redis,
+ * and callers fall back as when Redis is down. Set before any command. */
+struct breaker;
+void redis_set_breaker(struct redis *r, struct breaker *b);
+
 /* Closes every thread's connection and frees the client. No call may be
  * running. */
 void redis_free(struct redis *r);

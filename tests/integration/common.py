@@ -28,6 +28,9 @@ BASE_CONFIG = {
     # (the protection tests set their own)
     "auth": {"jwt_keys": "it1:" + "k" * 43 + ",it0:" + "g" * 43, "pbkdf2_iterations": 1000,
              "login_attempts_per_address": 0, "max_concurrent_hashes": 64},
+    # outage tests expect Redis to be used again within a second of its
+    # return: the breaker's default 15 s open time is longer than that
+    "resilience": {"breaker_open_ms": 300},
     # "redis" is filled in by run.py with the test run's own redis-server
 }
 

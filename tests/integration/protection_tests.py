@@ -279,3 +279,39 @@ def stream_quotas_hold_across_processes_and_free_a_killed_ones_share(s, binary):
             es.close()
         a.cleanup()
         b.cleanup()
+
+
+@test
+def redis_breaker_opens_half_opens_and_closes(s, binary):
+    """Redis stopped: after 3 failed calls the breaker is open (reads go
+    to the store at once, answers stay 200); Redis back: after open_ms a
+    trial call goes through and closes it."""
+    from auth_tests import Client
+    from harness import wait_until
+    redis = RedisServer().start()
+    st = _stack(binary, {"redis": {"host": "127.0.0.1", "port": redis.port, "backoff_max_ms": 200,
+                                   "command_timeout_ms": 200, "connect_timeout_ms": 200},
+                         "resilience": {"breaker_failures": 3, "breaker_open_ms": 1000}}, name="breaker")
+
+    def breaker():
+        return request(st.port, "GET", "/api/v2/ready").json()["breakers"]["redis"]
+
+    try:
+        tenant = new_tenant(st, (("ana", "viewer"),))
+        c = Client(st.port, tenant, "ana")
+        check(breaker() == "closed", "closed at first: %r" % breaker())
+        redis.stop()
+        for i in range(6):
+            r = c.get("/api/v2/me")
+            check(r.status == 200, "me with Redis down (%d): %d" % (i, r.status))
+        check(breaker() == "open", "open after the failures: %r" % breaker())
+        m = request(st.port, "GET", "/metrics").body.decode()
+        check('fcgi_sse_breaker_state{dependency="redis"} 1' in m, "state in /metrics")
+        check('fcgi_sse_breaker_opened_total{dependency="redis"} 1' in m, "opened once")
+        redis.start_on_same_port()
+        check(wait_until(lambda: breaker() == "half_open", timeout=5, step=0.1), "half-open after open_ms")
+        check(wait_until(lambda: c.get("/api/v2/me").status == 200 and breaker() == "closed", timeout=5, step=0.2),
+              "closed after a trial: %r" % breaker())
+    finally:
+        st.cleanup()
+        redis.stop()
