@@ -1,12 +1,15 @@
 #include "breaker.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 struct breaker {
 	struct breaker_opts o;
 	pthread_mutex_t mu;
 	enum breaker_state state;
+	atomic_int closed;      /* state == CLOSED, read without the lock: the
+				   path of every call while all is well */
 	long long fail_at[BREAKER_FAILURES_MAX]; /* ring of the latest failures */
 	int nfail, next;
 	long long open_until;
@@ -28,6 +31,7 @@ struct breaker *breaker_new(const struct breaker_opts *o)
 	if (b->o.probes < 1)
 		b->o.probes = 1;
 	pthread_mutex_init(&b->mu, NULL);
+	atomic_init(&b->closed, 1);
 	return b;
 }
 
@@ -51,6 +55,7 @@ static void advance(struct breaker *b, long long now)
 static void trip(struct breaker *b, long long now)
 {
 	b->state = BREAKER_OPEN;
+	atomic_store(&b->closed, 0);
 	b->open_until = now + b->o.open_ms;
 	b->nfail = b->next = 0;
 	b->trials = 0;
@@ -61,6 +66,8 @@ int breaker_allow(struct breaker *b, long long now_ms)
 {
 	int ok;
 
+	if (atomic_load_explicit(&b->closed, memory_order_relaxed))
+		return 1;
 	pthread_mutex_lock(&b->mu);
 	advance(b, now_ms);
 	ok = b->state == BREAKER_CLOSED ||
@@ -71,10 +78,13 @@ int breaker_allow(struct breaker *b, long long now_ms)
 
 void breaker_success(struct breaker *b, long long now_ms)
 {
+	if (atomic_load_explicit(&b->closed, memory_order_relaxed))
+		return; /* nothing to change: no lock on the common path */
 	pthread_mutex_lock(&b->mu);
 	advance(b, now_ms);
 	if (b->state == BREAKER_HALF_OPEN) {
 		b->state = BREAKER_CLOSED;
+		atomic_store(&b->closed, 1);
 		b->nfail = b->next = 0;
 		b->trials = 0;
 	}
