@@ -257,6 +257,12 @@ route_handler_fn api_metrics;
 /* Counts one response for /metrics. */
 void api_metrics_count(int status);
 
+/* A request's route (api_route_name), API version (0: none), status and
+ * duration, for the per-route histograms and counts. */
+void api_metrics_request(int route, int version, int status, long long us);
+const char *api_route_name(int route);
+int api_route_count(void);
+
 /* Counts a problem response by code, and a rate-limit refusal by policy
  * (local: decided without Redis). */
 void api_metrics_error(enum api_error err);

@@ -195,9 +195,39 @@ static void handle(struct api_env *env, struct http_request *req, struct http_re
 	route_request(&call, vr.rest);
 }
 
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+/* The route's index in routes (by its pattern's address), NROUTES for
+ * /metrics, NROUTES + 1 for anything unrouted. */
+static int route_index(const char *pattern)
+{
+	if (pattern == NULL)
+		return (int)NROUTES + 1;
+	for (size_t i = 0; i < NROUTES; i++)
+		if (routes[i].pattern == pattern)
+			return (int)i;
+	return (int)NROUTES;
+}
+
+const char *api_route_name(int i)
+{
+	return i < (int)NROUTES ? routes[i].pattern : i == (int)NROUTES ? "/metrics" : "unrouted";
+}
+
+int api_route_count(void)
+{
+	return (int)NROUTES + 2;
+}
+
 void api_handle(void *envp, struct http_request *req, struct http_response *resp)
 {
+	struct timespec now;
+
 	http_response_header(resp, "X-Request-Id", req->request_id);
 	handle(envp, req, resp);
 	api_metrics_count(resp->status);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	api_metrics_request(route_index(req->route), req->api_version, resp->status,
+			    (now.tv_sec - req->started.tv_sec) * 1000000LL +
+				    (now.tv_nsec - req->started.tv_nsec) / 1000);
 }

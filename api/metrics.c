@@ -13,6 +13,75 @@
 #define STATUS_MAX 599
 
 static atomic_ullong responses[STATUS_MAX - STATUS_MIN + 1];
+
+/* Per route and version (none, 1, 2): a duration histogram and answers by
+ * status class. Routes: the table's, /metrics, unrouted. */
+#define ROUTES_MAX 64
+#define VERSIONS 3
+static const long long bucket_us[] = { 1000, 2500, 5000, 10000, 25000, 50000, 100000,
+				       250000, 500000, 1000000, 2500000 };
+#define NBUCKETS (sizeof(bucket_us) / sizeof(bucket_us[0]))
+static struct {
+	atomic_ullong le[NBUCKETS + 1]; /* the last: +Inf */
+	atomic_ullong sum_us, count;
+	atomic_ullong by_class[5];      /* 1xx..5xx */
+} per_route[ROUTES_MAX][VERSIONS];
+
+void api_metrics_request(int route, int version, int status, long long us)
+{
+	size_t b = 0;
+
+	if (route < 0 || route >= ROUTES_MAX || version < 0 || version >= VERSIONS || us < 0)
+		return;
+	while (b < NBUCKETS && us > bucket_us[b])
+		b++;
+	/* one bucket here, made cumulative when rendered */
+	atomic_fetch_add_explicit(&per_route[route][version].le[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&per_route[route][version].sum_us, (unsigned long long)us,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&per_route[route][version].count, 1, memory_order_relaxed);
+	if (status >= 100 && status <= 599)
+		atomic_fetch_add_explicit(&per_route[route][version].by_class[status / 100 - 1], 1,
+					  memory_order_relaxed);
+}
+
+static void routes_render(struct buf *b)
+{
+	int n = api_route_count() < ROUTES_MAX ? api_route_count() : ROUTES_MAX;
+
+	buf_puts(b, "# HELP fcgi_sse_http_request_duration_seconds Time from the request's arrival in the process to its answer (to the hand-over, for streams).\n"
+		    "# TYPE fcgi_sse_http_request_duration_seconds histogram\n");
+	for (int r = 0; r < n; r++)
+		for (int v = 0; v < VERSIONS; v++) {
+			unsigned long long cum = 0, count = atomic_load(&per_route[r][v].count);
+			const char *name = api_route_name(r);
+
+			if (count == 0)
+				continue;
+			for (size_t i = 0; i < NBUCKETS; i++) {
+				cum += atomic_load(&per_route[r][v].le[i]);
+				buf_printf(b, "fcgi_sse_http_request_duration_seconds_bucket{route=\"%s\",version=\"%d\",le=\"%g\"} %llu\n",
+					   name, v, (double)bucket_us[i] / 1e6, cum);
+			}
+			cum += atomic_load(&per_route[r][v].le[NBUCKETS]);
+			buf_printf(b, "fcgi_sse_http_request_duration_seconds_bucket{route=\"%s\",version=\"%d\",le=\"+Inf\"} %llu\n",
+				   name, v, cum);
+			buf_printf(b, "fcgi_sse_http_request_duration_seconds_sum{route=\"%s\",version=\"%d\"} %.6f\n",
+				   name, v, (double)atomic_load(&per_route[r][v].sum_us) / 1e6);
+			buf_printf(b, "fcgi_sse_http_request_duration_seconds_count{route=\"%s\",version=\"%d\"} %llu\n",
+				   name, v, cum);
+		}
+	buf_puts(b, "# HELP fcgi_sse_http_requests_total Answers by route, version and status class.\n"
+		    "# TYPE fcgi_sse_http_requests_total counter\n");
+	for (int r = 0; r < n; r++)
+		for (int v = 0; v < VERSIONS; v++)
+			for (int c = 0; c < 5; c++) {
+				unsigned long long k = atomic_load(&per_route[r][v].by_class[c]);
+				if (k > 0)
+					buf_printf(b, "fcgi_sse_http_requests_total{route=\"%s\",version=\"%d\",status=\"%dxx\"} %llu\n",
+						   api_route_name(r), v, c + 1, k);
+			}
+}
 static atomic_ullong errors[API_ERR__COUNT];
 
 /* Rate-limit policies, as ratelimit rules name them. */
@@ -132,6 +201,7 @@ static void render(const struct api_env *env, struct buf *b)
 	buf_printf(b, "# HELP fcgi_sse_bus_lag_seconds Publish-to-receive time of that probe.\n"
 		      "# TYPE fcgi_sse_bus_lag_seconds gauge\nfcgi_sse_bus_lag_seconds %.3f\n",
 		   (double)hs.probe_rtt_ms / 1000.0);
+	routes_render(b);
 	caches(b, env);
 	buf_puts(b, "# HELP fcgi_sse_errors_total Problem responses by error code (auth failures among them).\n"
 		    "# TYPE fcgi_sse_errors_total counter\n");

@@ -183,7 +183,10 @@ def route_limits_per_tenant_and_version_shared_by_two_processes(s, binary):
         check(request(a.port, "GET", "/api/v2/health").status == 200, "health is not limited")
         m = request(a.port, "GET", "/metrics").body.decode()
         for want in ('fcgi_sse_rate_limited_total{policy="reads"} 1', 'fcgi_sse_rate_limited_total{policy="writes"} 1',
-                     'fcgi_sse_errors_total{code="rate.limited"} 2', "fcgi_sse_ratelimit_redis_calls_total "):
+                     'fcgi_sse_errors_total{code="rate.limited"} 2', "fcgi_sse_ratelimit_redis_calls_total ",
+                     'fcgi_sse_http_requests_total{route="/devices",version="2",status="4xx"} 2',
+                     'fcgi_sse_http_request_duration_seconds_bucket{route="/devices",version="2",le="+Inf"} ',
+                     'fcgi_sse_http_request_duration_seconds_count{route="/devices",version="1"} 1'):
             check(want in m, "%r in /metrics: %r" % (want, [l for l in m.splitlines() if "limit" in l]))
     finally:
         a.cleanup()
