@@ -2,9 +2,12 @@
  * holders of the internal secret. Counters so far: responses by status,
  * problem responses by code, rate-limit refusals by policy,
  * streams and events of the hub, the session, device and device list caches. */
+#include <dirent.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../auth/auth.h"
 #include "api.h"
@@ -111,6 +114,37 @@ void api_metrics_count(int status)
 		atomic_fetch_add(&responses[status - STATUS_MIN], 1);
 }
 
+/* When this process started, in Unix seconds: boot time plus field 22 of
+ * /proc/self/stat (clock ticks since boot). 0 when unknown. */
+static long long process_start_time(void)
+{
+	FILE *f = fopen("/proc/self/stat", "r");
+	char buf[1024], *p;
+	unsigned long long ticks = 0;
+	long long btime = 0;
+	int field = 2;
+
+	if (f == NULL)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) == NULL || (p = strrchr(buf, ')')) == NULL) {
+		fclose(f);
+		return 0;
+	}
+	fclose(f);
+	/* after "pid (comm)" come fields 3 on, space-separated */
+	for (p++; *p && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	ticks = strtoull(p, NULL, 10);
+	if ((f = fopen("/proc/stat", "r")) != NULL) {
+		while (fgets(buf, sizeof(buf), f) != NULL)
+			if (strncmp(buf, "btime ", 6) == 0)
+				btime = atoll(buf + 6);
+		fclose(f);
+	}
+	return btime > 0 ? btime + (long long)(ticks / (unsigned long long)sysconf(_SC_CLK_TCK)) : 0;
+}
+
 static int loopback(const char *addr)
 {
 	return addr != NULL && (strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
@@ -170,6 +204,43 @@ static void caches(struct buf *b, const struct api_env *env)
 	}
 }
 
+/* The process: resident memory, open descriptors, threads (from /proc) and
+ * when it started (Prometheus's process_* names). */
+static void process_metrics(struct buf *b)
+{
+	static _Atomic long long started; /* the first scrape reads the process's start */
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long long rss_kb = -1, threads = -1, fds = 0;
+	DIR *d;
+
+	if (f != NULL) {
+		while (fgets(line, sizeof(line), f) != NULL) {
+			if (strncmp(line, "VmRSS:", 6) == 0)
+				rss_kb = atoll(line + 6);
+			else if (strncmp(line, "Threads:", 8) == 0)
+				threads = atoll(line + 8);
+		}
+		fclose(f);
+	}
+	if ((d = opendir("/proc/self/fd")) != NULL) {
+		struct dirent *e;
+		while ((e = readdir(d)) != NULL)
+			fds += e->d_name[0] != '.';
+		closedir(d);
+		fds--; /* the directory's own descriptor */
+	}
+	if (atomic_load(&started) == 0)
+		atomic_store(&started, process_start_time());
+	if (rss_kb >= 0)
+		gauge(b, "process_resident_memory_bytes", "Resident memory size in bytes.", rss_kb * 1024);
+	gauge(b, "process_open_fds", "Open file descriptors.", fds);
+	if (threads >= 0)
+		gauge(b, "process_threads", "Threads of this process.", threads);
+	gauge(b, "process_start_time_seconds", "Start time of the process since the Unix epoch in seconds.",
+	      atomic_load(&started));
+}
+
 static void render(const struct api_env *env, struct buf *b)
 {
 	struct hub_stats hs;
@@ -202,6 +273,7 @@ static void render(const struct api_env *env, struct buf *b)
 		      "# TYPE fcgi_sse_bus_lag_seconds gauge\nfcgi_sse_bus_lag_seconds %.3f\n",
 		   (double)hs.probe_rtt_ms / 1000.0);
 	routes_render(b);
+	process_metrics(b);
 	caches(b, env);
 	buf_puts(b, "# HELP fcgi_sse_errors_total Problem responses by error code (auth failures among them).\n"
 		    "# TYPE fcgi_sse_errors_total counter\n");

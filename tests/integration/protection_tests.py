@@ -188,6 +188,11 @@ def route_limits_per_tenant_and_version_shared_by_two_processes(s, binary):
                      'fcgi_sse_http_request_duration_seconds_bucket{route="/devices",version="2",le="+Inf"} ',
                      'fcgi_sse_http_request_duration_seconds_count{route="/devices",version="1"} 1'):
             check(want in m, "%r in /metrics: %r" % (want, [l for l in m.splitlines() if "limit" in l]))
+        procs = {l.split()[0]: float(l.split()[1]) for l in m.splitlines() if l.startswith("process_")}
+        check(procs.get("process_resident_memory_bytes", 0) > 1e6 and procs.get("process_open_fds", 0) > 3 and
+              procs.get("process_threads", 0) >= 6 and
+              abs(procs.get("process_start_time_seconds", 0) - time.time()) < 3600,
+              "process metrics: %r" % procs)
     finally:
         a.cleanup()
         b.cleanup()
