@@ -77,28 +77,33 @@ void api_client_addr(const struct api_call *call, char out[API_ADDR_MAX])
 	}
 }
 
+/* The answer's part of a limit decision: the RateLimit fields always, and
+ * when refused 429 rate.limited with Retry-After. 0 allowed, -1 refused. */
+static int limit_answer(struct api_call *call, const struct rl_rule *rule, const struct rl_result *res)
+{
+	char policy[96], state[96], retry[24];
+
+	ratelimit_policy_header(rule, policy, sizeof(policy));
+	ratelimit_state_header(rule, res, state, sizeof(state));
+	if (!res->allowed) {
+		snprintf(retry, sizeof(retry), "%lld", res->retry_after_s);
+		api_metrics_limited(rule->name, res->local);
+		api_error(call, API_ERR_RATE_LIMITED, "Too many requests; retry after the Retry-After seconds.");
+		http_response_header(call->resp, "Retry-After", retry);
+	}
+	http_response_header(call->resp, "RateLimit-Policy", policy);
+	http_response_header(call->resp, "RateLimit", state);
+	return res->allowed ? 0 : -1;
+}
+
 int api_limit(struct api_call *call, const char *key, const struct rl_rule *rule, int consume)
 {
 	struct rl_result res;
-	char policy[96], state[96], retry[24];
 
 	if (call->env->limiter == NULL || rule->limit <= 0)
 		return 0;
 	ratelimit_check(call->env->limiter, key, rule, consume, &res);
-	ratelimit_policy_header(rule, policy, sizeof(policy));
-	ratelimit_state_header(rule, &res, state, sizeof(state));
-	if (res.allowed) {
-		http_response_header(call->resp, "RateLimit-Policy", policy);
-		http_response_header(call->resp, "RateLimit", state);
-		return 0;
-	}
-	snprintf(retry, sizeof(retry), "%lld", res.retry_after_s);
-	api_metrics_limited(rule->name, res.local);
-	api_error(call, API_ERR_RATE_LIMITED, "Too many requests; retry after the Retry-After seconds.");
-	http_response_header(call->resp, "Retry-After", retry);
-	http_response_header(call->resp, "RateLimit-Policy", policy);
-	http_response_header(call->resp, "RateLimit", state);
-	return -1;
+	return limit_answer(call, rule, &res);
 }
 
 /* The route's limit class: its rule, or NULL when the route is not
@@ -153,22 +158,11 @@ int api_limit_route(struct api_call *call)
 	struct rl_rule rule;
 	struct rl_result res;
 	char scope[JWT_ID_MAX + API_ADDR_MAX + 16], key[sizeof(scope) + 48];
-	char policy[96], state[96], retry[24];
 
 	if (call->env->limiter == NULL || route_rule(call, &rule) == NULL)
 		return 0;
 	route_scope(call, scope, sizeof(scope));
 	snprintf(key, sizeof(key), "api:%s:v%d:%s", rule.name, call->version, scope);
 	ratelimit_take(call->env->limiter, key, &rule, &res);
-	ratelimit_policy_header(&rule, policy, sizeof(policy));
-	ratelimit_state_header(&rule, &res, state, sizeof(state));
-	if (!res.allowed) {
-		snprintf(retry, sizeof(retry), "%lld", res.retry_after_s);
-		api_metrics_limited(rule.name, res.local);
-		api_error(call, API_ERR_RATE_LIMITED, "Too many requests; retry after the Retry-After seconds.");
-		http_response_header(call->resp, "Retry-After", retry);
-	}
-	http_response_header(call->resp, "RateLimit-Policy", policy);
-	http_response_header(call->resp, "RateLimit", state);
-	return res.allowed ? 0 : -1;
+	return limit_answer(call, &rule, &res);
 }
