@@ -6,6 +6,7 @@
 
 #include <stdatomic.h>
 
+#include "../core/clock.h"
 #include "../core/config.h"
 #include "../core/errors.h"
 #include "../core/http.h"
@@ -153,9 +154,6 @@ int api_limit(struct api_call *call, const char *key, const struct rl_rule *rule
  * API version, or the client's address without a valid token: 0, or -1
  * with 429 set. Sets the RateLimit headers on every limited route. */
 int api_limit_route(struct api_call *call);
-
-/* CLOCK_MONOTONIC in milliseconds (the breakers' clock). */
-long long api_now_ms(void);
 
 /* api_authenticate, then api_require_role. */
 int api_authorize(struct api_call *call, struct principal *p, int level);

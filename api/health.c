@@ -33,7 +33,7 @@ void api_ready(struct api_call *call)
 	/* the breaker as the request found it: the ping below may be the
 	 * trial that closes it */
 	enum breaker_state bs = call->env->redis_breaker != NULL
-					? breaker_state(call->env->redis_breaker, api_now_ms())
+					? breaker_state(call->env->redis_breaker, clock_mono_ms())
 					: BREAKER_CLOSED;
 
 	/* any lookup: found or not, the store answered */

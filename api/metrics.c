@@ -292,7 +292,7 @@ static void render(const struct api_env *env, struct buf *b)
 		counter(b, "fcgi_sse_ratelimit_redis_calls_total", "Calls of the shared rate-limit script.",
 			ratelimit_redis_calls(env->limiter));
 	if (env->redis_breaker != NULL) {
-		enum breaker_state bs = breaker_state(env->redis_breaker, api_now_ms());
+		enum breaker_state bs = breaker_state(env->redis_breaker, clock_mono_ms());
 		buf_printf(b, "# HELP fcgi_sse_breaker_state A dependency's circuit breaker: 0 closed, 1 open, 2 half-open.\n"
 			      "# TYPE fcgi_sse_breaker_state gauge\nfcgi_sse_breaker_state{dependency=\"redis\"} %d\n",
 			   bs == BREAKER_CLOSED ? 0 : bs == BREAKER_OPEN ? 1 : 2);

@@ -274,10 +274,3 @@ int api_store_result(struct api_call *call, int rc, const char *what)
 	return -1;
 }
 
-long long api_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}

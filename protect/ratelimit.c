@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../core/clock.h"
 #include "../core/buf.h"
 #include "../redis/redis.h"
 
@@ -232,14 +233,6 @@ void ratelimit_state_header(const struct rl_rule *r, const struct rl_result *res
 	snprintf(out, cap, "\"%s\";r=%lld;t=%lld", r->name, res->remaining, res->reset_s);
 }
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* How many tokens to lease: one at first; then what the last lease served
  * (twice that when it ran dry before it expired), at most limit/16. */
 static long long lease_size(const struct lease *l, int same_key, long long now,
@@ -259,7 +252,7 @@ void ratelimit_take(struct ratelimit *rl, const char *key, const struct rl_rule 
 	size_t i = (size_t)h & rl->mask;
 	pthread_mutex_t *mu = &rl->stripes[i % STRIPES];
 	struct lease *l = &rl->leases[i];
-	long long now = mono_ms(), want, granted, room, ahead, tau, t;
+	long long now = clock_mono_ms(), want, granted, room, ahead, tau, t;
 
 	memset(out, 0, sizeof(*out));
 	if (rule->limit <= 0 || rule->window_s <= 0) {

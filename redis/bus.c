@@ -10,6 +10,8 @@
 #include <sys/epoll.h>
 #include <time.h>
 
+#include "../core/clock.h"
+
 #define KEY_MAX 320
 #define PING_EVERY_MS 1000
 #define BACKOFF_MIN_MS 50
@@ -249,14 +251,6 @@ struct bus {
 	size_t qhead, qlen, qcap;
 };
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int bus_owns(const struct bus *b, const void *ptr)
 {
 	return ptr == &b->sub || ptr == &b->q;
@@ -305,7 +299,7 @@ static int push_query(struct bus *b, enum q_kind kind, void *tag)
 		b->qcap = cap;
 		b->qhead = 0;
 	}
-	b->queue[(b->qhead + b->qlen) % b->qcap] = (struct query){ kind, tag, mono_ms() };
+	b->queue[(b->qhead + b->qlen) % b->qcap] = (struct query){ kind, tag, clock_mono_ms() };
 	b->qlen++;
 	return 0;
 }
@@ -350,7 +344,7 @@ static void link_fail(struct bus *b)
 	if (b->backoff_ms > b->o.backoff_max_ms)
 		b->backoff_ms = b->o.backoff_max_ms;
 	RAND_bytes((unsigned char *)&jitter, sizeof(jitter));
-	b->retry_at_ms = mono_ms() + b->backoff_ms + (long long)(jitter % (uint32_t)(b->backoff_ms / 4 + 1));
+	b->retry_at_ms = clock_mono_ms() + b->backoff_ms + (long long)(jitter % (uint32_t)(b->backoff_ms / 4 + 1));
 }
 
 static int append(struct bconn *c, int argc, const char **argv, const size_t *lens)
@@ -407,7 +401,7 @@ static void link_open(struct bus *b)
 		link_fail(b);
 		return;
 	}
-	b->last_ping_ms = mono_ms();
+	b->last_ping_ms = clock_mono_ms();
 }
 
 struct bus *bus_open(const struct redis_opts *o, int epfd, const struct bus_handlers *h)

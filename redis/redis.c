@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../core/clock.h"
 #include "../protect/breaker.h"
 
 #define BACKOFF_MIN_MS 50
@@ -41,14 +42,6 @@ struct redis {
 	struct conn *conns;
 	struct breaker *breaker; /* NULL: none */
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct timeval to_tv(long long ms)
 {
@@ -157,7 +150,7 @@ static void fail(struct conn *c, const char *what)
 
 	snprintf(c->errstr, sizeof(c->errstr), "%s", what);
 	conn_drop(c);
-	c->failed_at_ms = now_ms();
+	c->failed_at_ms = clock_mono_ms();
 	c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_MIN_MS;
 	if (c->backoff_ms > r->backoff_max_ms)
 		c->backoff_ms = r->backoff_max_ms;
@@ -202,7 +195,7 @@ static int conn_stale(const struct conn *c)
 
 static void mark_up(struct redis *r)
 {
-	atomic_store_explicit(&r->up_at_ms, now_ms(), memory_order_relaxed);
+	atomic_store_explicit(&r->up_at_ms, clock_mono_ms(), memory_order_relaxed);
 }
 
 /* Returns a usable connection for this thread, or NULL (failure recorded,
@@ -220,7 +213,7 @@ static struct conn *ready(struct redis *r)
 	/* a connection the server closed is replaced at once, before a command
 	 * is sent on it: that is no failure, and no reason to fail a request */
 	conn_drop(c);
-	if (now_ms() < c->retry_at_ms &&
+	if (clock_mono_ms() < c->retry_at_ms &&
 	    atomic_load_explicit(&r->up_at_ms, memory_order_relaxed) < c->failed_at_ms)
 		return NULL;
 	c->ctx = connect_ctx(r);
@@ -251,25 +244,25 @@ static redisReply *command(struct redis *r, int argc, const char **argv, const s
 	struct conn *c;
 	redisReply *rep;
 
-	if (r->breaker != NULL && !breaker_allow(r->breaker, now_ms())) {
+	if (r->breaker != NULL && !breaker_allow(r->breaker, clock_mono_ms())) {
 		if ((c = thread_conn(r)) != NULL)
 			snprintf(c->errstr, sizeof(c->errstr), "circuit breaker open");
 		return NULL;
 	}
 	if ((c = ready(r)) == NULL) {
 		if (r->breaker != NULL)
-			breaker_failure(r->breaker, now_ms());
+			breaker_failure(r->breaker, clock_mono_ms());
 		return NULL;
 	}
 	rep = redisCommandArgv(c->ctx, argc, argv, lens);
 	if (rep == NULL) {
 		fail(c, c->ctx->errstr[0] ? c->ctx->errstr : "no reply");
 		if (r->breaker != NULL)
-			breaker_failure(r->breaker, now_ms());
+			breaker_failure(r->breaker, clock_mono_ms());
 		return NULL;
 	}
 	if (r->breaker != NULL)
-		breaker_success(r->breaker, now_ms());
+		breaker_success(r->breaker, clock_mono_ms());
 	mark_up(r);
 	if (rep->type == REDIS_REPLY_ERROR) {
 		/* the server answered: the connection is fine */

@@ -160,7 +160,7 @@ static void on_bus_control(void *ctx, const struct busmsg *m)
 
 	if (m->kind == BUSMSG_PROBE) { /* others' probes are theirs */
 		if (strcmp(m->nonce, h->nonce) == 0) {
-			long long now = stream_now_ms();
+			long long now = clock_mono_ms();
 			pthread_mutex_lock(&h->mu);
 			h->probe_seen_ms = now;
 			h->probe_rtt_ms = now - m->sent_ms;
@@ -323,11 +323,11 @@ static void *hub_main(void *arg)
 {
 	struct hub *h = arg;
 	struct epoll_event evs[EPOLL_BATCH];
-	long long next_tick = stream_now_ms() + TICK_MS, stop_by = 0;
+	long long next_tick = clock_mono_ms() + TICK_MS, stop_by = 0;
 	int stopping = 0;
 
 	for (;;) {
-		long long now = stream_now_ms();
+		long long now = clock_mono_ms();
 		int n = epoll_wait(h->ep, evs, EPOLL_BATCH, next_tick > now ? (int)(next_tick - now) : 0);
 
 		for (int i = 0; i < n; i++) {
@@ -335,7 +335,7 @@ static void *hub_main(void *arg)
 			if (ptr == NULL) {
 				if (drain_commands(h) && !stopping) {
 					stopping = 1;
-					stop_by = stream_now_ms() + h->grace_ms;
+					stop_by = clock_mono_ms() + h->grace_ms;
 				}
 			} else if (h->bus != NULL && bus_owns(h->bus, ptr)) {
 				bus_on_io(h->bus, ptr, evs[i].events);
@@ -343,7 +343,7 @@ static void *hub_main(void *arg)
 				stream_on_io(&h->reg, ptr, evs[i].events);
 			}
 		}
-		now = stream_now_ms();
+		now = clock_mono_ms();
 		if (now >= next_tick) {
 			next_tick = now + TICK_MS;
 			if (h->bus != NULL)
@@ -396,7 +396,7 @@ struct hub *hub_start(const struct hub_opts *o, struct buf *err)
 	h->o.redis = NULL; /* the bus keeps its own copy */
 	h->stats.bus_up = o->redis == NULL;
 	h->bus_mode = o->redis != NULL;
-	h->started_ms = stream_now_ms();
+	h->started_ms = clock_mono_ms();
 	if (reqid_generate(h->nonce) < 0)
 		snprintf(h->nonce, sizeof(h->nonce), "%lld-%ld", h->started_ms, (long)getpid());
 	h->ep = epoll_create1(EPOLL_CLOEXEC);
@@ -611,7 +611,7 @@ void hub_free(struct hub *h)
 
 void hub_get_stats(struct hub *h, struct hub_stats *out)
 {
-	long long now = stream_now_ms();
+	long long now = clock_mono_ms();
 
 	pthread_mutex_lock(&h->mu);
 	*out = h->stats;

@@ -21,14 +21,6 @@ static const char *const reason_names[] = {
 	"replaced", "revoked",
 };
 
-long long stream_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 unsigned stream_bucket(const char *tenant)
 {
 	unsigned h = 2166136261u;
@@ -78,7 +70,7 @@ struct stream *stream_new(const struct hub_opts *o, const struct hub_stream_spec
 	char **dst[6];
 	size_t total = 0, off = 0;
 	struct stream *s = calloc(1, sizeof(*s));
-	long long now = stream_now_ms(), life = lifetime(o);
+	long long now = clock_mono_ms(), life = lifetime(o);
 
 	if (s == NULL)
 		return NULL;
@@ -335,7 +327,7 @@ static void log_end(struct registry *r, const struct stream *s)
 	f = json_object_new_object();
 	json_object_object_add(f, "request_id", json_object_new_string(s->reqid));
 	json_object_object_add(f, "reason", json_object_new_string(reason_names[s->reason]));
-	json_object_object_add(f, "duration_ms", json_object_new_int64(stream_now_ms() - s->started_ms));
+	json_object_object_add(f, "duration_ms", json_object_new_int64(clock_mono_ms() - s->started_ms));
 	json_object_object_add(f, "bytes", json_object_new_int64(s->w.bytes));
 	log_json(r->log, LOG_INFO, "stream_end", f);
 }
@@ -394,7 +386,7 @@ void stream_end(struct registry *r, struct stream *s, enum end_reason why, int g
 		struct iovec iov = { end.data, end.len };
 		if (send_iov(r, s, &iov, 1) == 0 && writer_wants_out(&s->w)) {
 			s->closing = 1;
-			s->close_by_ms = stream_now_ms() + STREAM_CLOSE_GRACE_MS;
+			s->close_by_ms = clock_mono_ms() + STREAM_CLOSE_GRACE_MS;
 			buf_release(&end);
 			return;
 		}

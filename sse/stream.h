@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../core/clock.h"
 #include "../core/log.h"
 #include "../redis/bus.h"
 #include "hub.h"
@@ -84,8 +85,6 @@ struct registry {
 	void (*on_count)(void *ctx, const struct stream *s, int delta);
 	void *count_ctx;
 };
-
-long long stream_now_ms(void); /* CLOCK_MONOTONIC */
 
 /* The bucket of a tenant in registry.buckets. */
 unsigned stream_bucket(const char *tenant);

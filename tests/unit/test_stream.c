@@ -191,7 +191,7 @@ static void test_deadlines(void)
 	b = add(&f, &p2, "t1", NULL, NULL, NULL, NULL);
 	read_peer(p1, out, sizeof(out), &ended);
 	read_peer(p2, out, sizeof(out), &ended);
-	now = stream_now_ms();
+	now = clock_mono_ms();
 	a->revoke_at_ms = now + 50;
 	b->deadline_ms = now + 100;
 	CU_ASSERT_EQUAL(stream_due(&f.reg, a, now), 1);
