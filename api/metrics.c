@@ -259,6 +259,9 @@ static void render(const struct api_env *env, struct buf *b)
 		(unsigned long long)hs.dropped_slow);
 	counter(b, "fcgi_sse_events_published_total", "Events received for delivery in this process (from every process, through the bus).", (unsigned long long)hs.published);
 	counter(b, "fcgi_sse_events_delivered_total", "Event deliveries to streams.", (unsigned long long)hs.delivered);
+	counter(b, "fcgi_sse_events_dropped_total",
+		"Events a stream should have had but could not queue (its buffer was full: it is dropped as slow and resumes from history).",
+		(unsigned long long)hs.dropped);
 	counter(b, "fcgi_sse_events_replayed_total", "Events sent from history (Last-Event-ID resume, catch-up after a Redis outage).",
 		(unsigned long long)hs.replayed);
 	counter(b, "fcgi_sse_stream_resets_total", "event: reset sent (resume point older than the history kept).",

@@ -77,6 +77,9 @@ struct hub_event {
 struct hub_stats {
 	long long open, opened, closed, dropped_slow, published, delivered;
 	long long replayed;     /* events sent from history (resume, catch-up) */
+	long long dropped;      /* events a stream took but could not queue: its
+				   buffer was full (it is then dropped as slow,
+				   and resumes from history when it reconnects) */
 	long long resets;       /* `event: reset` sent */
 	long long bus_up;       /* 1 while the bus is up (always 1 without one) */
 	long long bus_reconnects;

@@ -285,6 +285,9 @@ int stream_give(struct registry *r, struct stream *s, const struct bus_entry *e,
 	if (f == NULL || !stream_matches(s, e))
 		return 0;
 	if ((rc = stream_queue(r, s, f->event.data, f->event.len)) < 0) {
+		pthread_mutex_lock(r->mu);
+		r->stats->dropped++;
+		pthread_mutex_unlock(r->mu);
 		stream_fail(r, s, rc);
 		return 0;
 	}

@@ -347,7 +347,37 @@ static void test_ring_may_replay(void)
 	CU_ASSERT_FALSE(catchup_ring_may_replay(0, 1000, "bogus", 3, now));
 }
 
+/* A client that reads nothing: once its buffer is full, the event that
+ * does not fit is counted as dropped, and the stream ends as slow. */
+static void test_an_event_that_does_not_fit_is_counted_dropped(void)
+{
+	static char big[8192];
+	struct fixture f;
+	struct bus_entry e = { "12-0", "job", NULL, big, sizeof(big) - 1, 0 };
+	struct frames fr;
+	int peer, given = 0, tries = 0;
+	struct stream *s;
+
+	memset(big, 'x', sizeof(big) - 1);
+	setup(&f, 16384);
+	s = add(&f, &peer, "t1", NULL, NULL, NULL, NULL);
+	CU_ASSERT_FATAL(frames_encode(&fr, &e) == 0);
+	while (!s->dead && tries++ < 10000) {
+		given += stream_give(&f.reg, s, &e, &fr);
+		registry_commit(&f.reg);
+	}
+	CU_ASSERT_TRUE(s->dead);
+	CU_ASSERT_EQUAL(s->reason, END_SLOW);
+	CU_ASSERT(given >= 1);
+	CU_ASSERT_EQUAL(f.stats.dropped, 1);
+	CU_ASSERT_EQUAL(f.stats.dropped_slow, 1);
+	frames_release(&fr);
+	close(peer);
+	teardown(&f);
+}
+
 static CU_TestInfo tests[] = {
+	{ "an event that does not fit is counted dropped", test_an_event_that_does_not_fit_is_counted_dropped },
 	{ "the events of a pass go out as one record", test_events_of_a_pass_go_out_as_one_record },
 	{ "a close event ends the stream", test_close_event_ends_the_stream },
 	{ "deadlines: revoked, lifetime, heartbeat", test_deadlines },
