@@ -197,14 +197,16 @@ static void handle(struct api_env *env, struct http_request *req, struct http_re
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
-/* The route's index in routes (by its pattern's address), NROUTES for
+/* The index in routes of the first route with this pattern (GET and POST
+ * /devices are one series: by the text, not by the address, which only a
+ * compiler that merges equal literals would make the same), NROUTES for
  * /metrics, NROUTES + 1 for anything unrouted. */
 static int route_index(const char *pattern)
 {
 	if (pattern == NULL)
 		return (int)NROUTES + 1;
 	for (size_t i = 0; i < NROUTES; i++)
-		if (routes[i].pattern == pattern)
+		if (routes[i].pattern == pattern || strcmp(routes[i].pattern, pattern) == 0)
 			return (int)i;
 	return (int)NROUTES;
 }
