@@ -65,7 +65,8 @@ struct options {
 /* Every long-lived service, created once here and passed by pointer. */
 struct services {
 	struct store *store;
-	struct redis *redis;
+	struct redis *redis;        /* the request path's: caches, limits, quotas */
+	struct redis *bus;          /* publishing events, reading their history */
 	struct cache *session_cache;
 	struct cache *device_cache; /* NULL when cache.device_ttl_s is 0 */
 	struct cache *view_cache;   /* NULL when cache.device_list_ttl_s is 0 */
@@ -76,7 +77,7 @@ struct services {
 	struct jwt_keyring *keys;
 	struct ratelimit *limiter;
 	struct quota *quota;
-	struct breaker *redis_breaker;
+	struct breaker *redis_breaker, *bus_breaker, *store_reads_breaker, *store_writes_breaker;
 	int ephemeral_keys;
 };
 
@@ -203,6 +204,7 @@ static struct redis_opts redis_opts_of(const struct config *cfg)
 	return (struct redis_opts){
 		cfg->redis_host, (int)cfg->redis_port, cfg->redis_password,
 		cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms, cfg->redis_backoff_max_ms,
+		(int)cfg->retries, cfg->retry_backoff_ms,
 	};
 }
 
@@ -286,6 +288,9 @@ static void services_close(struct services *svc)
 	ratelimit_free(svc->limiter);
 	quota_free(svc->quota);
 	breaker_free(svc->redis_breaker);
+	breaker_free(svc->bus_breaker);
+	breaker_free(svc->store_reads_breaker);
+	breaker_free(svc->store_writes_breaker);
 	cache_free(svc->session_cache);
 	cache_free(svc->device_cache);
 	cache_free(svc->view_cache);
@@ -293,6 +298,7 @@ static void services_close(struct services *svc)
 	cache_free(svc->profile_cache);
 	cache_free(svc->audit_cache);
 	redis_free(svc->redis);
+	redis_free(svc->bus);
 	jwt_keyring_free(svc->keys);
 	if (svc->store != NULL)
 		store_close(svc->store);
@@ -315,8 +321,12 @@ static int services_open(const struct config *cfg, struct services *svc, int sto
 	if ((rc = open_keys(cfg, svc, err)) != 0)
 		goto fail;
 	rc = EXIT_OSERR;
-	if ((svc->redis = open_redis(cfg)) == NULL ||
+	if ((svc->store_reads_breaker = open_breaker(cfg)) == NULL ||
+	    (svc->store_writes_breaker = open_breaker(cfg)) == NULL ||
+	    (svc->redis = open_redis(cfg)) == NULL ||
 	    (svc->redis_breaker = open_breaker(cfg)) == NULL ||
+	    (svc->bus = open_redis(cfg)) == NULL ||
+	    (svc->bus_breaker = open_breaker(cfg)) == NULL ||
 	    (svc->session_cache = open_session_cache(cfg, svc->redis)) == NULL ||
 	    (cfg->device_cache_ttl_s > 0 &&
 	     (svc->device_cache = open_cache(cfg, svc->redis, "dev:", cfg->device_cache_ttl_s)) == NULL) ||
@@ -336,6 +346,10 @@ static int services_open(const struct config *cfg, struct services *svc, int sto
 		goto fail;
 	}
 	redis_set_breaker(svc->redis, svc->redis_breaker);
+	redis_set_breaker(svc->bus, svc->bus_breaker);
+	store_set_guard(svc->store, &(struct store_guard){
+		svc->store_reads_breaker, svc->store_writes_breaker, (int)cfg->retries,
+		cfg->retry_backoff_ms, cfg->store_statement_timeout_ms });
 	return 0;
 fail:
 	services_close(svc);
@@ -560,7 +574,12 @@ static int serve(const struct config *cfg, const struct logger *lg, struct servi
 	env.audit_cache = svc->audit_cache;
 	env.limiter = svc->limiter;
 	env.quota = svc->quota;
-	env.redis_breaker = svc->redis_breaker;
+	env.bus = svc->bus;
+	env.breakers[0] = (struct api_breaker){ "redis", svc->redis_breaker };
+	env.breakers[1] = (struct api_breaker){ "bus", svc->bus_breaker };
+	env.breakers[2] = (struct api_breaker){ "store_reads", svc->store_reads_breaker };
+	env.breakers[3] = (struct api_breaker){ "store_writes", svc->store_writes_breaker };
+	env.nbreakers = 4;
 	env.hash_cap = hash_cap(cfg);
 	/* unknown users are checked against this, at the same cost */
 	if (password_hash("no such user", (long)cfg->pbkdf2_iterations, env.dummy_hash) < 0) {

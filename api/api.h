@@ -24,6 +24,8 @@
 #include "../protect/breaker.h"
 #include "../protect/quota.h"
 
+#define API_BREAKERS_MAX 4
+
 struct build_info {
 	const char *version; /* "0.1.0" */
 	const char *commit;  /* short git hash or "unknown" */
@@ -41,7 +43,8 @@ struct api_env {
 	struct sessions *sessions;
 	const struct jwt_keyring *keys;
 	struct hub *hub;
-	struct redis *redis;         /* publishing to the event bus */
+	struct redis *redis;         /* the request path's Redis (caches, limits, quotas) */
+	struct redis *bus;           /* publishing to the event bus, reading its history */
 	struct cache *session_cache; /* for its counters (NULL: none) */
 	struct cache *device_cache;  /* devices by id (NULL: read the store) */
 	struct cache *view_cache;    /* first pages and counts (NULL: none) */
@@ -51,7 +54,14 @@ struct api_env {
 	char dummy_hash[PASSWORD_HASH_MAX]; /* verified against for unknown users */
 	struct ratelimit *limiter;   /* shared limits (NULL: none) */
 	struct quota *quota;         /* cluster-wide stream quotas (NULL: none) */
-	struct breaker *redis_breaker; /* the request path's Redis (NULL: none) */
+	/* the circuit breakers by dependency, for ready and /metrics: "redis"
+	 * (the request path's), "bus" (publishing), "store_reads",
+	 * "store_writes" */
+	struct api_breaker {
+		const char *dependency;
+		struct breaker *b;
+	} breakers[API_BREAKERS_MAX];
+	int nbreakers;
 	int hash_cap;                /* password checks at once (auth.max_concurrent_hashes) */
 	atomic_int hashing;          /* password checks running */
 };

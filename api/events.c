@@ -219,8 +219,8 @@ static void publish(struct api_call *call, struct json_object *in, const char *a
 	e = (struct bus_entry){ NULL, type, topic, data, strlen(data), close };
 	/* accepted only once it is in the durable history and on its way to
 	 * every process: never 202 and then lost */
-	if (bus_publish(call->env->redis, &hist, t.id, &e, id) < 0) {
-		log_text(call->env->log, LOG_WARN, "publish_failed", redis_errstr(call->env->redis));
+	if (bus_publish(call->env->bus, &hist, t.id, &e, id) < 0) {
+		log_text(call->env->log, LOG_WARN, "publish_failed", redis_errstr(call->env->bus));
 		http_response_header(call->resp, "Retry-After", "2");
 		api_error(call, API_ERR_DEPENDENCY_UNAVAILABLE,
 			  "Events cannot be stored right now (Redis unavailable); nothing was published. Retry shortly.");

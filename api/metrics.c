@@ -241,6 +241,28 @@ static void process_metrics(struct buf *b)
 	      atomic_load(&started));
 }
 
+/* Each dependency's breaker: its state and how often it opened. */
+static void breakers(struct buf *b, const struct api_env *env)
+{
+	long long now = clock_mono_ms();
+
+	if (env->nbreakers == 0)
+		return;
+	buf_puts(b, "# HELP fcgi_sse_breaker_state A dependency's circuit breaker: 0 closed, 1 open, 2 half-open.\n"
+		    "# TYPE fcgi_sse_breaker_state gauge\n");
+	for (int i = 0; i < env->nbreakers; i++) {
+		enum breaker_state bs = breaker_state(env->breakers[i].b, now);
+
+		buf_printf(b, "fcgi_sse_breaker_state{dependency=\"%s\"} %d\n", env->breakers[i].dependency,
+			   bs == BREAKER_CLOSED ? 0 : bs == BREAKER_OPEN ? 1 : 2);
+	}
+	buf_puts(b, "# HELP fcgi_sse_breaker_opened_total Times a dependency's breaker opened.\n"
+		    "# TYPE fcgi_sse_breaker_opened_total counter\n");
+	for (int i = 0; i < env->nbreakers; i++)
+		buf_printf(b, "fcgi_sse_breaker_opened_total{dependency=\"%s\"} %llu\n",
+			   env->breakers[i].dependency, breaker_opened(env->breakers[i].b));
+}
+
 static void render(const struct api_env *env, struct buf *b)
 {
 	struct hub_stats hs;
@@ -294,15 +316,7 @@ static void render(const struct api_env *env, struct buf *b)
 	if (env->limiter != NULL)
 		counter(b, "fcgi_sse_ratelimit_redis_calls_total", "Calls of the shared rate-limit script.",
 			ratelimit_redis_calls(env->limiter));
-	if (env->redis_breaker != NULL) {
-		enum breaker_state bs = breaker_state(env->redis_breaker, clock_mono_ms());
-		buf_printf(b, "# HELP fcgi_sse_breaker_state A dependency's circuit breaker: 0 closed, 1 open, 2 half-open.\n"
-			      "# TYPE fcgi_sse_breaker_state gauge\nfcgi_sse_breaker_state{dependency=\"redis\"} %d\n",
-			   bs == BREAKER_CLOSED ? 0 : bs == BREAKER_OPEN ? 1 : 2);
-		buf_printf(b, "# HELP fcgi_sse_breaker_opened_total Times a dependency's breaker opened.\n"
-			      "# TYPE fcgi_sse_breaker_opened_total counter\nfcgi_sse_breaker_opened_total{dependency=\"redis\"} %llu\n",
-			   breaker_opened(env->redis_breaker));
-	}
+	breakers(b, env);
 	gauge(b, "fcgi_sse_password_checks_running", "Password checks running now (auth.max_concurrent_hashes caps them).",
 	      atomic_load(&((struct api_env *)env)->hashing));
 }

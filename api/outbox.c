@@ -17,9 +17,9 @@ static int publish(struct api_env *env, const struct store_event *ev)
 				     strlen(ev->data), 0 };
 	char id[BUS_ID_MAX + 1];
 
-	if (env->redis == NULL || bus_publish(env->redis, &hist, ev->tenant_id, &e, id) < 0) {
+	if (env->bus == NULL || bus_publish(env->bus, &hist, ev->tenant_id, &e, id) < 0) {
 		log_text(env->log, LOG_WARN, "outbox_publish_failed",
-			 env->redis ? redis_errstr(env->redis) : "no bus");
+			 env->bus ? redis_errstr(env->bus) : "no bus");
 		return -1;
 	}
 	return 0;

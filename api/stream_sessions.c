@@ -86,7 +86,7 @@ static int closed_at_resume(struct api_call *call, const struct store_stream_ses
 	if (resume == NULL || ss->topics[0] == '\0' || bus_id_parse(resume, &ms, &seq) < 0 ||
 	    (long long)(ms / 1000) < ss->created_at)
 		return 0;
-	if (bus_close_topic(call->env->redis, ss->tenant_id, resume, topic, sizeof(topic)) != 1 ||
+	if (bus_close_topic(call->env->bus, ss->tenant_id, resume, topic, sizeof(topic)) != 1 ||
 	    !hub_list_has(ss->topics, topic))
 		return 0;
 	log_text(call->env->log, LOG_INFO, "stream_session_finished_by_history", topic);

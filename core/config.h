@@ -51,6 +51,7 @@ struct config {
 	/* store */
 	char *store_path;
 	long long store_busy_timeout_ms;
+	long long store_statement_timeout_ms;
 	/* redis */
 	char *redis_host;
 	long long redis_port;
@@ -89,6 +90,8 @@ struct config {
 	long long breaker_window_ms;
 	long long breaker_open_ms;
 	long long breaker_probes;
+	long long retries;
+	long long retry_backoff_ms;
 	/* ratelimit */
 	long long rl_reads_per_min;
 	long long rl_writes_per_min;

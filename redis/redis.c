@@ -16,6 +16,7 @@
 
 #include "../core/clock.h"
 #include "../protect/breaker.h"
+#include "../protect/retry.h"
 
 #define BACKOFF_MIN_MS 50
 
@@ -34,6 +35,8 @@ struct redis {
 	int port;
 	char *password;
 	long long connect_timeout_ms, command_timeout_ms, backoff_max_ms;
+	int retries;               /* of an idempotent command on a lost link */
+	long long retry_backoff_ms;
 	/* when any thread's connection last connected or was answered: a
 	 * thread backing off from an older failure retries at once */
 	_Atomic long long up_at_ms;
@@ -88,6 +91,8 @@ struct redis *redis_new(const struct redis_opts *o)
 	r->connect_timeout_ms = o->connect_timeout_ms;
 	r->command_timeout_ms = o->command_timeout_ms;
 	r->backoff_max_ms = o->backoff_max_ms;
+	r->retries = o->retries < 0 ? 0 : o->retries > RETRY_MAX ? RETRY_MAX : o->retries;
+	r->retry_backoff_ms = o->retry_backoff_ms;
 	if (pthread_key_create(&r->key, conn_destroy) != 0)
 		goto err;
 	pthread_mutex_init(&r->mu, NULL);
@@ -201,8 +206,9 @@ static void mark_up(struct redis *r)
 /* Returns a usable connection for this thread, or NULL (failure recorded,
  * or still backing off). The backoff is skipped once another thread has
  * reached Redis since this one failed: Redis is back, and a request must
- * not fail for a backoff that was about an outage already over. */
-static struct conn *ready(struct redis *r)
+ * not fail for a backoff that was about an outage already over; and when
+ * `now` is set: a retry right after a lost link. */
+static struct conn *ready(struct redis *r, int now)
 {
 	struct conn *c = thread_conn(r);
 
@@ -213,7 +219,7 @@ static struct conn *ready(struct redis *r)
 	/* a connection the server closed is replaced at once, before a command
 	 * is sent on it: that is no failure, and no reason to fail a request */
 	conn_drop(c);
-	if (clock_mono_ms() < c->retry_at_ms &&
+	if (!now && clock_mono_ms() < c->retry_at_ms &&
 	    atomic_load_explicit(&r->up_at_ms, memory_order_relaxed) < c->failed_at_ms)
 		return NULL;
 	c->ctx = connect_ctx(r);
@@ -237,35 +243,23 @@ void redis_set_breaker(struct redis *r, struct breaker *b)
 	r->breaker = b;
 }
 
-/* Runs one command; returns the reply (caller frees) or NULL on failure.
- * An open breaker fails it before anything is sent. */
-static redisReply *command(struct redis *r, int argc, const char **argv, const size_t *lens)
+/* The reply was lost with the connection itself (the server closed or
+ * reset it mid-command): a new connection may well succeed. A timeout is
+ * not such a loss: the command's time is spent, and it may still run. */
+static int link_lost(const redisContext *ctx, int err_no)
 {
-	struct conn *c;
-	redisReply *rep;
+	return ctx->err == REDIS_ERR_EOF ||
+	       (ctx->err == REDIS_ERR_IO && (err_no == ECONNRESET || err_no == EPIPE));
+}
 
-	if (r->breaker != NULL && !breaker_allow(r->breaker, clock_mono_ms())) {
-		if ((c = thread_conn(r)) != NULL)
-			snprintf(c->errstr, sizeof(c->errstr), "circuit breaker open");
-		return NULL;
-	}
-	if ((c = ready(r)) == NULL) {
-		if (r->breaker != NULL)
-			breaker_failure(r->breaker, clock_mono_ms());
-		return NULL;
-	}
-	rep = redisCommandArgv(c->ctx, argc, argv, lens);
-	if (rep == NULL) {
-		fail(c, c->ctx->errstr[0] ? c->ctx->errstr : "no reply");
-		if (r->breaker != NULL)
-			breaker_failure(r->breaker, clock_mono_ms());
-		return NULL;
-	}
+/* A command Redis answered: the connection and Redis are fine, whatever
+ * the answer. Returns rep, or NULL (freed) for an error reply. */
+static redisReply *answered(struct redis *r, struct conn *c, redisReply *rep)
+{
 	if (r->breaker != NULL)
 		breaker_success(r->breaker, clock_mono_ms());
 	mark_up(r);
 	if (rep->type == REDIS_REPLY_ERROR) {
-		/* the server answered: the connection is fine */
 		snprintf(c->errstr, sizeof(c->errstr), "%.*s", (int)rep->len, rep->str);
 		freeReplyObject(rep);
 		return NULL;
@@ -273,11 +267,47 @@ static redisReply *command(struct redis *r, int argc, const char **argv, const s
 	return rep;
 }
 
+/* Runs one command; returns the reply (caller frees) or NULL on failure.
+ * An open breaker fails it before anything is sent. An idempotent command
+ * whose link was lost is made again on a new connection, up to r->retries
+ * times after jittered pauses (protect/retry.h); each failed attempt is
+ * one failure for the breaker. */
+static redisReply *command(struct redis *r, int argc, const char **argv, const size_t *lens,
+			   int idempotent)
+{
+	for (int retry = 0;; retry++) {
+		struct conn *c;
+		redisReply *rep;
+		int lost;
+
+		if (r->breaker != NULL && !breaker_allow(r->breaker, clock_mono_ms())) {
+			if ((c = thread_conn(r)) != NULL)
+				snprintf(c->errstr, sizeof(c->errstr), "circuit breaker open");
+			return NULL;
+		}
+		if ((c = ready(r, retry > 0)) == NULL) {
+			if (r->breaker != NULL)
+				breaker_failure(r->breaker, clock_mono_ms());
+			return NULL;
+		}
+		errno = 0;
+		if ((rep = redisCommandArgv(c->ctx, argc, argv, lens)) != NULL)
+			return answered(r, c, rep);
+		lost = link_lost(c->ctx, errno);
+		fail(c, c->ctx->errstr[0] ? c->ctx->errstr : "no reply");
+		if (r->breaker != NULL)
+			breaker_failure(r->breaker, clock_mono_ms());
+		if (!idempotent || !lost || retry >= r->retries)
+			return NULL;
+		retry_pause(retry + 1, r->retry_backoff_ms);
+	}
+}
+
 int redis_get(struct redis *r, const char *key, struct buf *out)
 {
 	const char *argv[2] = { "GET", key };
 	const size_t lens[2] = { 3, strlen(key) };
-	redisReply *rep = command(r, 2, argv, lens);
+	redisReply *rep = command(r, 2, argv, lens, 1);
 	int rc;
 
 	if (rep == NULL)
@@ -309,7 +339,7 @@ static redisReply *keys_command(struct redis *r, const char *verb, const char *c
 		argv[i + 1] = keys[i];
 		lens[i + 1] = strlen(keys[i]);
 	}
-	return command(r, n + 1, argv, lens);
+	return command(r, n + 1, argv, lens, 1); /* MGET, DEL */
 }
 
 int redis_mget(struct redis *r, const char *const *keys, int n, struct buf *out, int *found)
@@ -353,7 +383,9 @@ int redis_set(struct redis *r, const char *key, const char *val, size_t len,
 	lens[3] = 2;
 	lens[4] = strlen(ttl);
 	lens[5] = 2;
-	if ((rep = command(r, nx ? 6 : 5, argv, lens)) == NULL)
+	/* SET NX made again after a lost reply could find its own key and
+	 * answer "taken": only a plain SET is idempotent */
+	if ((rep = command(r, nx ? 6 : 5, argv, lens, !nx)) == NULL)
 		return -1;
 	rc = rep->type == REDIS_REPLY_STATUS ? 1 : rep->type == REDIS_REPLY_NIL ? 0 : -1;
 	freeReplyObject(rep);
@@ -387,7 +419,7 @@ int redis_ping(struct redis *r)
 {
 	const char *argv[1] = { "PING" };
 	const size_t lens[1] = { 4 };
-	redisReply *rep = command(r, 1, argv, lens);
+	redisReply *rep = command(r, 1, argv, lens, 1);
 
 	if (rep == NULL)
 		return -1;
@@ -419,7 +451,7 @@ static redisReply *eval(struct redis *r, const char *verb, const char *body, int
 		av[3 + i] = argv[i];
 		al[3 + i] = lens[i];
 	}
-	return command(r, nargs + 3, av, al);
+	return command(r, nargs + 3, av, al, 0); /* a script's writes may have run */
 }
 
 int redis_script(struct redis *r, const char *sha, const char *script, int nkeys, int nargs,

@@ -9,8 +9,11 @@
  * once any thread has connected to or been answered by Redis after a
  * thread's failure, that thread skips the rest of its backoff, so when
  * Redis comes back the whole process uses it again as soon as one request
- * (at most backoff_max_ms + 25% after the outage) has found it. hiredis
- * stays inside this module. */
+ * (at most backoff_max_ms + 25% after the outage) has found it.
+ * Idempotent commands (GET, MGET, DEL, PING, a plain SET) whose connection
+ * was lost mid-command are made again on a new one, up to `retries` times
+ * after jittered pauses (protect/retry.h); a timeout is not retried, nor
+ * are scripts and SET NX. hiredis stays inside this module. */
 #ifndef FCGI_SSE_REDIS_H
 #define FCGI_SSE_REDIS_H
 
@@ -25,6 +28,8 @@ struct redis_opts {
 	long long connect_timeout_ms;
 	long long command_timeout_ms;
 	long long backoff_max_ms;
+	int retries;               /* 0..RETRY_MAX (protect/retry.h); 0: none */
+	long long retry_backoff_ms;
 };
 
 struct redis;

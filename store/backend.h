@@ -24,6 +24,13 @@ struct store_ops {
 	/* Records msg as the calling thread's last error (used by store.c for
 	 * argument errors, so there is one error string per thread). */
 	void (*set_error)(void *impl, const char *msg);
+	/* A store call begins on this thread (store.c, before each attempt):
+	 * forget the last failure; interrupt the call's statements once
+	 * timeout_ms have passed (0: no limit). */
+	void (*begin)(void *impl, long long timeout_ms);
+	/* 1 when the calling thread's last failure is transient: the same call
+	 * made again a moment later may succeed (store.c retries reads). */
+	int (*transient)(void *impl);
 
 	/* Insert a complete row (ids already generated). */
 	int (*tenant_create)(void *impl, const struct store_tenant *t);
@@ -90,6 +97,7 @@ struct store_ops {
 struct store {
 	const struct store_ops *ops;
 	void *impl;
+	struct store_guard guard; /* zero: no breakers, no retries, no deadline */
 };
 
 /* The SQLite backend (store/sqlite.c). Opens the database at path (a file

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/clock.h"
 #include "backend.h"
 
 /* sq_migrations[i] takes the schema from version i to i + 1. Append only:
@@ -308,6 +309,9 @@ struct sq_conn {
 	sqlite3_stmt *stmt[Q_COUNT]; /* prepared on first use */
 	struct sq_conn *prev, *next;
 	char errstr[256];
+	int last_rc;                 /* SQLite's code of the call's failure (0: none) */
+	long long began_ms;          /* when the current store call began (monotonic) */
+	long long deadline_ms;       /* its statements are interrupted after this (0: never) */
 };
 
 /* Ids collected inside a transaction, reported after it commits. */
@@ -340,6 +344,7 @@ static int sq_fail(struct sq_conn *c, int rc, const char *what)
 		/* the tenant or user the row refers to does not exist */
 		return STORE_NOT_FOUND;
 	default:
+		c->last_rc = rc;
 		sq_seterr(c, "sqlite: %s: %s", what, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
 		return STORE_ERROR;
 	}
@@ -388,8 +393,21 @@ static int sq_pragma_is(struct sq_conn *c, const char *sql, const char *want)
 	return rc;
 }
 
+/* SQLite calls this every SQ_PROGRESS_OPS virtual machine steps of a
+ * statement: past the call's deadline it interrupts the statement
+ * (SQLITE_INTERRUPT), so a runaway query cannot hold a worker. Waiting on
+ * a lock is the busy timeout's, not this. */
+#define SQ_PROGRESS_OPS 4000
+
+static int sq_progress(void *arg)
+{
+	const struct sq_conn *c = arg;
+
+	return c->deadline_ms > 0 && clock_mono_ms() > c->deadline_ms;
+}
+
 /* Opens c's connection and sets it up: extended result codes, busy
- * timeout, WAL (which also refuses ":memory:"), synchronous=NORMAL,
+ * timeout, the statement deadline, WAL (which also refuses ":memory:"), synchronous=NORMAL,
  * foreign keys. Returns STORE_OK, or STORE_ERROR with c->db NULL. */
 static int sq_conn_open(struct sq_conn *c)
 {
@@ -405,6 +423,7 @@ static int sq_conn_open(struct sq_conn *c)
 	}
 	sqlite3_extended_result_codes(c->db, 1);
 	sqlite3_busy_timeout(c->db, s->busy_timeout_ms);
+	sqlite3_progress_handler(c->db, SQ_PROGRESS_OPS, sq_progress, c);
 	if (sq_pragma_is(c, "PRAGMA journal_mode = WAL", "wal") != STORE_OK ||
 	    sq_exec_sql(c, "pragmas", "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON")
 		    != STORE_OK ||
@@ -776,6 +795,33 @@ static const char *sq_errstr(void *impl)
 	struct sq_conn *c = sq_local(impl);
 
 	return c ? c->errstr : "sqlite: out of memory (no per-thread state)";
+}
+
+static void sq_begin(void *impl, long long timeout_ms)
+{
+	struct sq_conn *c = sq_local(impl);
+
+	if (c == NULL)
+		return;
+	c->last_rc = 0;
+	c->began_ms = clock_mono_ms();
+	c->deadline_ms = timeout_ms > 0 ? c->began_ms + timeout_ms : 0;
+}
+
+/* Busy or locked without the busy timeout having run out (a read lock
+ * lost to a checkpoint, a snapshot that went stale): a moment later the
+ * same call can succeed. One that waited out the busy timeout is not
+ * retried: that would multiply the wait. */
+static int sq_transient(void *impl)
+{
+	const struct sq_conn *c = sq_local(impl);
+	int primary;
+
+	if (c == NULL)
+		return 0;
+	primary = c->last_rc & 0xff;
+	return (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) &&
+	       clock_mono_ms() - c->began_ms < c->s->busy_timeout_ms / 2;
 }
 
 static void sq_set_error(void *impl, const char *msg)
@@ -1406,6 +1452,8 @@ const struct store_ops store_sqlite_ops = {
 	.schema_version = sq_schema_version,
 	.errstr = sq_errstr,
 	.set_error = sq_set_error,
+	.begin = sq_begin,
+	.transient = sq_transient,
 	.tenant_create = sq_tenant_create,
 	.tenant_by_name = sq_tenant_by_name,
 	.tenant_by_id = sq_tenant_by_id,

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/clock.h"
+#include "../protect/breaker.h"
+#include "../protect/retry.h"
 #include "../session/session.h"
 #include "backend.h"
 
@@ -89,6 +92,85 @@ static int new_id(struct store *s, char *out)
 	return STORE_OK;
 }
 
+/* ------------------------------------------------------ the guard */
+
+void store_set_guard(struct store *s, const struct store_guard *g)
+{
+	s->guard = *g;
+	if (s->guard.retries < 0)
+		s->guard.retries = 0;
+	if (s->guard.retries > RETRY_MAX)
+		s->guard.retries = RETRY_MAX;
+}
+
+/* One store call through the guard: enter() before each attempt, then
+ * again() (which may ask for one more) or finish() with its result. */
+struct attempt {
+	struct store *s;
+	struct breaker *b; /* of its kind (NULL: none) */
+	int retries;       /* at most, after a transient failure */
+	int made;          /* retries made */
+	int entered;       /* the breaker let the attempt through */
+};
+
+static struct attempt reading(struct store *s)
+{
+	return (struct attempt){ s, s->guard.reads, s->guard.retries, 0, 0 };
+}
+
+static struct attempt listing(struct store *s)
+{
+	return (struct attempt){ s, s->guard.reads, 0, 0, 0 };
+}
+
+static struct attempt writing(struct store *s)
+{
+	return (struct attempt){ s, s->guard.writes, 0, 0, 0 };
+}
+
+/* 1 when the backend may be called now; 0 (error recorded) while the
+ * breaker is open. */
+static int enter(struct attempt *g)
+{
+	struct store *s = g->s;
+
+	g->entered = g->b == NULL || breaker_allow(g->b, clock_mono_ms());
+	if (!g->entered) {
+		s->ops->set_error(s->impl, "store unavailable: circuit breaker open");
+		return 0;
+	}
+	s->ops->begin(s->impl, s->guard.statement_timeout_ms);
+	return 1;
+}
+
+/* Records the attempt's outcome with the breaker; 1 when it failed
+ * transiently and may be made again (after a jittered pause). */
+static int again(struct attempt *g, int rc)
+{
+	struct store *s = g->s;
+
+	if (!g->entered)
+		return 0;
+	if (rc != STORE_ERROR) {
+		if (g->b != NULL)
+			breaker_success(g->b, clock_mono_ms());
+		return 0;
+	}
+	if (g->b != NULL)
+		breaker_failure(g->b, clock_mono_ms());
+	if (g->made >= g->retries || !s->ops->transient(s->impl))
+		return 0;
+	retry_pause(++g->made, s->guard.retry_backoff_ms);
+	return 1;
+}
+
+/* again() for a call that is never retried (writing, listing); returns rc. */
+static int finish(struct attempt *g, int rc)
+{
+	again(g, rc);
+	return rc;
+}
+
 struct store *store_open_sqlite(const char *path, int busy_timeout_ms, struct buf *err)
 {
 	struct buf scratch = BUF_INIT;
@@ -135,6 +217,7 @@ const char *store_errstr(struct store *s)
 int store_tenant_create(struct store *s, const char *name, long long now, struct store_tenant *out)
 {
 	struct store_tenant t = { .created_at = now };
+	struct attempt g;
 	int rc;
 
 	if (!is_name(name))
@@ -144,27 +227,42 @@ int store_tenant_create(struct store *s, const char *name, long long now, struct
 	if ((rc = new_id(s, t.id)) != STORE_OK)
 		return rc;
 	memcpy(t.name, name, strlen(name) + 1);
-	if ((rc = s->ops->tenant_create(s->impl, &t)) == STORE_OK)
+	g = writing(s);
+	if ((rc = finish(&g, enter(&g) ?
+			s->ops->tenant_create(s->impl, &t)
+			: STORE_ERROR)) == STORE_OK)
 		*out = t;
 	return rc;
 }
 
 int store_tenant_by_name(struct store *s, const char *name, struct store_tenant *out)
 {
+	struct attempt g = reading(s);
+	int rc;
+
 	if (!is_name(name))
 		return invalid(s, BAD_TENANT_NAME);
 	if (out == NULL)
 		return invalid(s, NULL_OUT);
-	return s->ops->tenant_by_name(s->impl, name, out);
+	do
+		rc = enter(&g) ? s->ops->tenant_by_name(s->impl, name, out) : STORE_ERROR;
+	while (again(&g, rc));
+	return rc;
 }
 
 int store_tenant_by_id(struct store *s, const char *id, struct store_tenant *out)
 {
+	struct attempt g = reading(s);
+	int rc;
+
 	if (!is_id(id))
 		return invalid(s, BAD_TENANT_ID);
 	if (out == NULL)
 		return invalid(s, NULL_OUT);
-	return s->ops->tenant_by_id(s->impl, id, out);
+	do
+		rc = enter(&g) ? s->ops->tenant_by_id(s->impl, id, out) : STORE_ERROR;
+	while (again(&g, rc));
+	return rc;
 }
 
 static int check_user(struct store *s, const struct store_user *u)
@@ -187,6 +285,7 @@ static int check_user(struct store *s, const struct store_user *u)
 int store_user_create(struct store *s, struct store_user *u)
 {
 	struct store_user row;
+	struct attempt g;
 	int rc;
 
 	if ((rc = check_user(s, u)) != STORE_OK)
@@ -194,7 +293,10 @@ int store_user_create(struct store *s, struct store_user *u)
 	row = *u;
 	if (row.id[0] == '\0' && (rc = new_id(s, row.id)) != STORE_OK)
 		return rc;
-	if ((rc = s->ops->user_create(s->impl, &row)) == STORE_OK)
+	g = writing(s);
+	if ((rc = finish(&g, enter(&g) ?
+			s->ops->user_create(s->impl, &row)
+			: STORE_ERROR)) == STORE_OK)
 		memcpy(u->id, row.id, sizeof(u->id));
 	return rc;
 }
@@ -202,51 +304,75 @@ int store_user_create(struct store *s, struct store_user *u)
 int store_user_by_name(struct store *s, const char *tenant_id, const char *username,
 		       struct store_user *out)
 {
+	struct attempt g = reading(s);
+	int rc;
+
 	if (!is_id(tenant_id))
 		return invalid(s, BAD_TENANT_ID);
 	if (!is_name(username))
 		return invalid(s, BAD_USERNAME);
 	if (out == NULL)
 		return invalid(s, NULL_OUT);
-	return s->ops->user_by_name(s->impl, tenant_id, username, out);
+	do
+		rc = enter(&g) ?
+			s->ops->user_by_name(s->impl, tenant_id, username, out)
+			: STORE_ERROR;
+	while (again(&g, rc));
+	return rc;
 }
 
 int store_user_by_id(struct store *s, const char *tenant_id, const char *user_id,
 		     struct store_user *out)
 {
+	struct attempt g = reading(s);
+	int rc;
+
 	if (!is_id(tenant_id))
 		return invalid(s, BAD_TENANT_ID);
 	if (!is_id(user_id))
 		return invalid(s, BAD_USER_ID);
 	if (out == NULL)
 		return invalid(s, NULL_OUT);
-	return s->ops->user_by_id(s->impl, tenant_id, user_id, out);
+	do
+		rc = enter(&g) ? s->ops->user_by_id(s->impl, tenant_id, user_id, out) : STORE_ERROR;
+	while (again(&g, rc));
+	return rc;
 }
 
 int store_user_list(struct store *s, const char *tenant_id, store_user_fn *fn, void *ctx)
 {
+	struct attempt g = listing(s);
+
 	if (!is_id(tenant_id))
 		return invalid(s, BAD_TENANT_ID);
 	if (fn == NULL)
 		return invalid(s, NULL_FN);
-	return s->ops->user_list(s->impl, tenant_id, fn, ctx);
+	return finish(&g, enter(&g) ? s->ops->user_list(s->impl, tenant_id, fn, ctx) : STORE_ERROR);
 }
 
 int store_user_set_role(struct store *s, const char *tenant_id, const char *user_id,
 			const char *role)
 {
+	struct attempt g = writing(s);
+
 	if (!is_id(tenant_id) || !is_id(user_id))
 		return invalid(s, BAD_USER_ID);
 	if (!is_role(role))
 		return invalid(s, BAD_ROLE);
-	return s->ops->user_set_role(s->impl, tenant_id, user_id, role);
+	return finish(&g, enter(&g) ?
+			s->ops->user_set_role(s->impl, tenant_id, user_id, role)
+			: STORE_ERROR);
 }
 
 int store_user_delete(struct store *s, const char *tenant_id, const char *user_id)
 {
+	struct attempt g = writing(s);
+
 	if (!is_id(tenant_id) || !is_id(user_id))
 		return invalid(s, BAD_USER_ID);
-	return s->ops->user_delete(s->impl, tenant_id, user_id);
+	return finish(&g, enter(&g) ?
+			s->ops->user_delete(s->impl, tenant_id, user_id)
+			: STORE_ERROR);
 }
 
 static int check_session(struct store *s, const struct store_session *sess)
@@ -270,54 +396,73 @@ static int check_session(struct store *s, const struct store_session *sess)
 
 int store_session_create(struct store *s, const struct store_session *sess)
 {
+	struct attempt g = writing(s);
 	int rc;
 
 	if ((rc = check_session(s, sess)) != STORE_OK)
 		return rc;
-	return s->ops->session_create(s->impl, sess);
+	return finish(&g, enter(&g) ? s->ops->session_create(s->impl, sess) : STORE_ERROR);
 }
 
 int store_session_get(struct store *s, const char *id, struct store_session *out)
 {
+	struct attempt g = reading(s);
+	int rc;
+
 	if (!is_id(id))
 		return invalid(s, BAD_SESSION_ID);
 	if (out == NULL)
 		return invalid(s, NULL_OUT);
-	return s->ops->session_get(s->impl, id, out);
+	do
+		rc = enter(&g) ? s->ops->session_get(s->impl, id, out) : STORE_ERROR;
+	while (again(&g, rc));
+	return rc;
 }
 
 /* revoked_at 0 means "live", so a revocation time must be positive. */
 int store_session_revoke(struct store *s, const char *id, long long now)
 {
+	struct attempt g = writing(s);
+
 	if (!is_id(id))
 		return invalid(s, BAD_SESSION_ID);
 	if (now <= 0)
 		return invalid(s, "now must be positive");
-	return s->ops->session_revoke(s->impl, id, now);
+	return finish(&g, enter(&g) ? s->ops->session_revoke(s->impl, id, now) : STORE_ERROR);
 }
 
 int store_session_revoke_user(struct store *s, const char *tenant_id, const char *user_id,
 			      long long now, store_id_fn *fn, void *ctx)
 {
+	struct attempt g = writing(s);
+
 	if (!is_id(tenant_id))
 		return invalid(s, BAD_TENANT_ID);
 	if (!is_id(user_id))
 		return invalid(s, BAD_USER_ID);
 	if (now <= 0)
 		return invalid(s, "now must be positive");
-	return s->ops->session_revoke_user(s->impl, tenant_id, user_id, now, fn, ctx);
+	return finish(&g, enter(&g) ?
+			s->ops->session_revoke_user(s->impl, tenant_id, user_id, now, fn, ctx)
+			: STORE_ERROR);
 }
 
 int store_session_purge(struct store *s, long long now, long long keep_revoked_s,
 			store_id_fn *fn, void *ctx)
 {
+	struct attempt g = writing(s);
+
 	if (now <= 0 || keep_revoked_s < 0)
 		return invalid(s, "now must be positive and keep_revoked_s >= 0");
-	return s->ops->session_purge(s->impl, now, keep_revoked_s, fn, ctx);
+	return finish(&g, enter(&g) ?
+			s->ops->session_purge(s->impl, now, keep_revoked_s, fn, ctx)
+			: STORE_ERROR);
 }
 
 int store_audit_append(struct store *s, const struct store_audit *a)
 {
+	struct attempt g = writing(s);
+
 	if (a == NULL)
 		return invalid(s, "audit record is NULL");
 	if (!fits(a->tenant_id, sizeof(a->tenant_id)) || !is_id(a->tenant_id))
@@ -330,19 +475,23 @@ int store_audit_append(struct store *s, const struct store_audit *a)
 	if (!fits(a->target, sizeof(a->target)) || !fits(a->detail, sizeof(a->detail)) ||
 	    !fits(a->request_id, sizeof(a->request_id)))
 		return invalid(s, "target, detail or request id is not a terminated string");
-	return s->ops->audit_append(s->impl, a);
+	return finish(&g, enter(&g) ? s->ops->audit_append(s->impl, a) : STORE_ERROR);
 }
 
 int store_audit_list(struct store *s, const char *tenant_id, long long before, int limit,
 		     store_audit_fn *fn, void *ctx)
 {
+	struct attempt g = listing(s);
+
 	if (!is_id(tenant_id))
 		return invalid(s, BAD_TENANT_ID);
 	if (limit <= 0 || before < 0)
 		return invalid(s, "limit must be positive and before not negative");
 	if (fn == NULL)
 		return invalid(s, NULL_FN);
-	return s->ops->audit_list(s->impl, tenant_id, before, limit, fn, ctx);
+	return finish(&g, enter(&g) ?
+			s->ops->audit_list(s->impl, tenant_id, before, limit, fn, ctx)
+			: STORE_ERROR);
 }
 
 /* ------------------------------------------------------ devices */
@@ -390,47 +539,63 @@ static const char BAD_CHANGE[] = "device change: bad audit record or event";
 int store_device_create(struct store *s, const struct store_device *d,
 			const struct store_audit *a, struct store_event *ev)
 {
+	struct attempt g = writing(s);
+
 	if (!device_ok(d) || d->version != 1)
 		return invalid(s, BAD_DEVICE);
 	if (!audit_ok(a) || !event_ok(ev))
 		return invalid(s, BAD_CHANGE);
-	return s->ops->device_create(s->impl, d, a, ev);
+	return finish(&g, enter(&g) ? s->ops->device_create(s->impl, d, a, ev) : STORE_ERROR);
 }
 
 int store_device_get(struct store *s, const char *tenant_id, const char *id,
 		     struct store_device *out)
 {
+	struct attempt g = reading(s);
+	int rc;
+
 	if (!is_id(tenant_id) || !is_id(id))
 		return invalid(s, "device: bad tenant or device id");
 	if (out == NULL)
 		return invalid(s, NULL_OUT);
-	return s->ops->device_get(s->impl, tenant_id, id, out);
+	do
+		rc = enter(&g) ? s->ops->device_get(s->impl, tenant_id, id, out) : STORE_ERROR;
+	while (again(&g, rc));
+	return rc;
 }
 
 int store_device_update(struct store *s, const struct store_device *d,
 			const struct store_audit *a, struct store_event *ev)
 {
+	struct attempt g = writing(s);
+
 	if (!device_ok(d))
 		return invalid(s, BAD_DEVICE);
 	if (!audit_ok(a) || !event_ok(ev))
 		return invalid(s, BAD_CHANGE);
-	return s->ops->device_update(s->impl, d, a, ev);
+	return finish(&g, enter(&g) ? s->ops->device_update(s->impl, d, a, ev) : STORE_ERROR);
 }
 
 int store_device_delete(struct store *s, const char *tenant_id, const char *id,
 			const struct store_audit *a, struct store_event *ev)
 {
+	struct attempt g = writing(s);
+
 	if (!is_id(tenant_id) || !is_id(id))
 		return invalid(s, "device: bad tenant or device id");
 	if (!audit_ok(a) || !event_ok(ev))
 		return invalid(s, BAD_CHANGE);
-	return s->ops->device_delete(s->impl, tenant_id, id, a, ev);
+	return finish(&g, enter(&g) ?
+			s->ops->device_delete(s->impl, tenant_id, id, a, ev)
+			: STORE_ERROR);
 }
 
 int store_device_list(struct store *s, const char *tenant_id, const char *status,
 		      const char *after, long long offset, int limit, store_device_fn *fn,
 		      void *ctx)
 {
+	struct attempt g = listing(s);
+
 	if (!is_id(tenant_id) || (status != NULL && !store_status_valid(status)) ||
 	    (after != NULL && !is_id(after)))
 		return invalid(s, "device list: bad tenant, status or cursor");
@@ -438,18 +603,28 @@ int store_device_list(struct store *s, const char *tenant_id, const char *status
 		return invalid(s, "device list: limit must be positive, offset not negative");
 	if (fn == NULL)
 		return invalid(s, NULL_FN);
-	return s->ops->device_list(s->impl, tenant_id, status ? status : "", after ? after : "",
-				   offset, limit, fn, ctx);
+	return finish(&g, enter(&g) ?
+			s->ops->device_list(s->impl, tenant_id, status ? status : "",
+				after ? after : "", offset, limit, fn, ctx)
+			: STORE_ERROR);
 }
 
 int store_device_count(struct store *s, const char *tenant_id, const char *status,
 		       long long *out)
 {
+	struct attempt g = reading(s);
+	int rc;
+
 	if (!is_id(tenant_id) || (status != NULL && !store_status_valid(status)))
 		return invalid(s, "device count: bad tenant or status");
 	if (out == NULL)
 		return invalid(s, NULL_OUT);
-	return s->ops->device_count(s->impl, tenant_id, status ? status : "", out);
+	do
+		rc = enter(&g) ?
+			s->ops->device_count(s->impl, tenant_id, status ? status : "", out)
+			: STORE_ERROR;
+	while (again(&g, rc));
+	return rc;
 }
 
 /* ------------------------------------------------------ telemetry */
@@ -457,6 +632,8 @@ int store_device_count(struct store *s, const char *tenant_id, const char *statu
 int store_telemetry_append(struct store *s, const char *tenant_id, const char *device_id,
 			   const struct store_telemetry *pts, struct store_event *evs, size_t n)
 {
+	struct attempt g = writing(s);
+
 	if (!is_id(tenant_id) || !is_id(device_id))
 		return invalid(s, "telemetry: bad tenant or device id");
 	if (n == 0 || pts == NULL || evs == NULL)
@@ -466,27 +643,37 @@ int store_telemetry_append(struct store *s, const char *tenant_id, const char *d
 		    pts[i].metrics == NULL || pts[i].metrics[0] != '{' || pts[i].ts <= 0 ||
 		    !event_ok(&evs[i]))
 			return invalid(s, "telemetry: bad point id, time, metrics or event");
-	return s->ops->telemetry_append(s->impl, tenant_id, device_id, pts, evs, n);
+	return finish(&g, enter(&g) ?
+			s->ops->telemetry_append(s->impl, tenant_id, device_id, pts, evs, n)
+			: STORE_ERROR);
 }
 
 int store_telemetry_recent(struct store *s, const char *tenant_id, const char *device_id,
 			   int limit, store_telemetry_fn *fn, void *ctx)
 {
+	struct attempt g = listing(s);
+
 	if (!is_id(tenant_id) || !is_id(device_id))
 		return invalid(s, "telemetry: bad tenant or device id");
 	if (limit <= 0)
 		return invalid(s, "limit must be positive");
 	if (fn == NULL)
 		return invalid(s, NULL_FN);
-	return s->ops->telemetry_recent(s->impl, tenant_id, device_id, limit, fn, ctx);
+	return finish(&g, enter(&g) ?
+			s->ops->telemetry_recent(s->impl, tenant_id, device_id, limit, fn, ctx)
+			: STORE_ERROR);
 }
 
 int store_telemetry_purge(struct store *s, long long before_ms, long long keep_per_device,
 			  long long *deleted)
 {
+	struct attempt g = writing(s);
+
 	if (keep_per_device < 0 || deleted == NULL)
 		return invalid(s, "telemetry purge: keep must not be negative, deleted set");
-	return s->ops->telemetry_purge(s->impl, before_ms, keep_per_device, deleted);
+	return finish(&g, enter(&g) ?
+			s->ops->telemetry_purge(s->impl, before_ms, keep_per_device, deleted)
+			: STORE_ERROR);
 }
 
 /* ------------------------------------------------------ outbox */
@@ -494,62 +681,86 @@ int store_telemetry_purge(struct store *s, long long before_ms, long long keep_p
 int store_outbox_list(struct store *s, long long created_before, int limit, store_event_fn *fn,
 		      void *ctx)
 {
+	struct attempt g = listing(s);
+
 	if (limit <= 0)
 		return invalid(s, "limit must be positive");
 	if (fn == NULL)
 		return invalid(s, NULL_FN);
-	return s->ops->outbox_list(s->impl, created_before, limit, fn, ctx);
+	return finish(&g, enter(&g) ?
+			s->ops->outbox_list(s->impl, created_before, limit, fn, ctx)
+			: STORE_ERROR);
 }
 
 int store_outbox_delete(struct store *s, long long first, long long last)
 {
+	struct attempt g = writing(s);
+
 	if (first <= 0 || last < first)
 		return invalid(s, "outbox: seqs must be positive and in order");
-	return s->ops->outbox_delete(s->impl, first, last);
+	return finish(&g, enter(&g) ? s->ops->outbox_delete(s->impl, first, last) : STORE_ERROR);
 }
 
 /* ------------------------------------------------------ stream sessions */
 
 int store_stream_session_create(struct store *s, const struct store_stream_session *ss)
 {
+	struct attempt g = writing(s);
+
 	if (ss == NULL || !is_id(ss->id) || !is_id(ss->tenant_id) || !is_id(ss->user_id) ||
 	    !is_id(ss->session_id))
 		return invalid(s, "stream session: bad id");
 	if (ss->connect_by < ss->created_at || ss->expires_at < ss->connect_by)
 		return invalid(s, "stream session: times out of order");
-	return s->ops->stream_session_create(s->impl, ss);
+	return finish(&g, enter(&g) ? s->ops->stream_session_create(s->impl, ss) : STORE_ERROR);
 }
 
 int store_stream_session_get(struct store *s, const char *id, struct store_stream_session *out)
 {
+	struct attempt g = reading(s);
+	int rc;
+
 	if (!is_id(id))
 		return invalid(s, "stream session: bad id");
 	if (out == NULL)
 		return invalid(s, NULL_OUT);
-	return s->ops->stream_session_get(s->impl, id, out);
+	do
+		rc = enter(&g) ? s->ops->stream_session_get(s->impl, id, out) : STORE_ERROR;
+	while (again(&g, rc));
+	return rc;
 }
 
 int store_stream_session_claim(struct store *s, const char *id, long long now,
 			       const char *topics)
 {
+	struct attempt g = writing(s);
+
 	if (!is_id(id) || topics == NULL || strlen(topics) > 512)
 		return invalid(s, "stream session: bad id or topics");
 	if (now <= 0)
 		return invalid(s, "now must be positive");
-	return s->ops->stream_session_claim(s->impl, id, now, topics);
+	return finish(&g, enter(&g) ?
+			s->ops->stream_session_claim(s->impl, id, now, topics)
+			: STORE_ERROR);
 }
 
 int store_stream_session_finish_topic(struct store *s, const char *tenant_id, const char *topic,
 				      long long now)
 {
+	struct attempt g = writing(s);
+
 	if (!is_id(tenant_id) || topic == NULL || *topic == '\0' || strchr(topic, ',') != NULL)
 		return invalid(s, "stream session: bad tenant or topic");
 	if (now <= 0)
 		return invalid(s, "now must be positive");
-	return s->ops->stream_session_finish_topic(s->impl, tenant_id, topic, now);
+	return finish(&g, enter(&g) ?
+			s->ops->stream_session_finish_topic(s->impl, tenant_id, topic, now)
+			: STORE_ERROR);
 }
 
 int store_stream_session_purge(struct store *s, long long now)
 {
-	return s->ops->stream_session_purge(s->impl, now);
+	struct attempt g = writing(s);
+
+	return finish(&g, enter(&g) ? s->ops->stream_session_purge(s->impl, now) : STORE_ERROR);
 }

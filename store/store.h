@@ -121,6 +121,24 @@ struct store;
  * or NULL with a message in err. */
 struct store *store_open_sqlite(const char *path, int busy_timeout_ms, struct buf *err);
 
+/* What guards every call of a store (set once, before any call):
+ * - reads and writes each behind a circuit breaker (protect/breaker.h):
+ *   failures open it, and while it is open calls fail at once with
+ *   STORE_ERROR ("circuit breaker open") without touching the backend.
+ *   Two, so that writes failing (a full disk) do not stop reads that work;
+ * - reads of one row or one count retried up to `retries` times
+ *   (protect/retry.h) after a transient failure. Writes are never retried,
+ *   nor are lists: their callback may have passed rows on already;
+ * - every call's statements interrupted after `statement_timeout_ms`. */
+struct breaker;
+struct store_guard {
+	struct breaker *reads, *writes; /* NULL: none */
+	int retries;                    /* 0..RETRY_MAX */
+	long long retry_backoff_ms;
+	long long statement_timeout_ms; /* 0: no limit */
+};
+void store_set_guard(struct store *s, const struct store_guard *g);
+
 /* Closes every connection and frees the store. No call may be running. */
 void store_close(struct store *s);
 

@@ -40,5 +40,7 @@ int register_jsonflat_tests(void);
 int register_ratelimit_tests(void);
 int register_counts_tests(void);
 int register_breaker_tests(void);
+int register_store_guard_tests(void);
+int register_retry_tests(void);
 
 #endif

@@ -27,6 +27,8 @@ static int (*const registrars[])(void) = {
 	register_ratelimit_tests,
 	register_counts_tests,
 	register_breaker_tests,
+	register_store_guard_tests,
+	register_retry_tests,
 };
 
 int main(void)

@@ -5,7 +5,9 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -136,7 +138,7 @@ static int hang_up(int lfd)
 static void test_backoff_ends_once_another_thread_reached_redis(void)
 {
 	const int port = free_port();
-	const struct redis_opts o = { "127.0.0.1", port, "", 200, 200, 10000 };
+	const struct redis_opts o = { "127.0.0.1", port, "", 200, 200, 10000, 0, 0 };
 	struct redis *r;
 	struct pinger other;
 	pthread_t t;
@@ -181,7 +183,7 @@ static void test_backoff_ends_once_another_thread_reached_redis(void)
 static void test_a_connection_closed_by_a_restart_is_replaced(void)
 {
 	const int port = free_port();
-	const struct redis_opts o = { "127.0.0.1", port, "", 200, 200, 10000 };
+	const struct redis_opts o = { "127.0.0.1", port, "", 200, 200, 10000, 0, 0 };
 	struct redis *r;
 	pid_t pid;
 
@@ -202,9 +204,173 @@ static void test_a_connection_closed_by_a_restart_is_replaced(void)
 	waitpid(pid, NULL, 0);
 }
 
+/* ------------------------------------------------------------ a fake peer */
+
+/* A stand-in for Redis that treats each connection as its plan says, to
+ * make the failures a real server makes only by accident: */
+enum fake_step {
+	FAKE_HANG_UP,   /* read a command, then close: a link lost mid-command */
+	FAKE_ANSWER,    /* answer every command with the bulk string "hello" */
+	FAKE_SILENT,    /* read a command and never answer: a timeout */
+};
+
+struct fake {
+	int lfd;
+	enum fake_step plan[4]; /* for the 1st, 2nd, ... connection; then FAKE_ANSWER */
+	_Atomic int accepted;
+	_Atomic int stop;
+	pthread_t thread;
+};
+
+static void fake_serve(struct fake *f, int fd, enum fake_step step)
+{
+	char buf[4096];
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		if (step == FAKE_HANG_UP)
+			break;
+		if (step == FAKE_ANSWER && write(fd, "$5\r\nhello\r\n", 11) != 11)
+			break;
+		if (atomic_load(&f->stop))
+			break;
+	}
+	close(fd);
+}
+
+static void *fake_main(void *arg)
+{
+	struct fake *f = arg;
+
+	while (!atomic_load(&f->stop)) {
+		struct pollfd p = { f->lfd, POLLIN, 0 };
+		int fd, k;
+
+		if (poll(&p, 1, 20) <= 0 || (fd = accept(f->lfd, NULL, NULL)) < 0)
+			continue;
+		k = atomic_fetch_add(&f->accepted, 1);
+		fcntl(fd, F_SETFL, 0);
+		/* a silent peer is read until the client gives up and closes */
+		fake_serve(f, fd, k < 4 ? f->plan[k] : FAKE_ANSWER);
+	}
+	return NULL;
+}
+
+static int fake_start(struct fake *f, int port)
+{
+	f->lfd = hang_up_listener(port);
+	atomic_store(&f->accepted, 0);
+	atomic_store(&f->stop, 0);
+	return f->lfd >= 0 && pthread_create(&f->thread, NULL, fake_main, f) == 0 ? 0 : -1;
+}
+
+static void fake_stop(struct fake *f)
+{
+	atomic_store(&f->stop, 1);
+	pthread_join(f->thread, NULL);
+	close(f->lfd);
+}
+
+/* A GET whose link is lost mid-command is made again on a new connection
+ * (resilience.retries): the caller gets the value, not a failure. */
+static void test_a_read_is_retried_after_a_lost_link(void)
+{
+	const int port = free_port();
+	const struct redis_opts o = { "127.0.0.1", port, "", 200, 200, 10000, 2, 2 };
+	struct fake f = { .plan = { FAKE_HANG_UP, FAKE_HANG_UP, FAKE_ANSWER } };
+	struct buf v = BUF_INIT;
+	struct redis *r;
+
+	CU_ASSERT_FATAL(port > 0 && fake_start(&f, port) == 0);
+	r = redis_new(&o);
+	CU_ASSERT_FATAL(r != NULL);
+	CU_ASSERT_EQUAL(redis_get(r, "k", &v), 1);
+	CU_ASSERT_EQUAL(v.len, 5);
+	CU_ASSERT(v.len == 5 && memcmp(v.data, "hello", 5) == 0);
+	CU_ASSERT_EQUAL(atomic_load(&f.accepted), 3);
+	redis_free(r);
+	fake_stop(&f);
+	buf_release(&v);
+}
+
+/* At most resilience.retries retries: a third lost link is a failure. */
+static void test_retries_are_bounded(void)
+{
+	const int port = free_port();
+	const struct redis_opts o = { "127.0.0.1", port, "", 200, 200, 10000, 2, 2 };
+	struct fake f = { .plan = { FAKE_HANG_UP, FAKE_HANG_UP, FAKE_HANG_UP, FAKE_ANSWER } };
+	struct buf v = BUF_INIT;
+	struct redis *r;
+
+	CU_ASSERT_FATAL(port > 0 && fake_start(&f, port) == 0);
+	r = redis_new(&o);
+	CU_ASSERT_FATAL(r != NULL);
+	CU_ASSERT_EQUAL(redis_get(r, "k", &v), -1);
+	CU_ASSERT_EQUAL(atomic_load(&f.accepted), 3);
+	redis_free(r);
+	fake_stop(&f);
+	buf_release(&v);
+}
+
+/* Neither a script (its writes may have run before the link was lost) nor
+ * a SET NX (made again, it could find its own key) is retried. */
+static void test_non_idempotent_commands_are_not_retried(void)
+{
+	const int port = free_port();
+	const struct redis_opts o = { "127.0.0.1", port, "", 200, 200, 10000, 2, 2 };
+	struct fake f = { .plan = { FAKE_HANG_UP, FAKE_ANSWER } };
+	const char *argv[1] = { "x" };
+	const size_t lens[1] = { 1 };
+	struct buf v = BUF_INIT;
+	struct redis *r;
+
+	CU_ASSERT_FATAL(port > 0 && fake_start(&f, port) == 0);
+	r = redis_new(&o);
+	CU_ASSERT_FATAL(r != NULL);
+	CU_ASSERT_EQUAL(redis_script(r, "0123456789012345678901234567890123456789", "return 1", 0, 1,
+				     argv, lens, &v), -1);
+	CU_ASSERT_EQUAL(atomic_load(&f.accepted), 1);
+	redis_free(r);
+	fake_stop(&f);
+
+	f = (struct fake){ .plan = { FAKE_HANG_UP, FAKE_ANSWER } };
+	CU_ASSERT_FATAL(fake_start(&f, port) == 0);
+	r = redis_new(&o);
+	CU_ASSERT_FATAL(r != NULL);
+	CU_ASSERT_EQUAL(redis_set(r, "k", "v", 1, 1000, 1), -1);
+	CU_ASSERT_EQUAL(atomic_load(&f.accepted), 1);
+	redis_free(r);
+	fake_stop(&f);
+	buf_release(&v);
+}
+
+/* A command that timed out is not made again: its time is spent, and a
+ * retry would double the wait of every request while Redis is slow. */
+static void test_a_timeout_is_not_retried(void)
+{
+	const int port = free_port();
+	const struct redis_opts o = { "127.0.0.1", port, "", 200, 50, 10000, 2, 2 };
+	struct fake f = { .plan = { FAKE_SILENT, FAKE_ANSWER } };
+	struct buf v = BUF_INIT;
+	struct redis *r;
+
+	CU_ASSERT_FATAL(port > 0 && fake_start(&f, port) == 0);
+	r = redis_new(&o);
+	CU_ASSERT_FATAL(r != NULL);
+	CU_ASSERT_EQUAL(redis_get(r, "k", &v), -1);
+	redis_free(r); /* closes the connection the silent peer is reading */
+	fake_stop(&f);
+	CU_ASSERT_EQUAL(atomic_load(&f.accepted), 1);
+	buf_release(&v);
+}
+
 static CU_TestInfo tests[] = {
 	{ "a connection closed by a restart is replaced", test_a_connection_closed_by_a_restart_is_replaced },
 	{ "a backoff ends once another thread reached Redis", test_backoff_ends_once_another_thread_reached_redis },
+	{ "a read is retried after a lost link", test_a_read_is_retried_after_a_lost_link },
+	{ "retries are bounded", test_retries_are_bounded },
+	{ "non-idempotent commands are not retried", test_non_idempotent_commands_are_not_retried },
+	{ "a timeout is not retried", test_a_timeout_is_not_retried },
 	CU_TEST_INFO_NULL,
 };
 

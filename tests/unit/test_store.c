@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "../../core/buf.h"
+#include "../../core/clock.h"
+#include "../../protect/breaker.h"
 #include "../../session/session.h"
 #include "../../store/store.h"
 #include "suites.h"
@@ -1272,7 +1274,94 @@ static void test_user_role_change_and_delete(void)
 	fx_stop(&f, s);
 }
 
+/* store.statement_timeout_ms: a call whose statements run past it is
+ * interrupted and fails; without the limit the same call completes. */
+static void test_a_long_call_is_interrupted_by_the_statement_timeout(void)
+{
+	enum { BATCH = 500, BATCHES = 40 };
+	static struct store_telemetry pts[BATCH];
+	static struct store_event evs[BATCH];
+	struct fixture f;
+	struct store *s = fx_start(&f);
+	struct store_guard g = { NULL, NULL, 0, 1, 1 };
+	struct store_tenant a;
+	struct store_device d;
+	struct store_audit au;
+	struct store_event ev;
+	long long deleted = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "a", NOW, &a), STORE_OK);
+	d = device_of(a.id, "dev1", "online");
+	au = audit_of(a.id, "device.create", "dev1");
+	ev = event_of(a.id, "device.updated", "{}");
+	CU_ASSERT_EQUAL_FATAL(store_device_create(s, &d, &au, &ev), STORE_OK);
+	for (int b = 0; b < BATCHES; b++) {
+		for (int i = 0; i < BATCH; i++) {
+			snprintf(pts[i].id, sizeof(pts[i].id), "p%d-%d", b, i);
+			snprintf(pts[i].device_id, sizeof(pts[i].device_id), "dev1");
+			pts[i].metrics = "{\"t\":1}";
+			pts[i].ts = NOW * 1000 + b * BATCH + i;
+			evs[i] = event_of(a.id, "telemetry", "{}");
+		}
+		CU_ASSERT_EQUAL_FATAL(store_telemetry_append(s, a.id, "dev1", pts, evs, BATCH), STORE_OK);
+	}
+	/* deleting 20,000 points takes far longer than 1 ms */
+	store_set_guard(s, &g);
+	CU_ASSERT_EQUAL(store_telemetry_purge(s, NOW * 1000 + BATCH * BATCHES, 0, &deleted), STORE_ERROR);
+	CU_ASSERT(strstr(store_errstr(s), "interrupt") != NULL);
+	CU_ASSERT(deleted < BATCH * BATCHES);
+	g.statement_timeout_ms = 0;
+	store_set_guard(s, &g);
+	CU_ASSERT_EQUAL(store_telemetry_purge(s, NOW * 1000 + BATCH * BATCHES, 0, &deleted), STORE_OK);
+	CU_ASSERT_EQUAL(deleted, BATCH * BATCHES);
+	fx_stop(&f, s);
+}
+
+/* Another process holds the write lock past the busy timeout: writes fail
+ * until their breaker opens, then fail at once (the busy wait no longer
+ * paid); reads go on meanwhile (WAL), behind their own breaker. Once the
+ * lock is gone and the open time has passed, a trial write closes it. */
+static void test_locked_writes_open_their_breaker_and_reads_go_on(void)
+{
+	const struct breaker_opts o = { 2, 60000, 100, 1 };
+	struct breaker *rb = breaker_new(&o), *wb = breaker_new(&o);
+	struct fixture f;
+	struct store *s;
+	struct store_tenant a, got;
+	sqlite3 *other = NULL;
+
+	CU_ASSERT_FATAL(rb != NULL && wb != NULL && fx_init(&f) == 0);
+	s = store_open_sqlite(f.path, 20, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	store_set_guard(s, &(struct store_guard){ rb, wb, 2, 1, 0 });
+	CU_ASSERT_EQUAL(store_tenant_create(s, "a", NOW, &a), STORE_OK);
+	CU_ASSERT_FATAL(sqlite3_open(f.path, &other) == SQLITE_OK);
+	CU_ASSERT_FATAL(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+	for (int i = 0; i < 2; i++) {
+		CU_ASSERT_EQUAL(store_tenant_create(s, "b", NOW, &got), STORE_ERROR);
+		CU_ASSERT(strstr(store_errstr(s), "locked") != NULL);
+	}
+	CU_ASSERT_EQUAL(breaker_state(wb, clock_mono_ms()), BREAKER_OPEN);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "b", NOW, &got), STORE_ERROR);
+	CU_ASSERT(strstr(store_errstr(s), "circuit breaker open") != NULL);
+	CU_ASSERT_EQUAL(store_tenant_by_name(s, "a", &got), STORE_OK);
+	CU_ASSERT_EQUAL(breaker_state(rb, clock_mono_ms()), BREAKER_CLOSED);
+	CU_ASSERT(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(other);
+	/* half-open once 100 ms have passed: the trial goes through and closes it */
+	while (breaker_state(wb, clock_mono_ms()) == BREAKER_OPEN)
+		usleep(5000);
+	CU_ASSERT_EQUAL(store_tenant_create(s, "b", NOW, &got), STORE_OK);
+	CU_ASSERT_EQUAL(breaker_state(wb, clock_mono_ms()), BREAKER_CLOSED);
+	fx_stop(&f, s);
+	breaker_free(rb);
+	breaker_free(wb);
+}
+
 static CU_TestInfo tests[] = {
+	{ "a long call is interrupted by the statement timeout", test_a_long_call_is_interrupted_by_the_statement_timeout },
+	{ "locked writes open their breaker and reads go on", test_locked_writes_open_their_breaker_and_reads_go_on },
 	{ "stream sessions: create, claim once, finish by topic, purge", test_stream_sessions },
 	{ "open creates the schema; reopen is idempotent", test_open_creates_schema_and_reopens },
 	{ "a newer schema version is refused", test_newer_schema_is_refused },
