@@ -323,3 +323,90 @@ def redis_breaker_opens_half_opens_and_closes(s, binary):
     finally:
         st.cleanup()
         redis.stop()
+
+
+@test
+def bus_breaker_refuses_publishes_at_once_and_closes_when_redis_returns(s, binary):
+    """Redis stopped: publishes are refused (503, nothing accepted) until
+    the bus's breaker opens, then at once without touching Redis; Redis
+    back: after open_ms a trial publish goes through and closes it."""
+    from events_tests import publish
+    from harness import wait_until
+    redis = RedisServer().start()
+    st = _stack(binary, {"redis": {"host": "127.0.0.1", "port": redis.port, "backoff_max_ms": 200},
+                         "resilience": {"breaker_failures": 3, "breaker_open_ms": 1000}}, name="bus-breaker")
+
+    def breakers():
+        return request(st.port, "GET", "/api/v2/ready").json()["breakers"]
+
+    try:
+        tenant = new_tenant(st, (("ana", "viewer"),))
+        check(publish(st.port, tenant).status == 202, "published with Redis up")
+        check(breakers()["bus"] == "closed", "closed at first: %r" % breakers())
+        redis.stop()
+        for i in range(5):
+            r = publish(st.port, tenant)
+            problem(r, 503, "dependency.unavailable")
+            check(r.header("Retry-After") is not None, "Retry-After on the refusal")
+        check(breakers()["bus"] == "open", "open after the failures: %r" % breakers())
+        check("circuit breaker open" in "\n".join(st.log_lines()), "the log names the open breaker")
+        m = request(st.port, "GET", "/metrics").body.decode()
+        check('fcgi_sse_breaker_state{dependency="bus"} 1' in m, "bus state in /metrics")
+        check('fcgi_sse_breaker_opened_total{dependency="bus"} 1' in m, "bus opened once")
+        redis.start_on_same_port()
+        check(wait_until(lambda: breakers()["bus"] == "half_open", timeout=5, step=0.1), "half-open after open_ms")
+        check(wait_until(lambda: publish(st.port, tenant).status == 202, timeout=5, step=0.2),
+              "a publish goes through once Redis is back")
+        check(breakers()["bus"] == "closed", "closed by the trial: %r" % breakers())
+    finally:
+        st.cleanup()
+        redis.stop()
+
+
+@test
+def store_writes_breaker_opens_on_a_locked_store_while_reads_go_on(s, binary):
+    """Another process holds the store's write lock: writes fail after the
+    busy timeout (503, nothing applied) until the store_writes breaker
+    opens; ready is 503 ("writes_failing"); reads keep answering. The lock
+    gone and open_ms past, ready is 200 again and a write closes it."""
+    import sqlite3
+    from auth_tests import Client
+    from devices_tests import DEVICES
+    from harness import wait_until
+    st = _stack(binary, {"store": {"busy_timeout_ms": 50},
+                         "resilience": {"breaker_failures": 3, "breaker_open_ms": 500}}, name="store-breaker")
+    lock = None
+    try:
+        tenant = new_tenant(st, (("op", "operator"),))
+        c = Client(st.port, tenant, "op")
+        r = c.post(DEVICES, {"name": "first"})
+        check(r.status == 201, "a device: %d %r" % (r.status, r.body[:200]))
+        dev = r.json()["id"]
+        lock = sqlite3.connect(st.config["store"]["path"], isolation_level=None, timeout=5)
+        lock.execute("BEGIN IMMEDIATE")
+        for i in range(4):
+            problem(c.post(DEVICES, {"name": "d%d" % i}), 503, "dependency.unavailable")
+        ready = request(st.port, "GET", "/api/v2/ready")
+        body = ready.json()
+        check(ready.status == 503 and body["store"] == "writes_failing", "ready: %d %r" % (ready.status, body))
+        check(body["breakers"]["store_writes"] == "open" and body["breakers"]["store_reads"] == "closed",
+              "breakers: %r" % body["breakers"])
+        check(c.get(DEVICES + "/" + dev).status == 200, "a read while writes fail")
+        check(c.get(DEVICES).status == 200, "a list while writes fail")
+        m = request(st.port, "GET", "/metrics").body.decode()
+        check('fcgi_sse_breaker_state{dependency="store_writes"} 1' in m, "store_writes state in /metrics")
+        lock.execute("ROLLBACK")
+        lock.close()
+        lock = None
+        check(wait_until(lambda: request(st.port, "GET", "/api/v2/ready").status == 200, timeout=5, step=0.1),
+              "ready again once the open time has passed")
+        r = c.post(DEVICES, {"name": "after"})
+        check(r.status == 201, "a write after the lock: %d %r" % (r.status, r.body[:200]))
+        names = sorted(d["name"] for d in c.get(DEVICES).json()["items"])
+        check(names == ["after", "first"], "nothing refused was applied: %r" % names)
+        check(request(st.port, "GET", "/api/v2/ready").json()["breakers"]["store_writes"] == "closed",
+              "closed by the write")
+    finally:
+        if lock is not None:
+            lock.close()
+        st.cleanup()

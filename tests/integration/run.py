@@ -33,6 +33,7 @@ import events_tests  # noqa: E402,F401  (registers its tests)
 import protection_tests  # noqa: E402,F401  (registers its tests)
 import bus_tests  # noqa: E402,F401  (registers its tests)
 import devices_tests  # noqa: E402,F401  (registers its tests)
+import metrics_tests  # noqa: E402,F401  (registers its tests)
 
 
 # ---------------------------------------------------------------- routing
