@@ -14,6 +14,9 @@ OPT      ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -DFCGI_SSE_VERSION='"$(VERSION)"' \
             -DBUILD_COMMIT='"$(COMMIT)"' -DBUILD_EPOCH=$(EPOCH)
 CFLAGS   += -std=c11 $(OPT) $(WARNINGS) $(WERROR) -pthread
+# benchmarks build variants into a directory of their own:
+# make BUILD=build/<variant> BENCH_CPPFLAGS=-D... build/<variant>/fcgi_sse
+CPPFLAGS += $(BENCH_CPPFLAGS)
 LDLIBS   += -lfcgi -ljson-c -lhiredis -lsqlite3 -lcrypto -pthread
 
 # SANITIZE=address,undefined builds everything into build/san/ instead.

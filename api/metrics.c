@@ -111,7 +111,7 @@ void api_metrics_limited(const char *policy, int local)
 void api_metrics_count(int status)
 {
 	if (status >= STATUS_MIN && status <= STATUS_MAX)
-		atomic_fetch_add(&responses[status - STATUS_MIN], 1);
+		atomic_fetch_add_explicit(&responses[status - STATUS_MIN], 1, memory_order_relaxed);
 }
 
 /* When this process started, in Unix seconds: boot time plus field 22 of

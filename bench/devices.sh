@@ -12,7 +12,8 @@
 # Environment: CONNS (64), DURATION (10 s per wrk run), ROUNDS (3), DEVICES
 # (1000), STREAMS (1000), RATE (2000), POINTS (20000), WORKERS (8, make run's), PARTS
 # ("get lists telemetry", and "limits": GET with the rate limits on and
-# off, interleaved), LIMIT (the per-minute limits, reached never by
+# off, interleaved; "metrics": GET by fcgi_sse as built and by a build
+# without the per-request metrics, interleaved), LIMIT (the per-minute limits, reached never by
 # default), REDIS (unix: fcgi_sse
 # reaches Redis on its Unix socket, as `make run` has it; tcp: on loopback
 # TCP).
@@ -43,6 +44,9 @@ command -v wrk >/dev/null 2>&1 || {
 	fi
 }
 make -s all bench/api_floor
+# the per-request metrics compiled out, for PARTS=metrics (measurement only)
+part metrics && make -s BUILD=build/nometrics BENCH_CPPFLAGS=-DFCGI_SSE_BENCH_NO_REQUEST_METRICS \
+	build/nometrics/fcgi_sse
 mkdir -p build/bench
 [ build/bench/sse_load -nt bench/sse_load.c ] ||
 	cc -O2 -Wall -Wextra -Werror -pthread -o build/bench/sse_load bench/sse_load.c -lm
@@ -105,12 +109,12 @@ fs() { env -u FCGI_SSE_CONFIG build/fcgi_sse "$@"; }
 fs admin --config "$dir/config.json" create-tenant bench >/dev/null
 echo 'bench-password' | fs admin --config "$dir/config.json" create-user --tenant bench \
 	--username op --role operator >/dev/null
-# app_for CONFIG DIR: fcgi_sse on DIR/fcgi_sse.sock behind its own lighttpd;
-# sets app_pid (fcgi_sse's own pid, for its CPU time: not in a subshell)
-# and lt_port
+# app_for CONFIG DIR [BINARY]: fcgi_sse on DIR/fcgi_sse.sock behind its own
+# lighttpd; sets app_pid (fcgi_sse's own pid, for its CPU time: not in a
+# subshell) and lt_port
 app_for() {
 	mkdir -p "$2"
-	env -u FCGI_SSE_CONFIG build/fcgi_sse --config "$1" --listen "unix:$2/fcgi_sse.sock" \
+	env -u FCGI_SSE_CONFIG "${3:-build/fcgi_sse}" --config "$1" --listen "unix:$2/fcgi_sse.sock" \
 		</dev/null >/dev/null 2>"$2/fcgi_sse.log" &
 	app_pid=$!
 	pids+=("$app_pid")
@@ -152,6 +156,11 @@ if part limits; then
 	app_for "$dir/config-off.json" "$dir/off"
 	off_pid=$app_pid off_port=$lt_port off_lighttpd=${pids[-1]}
 	curl -fsS -o /dev/null "${auth[@]}" "http://127.0.0.1:$off_port/api/v2/devices/$device"
+fi
+if part metrics; then
+	app_for "$dir/config.json" "$dir/nometrics" build/nometrics/fcgi_sse
+	nom_pid=$app_pid nom_port=$lt_port nom_lighttpd=${pids[-1]}
+	curl -fsS -o /dev/null "${auth[@]}" "http://127.0.0.1:$nom_port/api/v2/devices/$device"
 fi
 # the creations' dirty pages written back before anything is timed
 sync
@@ -209,6 +218,11 @@ part limits && echo "-- GET one device (cache warm): limits on (never reached) a
 part limits && for r in $(seq "$ROUNDS"); do
 	wrk_run "limits on, round $r" "http://127.0.0.1:$app_port/api/v2/devices/$device" "$fcgi_pid" "$app_lighttpd" "$redis_pid"
 	wrk_run "limits off, round $r" "http://127.0.0.1:$off_port/api/v2/devices/$device" "$off_pid" "$off_lighttpd" "$redis_pid"
+done
+part metrics && echo "-- GET one device (cache warm): per-request metrics on and compiled out, interleaved"
+part metrics && for r in $(seq "$ROUNDS"); do
+	wrk_run "metrics on, round $r" "http://127.0.0.1:$app_port/api/v2/devices/$device" "$fcgi_pid" "$app_lighttpd" "$redis_pid"
+	wrk_run "metrics off, round $r" "http://127.0.0.1:$nom_port/api/v2/devices/$device" "$nom_pid" "$nom_lighttpd" "$redis_pid"
 done
 if part lists; then
 echo "-- lists and counts over $DEVICES devices (store reads)"
