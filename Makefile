@@ -140,7 +140,8 @@ check-docs: all
 clean:
 	rm -rf build
 # Benchmark programs: one C file each, linked with the application's objects.
-BENCH_BIN := bench/jwt_bench bench/session_bench bench/publish_bench bench/floor bench/api_floor
+BENCH_BIN := bench/jwt_bench bench/session_bench bench/publish_bench bench/floor bench/api_floor \
+             bench/metrics_bench
 $(BENCH_BIN): bench/%: bench/%.c $(LIB_OBJ)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
