@@ -136,6 +136,11 @@ void api_param(const struct api_call *call, size_t i, char *out, size_t cap);
  * (CONFLICT) are the caller's to map first. */
 int api_store_result(struct api_call *call, int rc, const char *what);
 
+/* The `retry:` of a new stream: sse.retry_ms plus up to
+ * sse.retry_jitter_pct percent of it, at random, so that the clients of a
+ * restarted server do not all come back in the same instant. */
+long long api_retry_ms(const struct api_env *env);
+
 /* Sets 503 dependency.unavailable with Retry-After (the store failed). */
 void api_unavailable(struct api_call *call);
 

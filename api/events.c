@@ -116,7 +116,7 @@ void api_events_stream(struct api_call *call)
 	}
 	if (api_authenticate(call, &p) < 0)
 		goto out;
-	if (sse_retry(&first, call->env->cfg->retry_ms) < 0) {
+	if (sse_retry(&first, api_retry_ms(call->env)) < 0) {
 		api_error(call, API_ERR_INTERNAL_ERROR, NULL);
 		goto out;
 	}

@@ -1,6 +1,8 @@
 /* Request helpers shared by handlers: JSON bodies, fields, route params. */
 #include <errno.h>
 #include <json-c/json.h>
+#include <openssl/rand.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -96,6 +98,17 @@ void api_param(const struct api_call *call, size_t i, char *out, size_t cap)
 
 	memcpy(out, p->value, n);
 	out[n] = '\0';
+}
+
+long long api_retry_ms(const struct api_env *env)
+{
+	long long base = env->cfg->retry_ms, span = base * env->cfg->retry_jitter_pct / 100;
+	uint32_t rnd = 0;
+
+	if (span <= 0)
+		return base;
+	RAND_bytes((unsigned char *)&rnd, sizeof(rnd));
+	return base + (long long)(rnd % (uint64_t)(span + 1));
 }
 
 void api_unavailable(struct api_call *call)

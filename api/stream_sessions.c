@@ -164,7 +164,7 @@ void events_stream_by_session(struct api_call *call, const struct events_query *
 	}
 	if (rc < 0)
 		return;
-	if (sse_retry(&first, call->env->cfg->retry_ms) < 0)
+	if (sse_retry(&first, api_retry_ms(call->env)) < 0)
 		api_error(call, API_ERR_INTERNAL_ERROR, NULL);
 	else
 		api_stream_handoff(call,

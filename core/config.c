@@ -105,6 +105,8 @@ static const struct config_entry entries[] = {
 	  "Each process sends itself a probe through the Redis bus every 2 s; GET /api/v2/ready answers 503 when none has come back for longer than this." },
 	{ "sse.retry_ms", CFG_INT, OFF(retry_ms), 0, 600000, "3000", NULL, 0, NULL,
 	  "Reconnection delay sent to clients in the stream's `retry:` field." },
+	{ "sse.retry_jitter_pct", CFG_INT, OFF(retry_jitter_pct), 0, 100, "50", NULL, 0, NULL,
+	  "Each stream's `retry:` is sse.retry_ms plus up to this percent of it, at random: after a restart, the clients' reconnects spread over that span instead of arriving at once." },
 	{ "sse.max_streams", CFG_INT, OFF(max_streams), 1, 100000, "10000", NULL, 0, NULL,
 	  "Streams one process holds open at once (two open files each behind lighttpd; the file limit must allow them). Further streams get 503 server.busy." },
 	{ "sse.max_lifetime_ms", CFG_INT, OFF(max_lifetime_ms), 0, 86400000, "240000", NULL, 0, NULL,

@@ -33,6 +33,7 @@ struct config {
 	/* sse */
 	long long heartbeat_interval_ms;
 	long long retry_ms;
+	long long retry_jitter_pct;
 	long long ready_probe_max_age_ms;
 	long long max_streams_per_tenant;
 	long long max_streams_per_user;

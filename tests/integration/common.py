@@ -20,7 +20,8 @@ BASE_CONFIG = {
     "api": {"v1_deprecation": DEPRECATION, "v1_sunset": SUNSET,
             "v1_successor_url": SUCCESSOR, "v1_deprecation_url": DEPR_DOC},
     # (the quota tests set their own stream quotas)
-    "sse": {"heartbeat_interval_ms": 1000, "retry_ms": 2500, "max_streams": 50,
+    # (retry_jitter_pct 0: the suite checks the exact retry; one test sets its own)
+    "sse": {"heartbeat_interval_ms": 1000, "retry_ms": 2500, "retry_jitter_pct": 0, "max_streams": 50,
             "max_streams_per_tenant": 0, "max_streams_per_user": 0},
     "security": {"internal_secret": SECRET},
     # the suite logs in from 127.0.0.1 hundreds of times a minute, some of

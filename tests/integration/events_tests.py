@@ -975,3 +975,28 @@ def metrics_for_loopback_or_the_secret(s, binary):
         import shutil
         shutil.rmtree(tmp, ignore_errors=True)
 
+
+
+@test
+def each_stream_gets_a_retry_with_jitter(s, binary):
+    """sse.retry_jitter_pct: every stream's retry is retry_ms plus up to
+    that percent, at random, so that after a restart the reconnects spread
+    over the span instead of arriving together."""
+    st = _stack(binary, {"sse": {"retry_ms": 2000, "retry_jitter_pct": 50}}, name="retry-jitter")
+    try:
+        seen = []
+        for _ in range(30):
+            es = EventStream(st.port, "/api/v2/version/stream")
+            try:
+                check(es.status == 200, "stream status %d" % es.status)
+                check(es.next_event() is not None, "the version_info event")
+                seen.append(es.retry)
+            finally:
+                es.close()
+        check(all(r is not None and 2000 <= r <= 3000 for r in seen), "retry within 2000..3000: %r" % seen)
+        # 30 draws from 1,001 values: fewer than 10 distinct would be a
+        # fixed or barely random retry (odds of chance below 1e-20)
+        check(len(set(seen)) >= 10, "retry values spread: %r" % sorted(seen))
+        check(max(seen) - min(seen) >= 500, "over at least half the span: %r" % sorted(seen))
+    finally:
+        st.cleanup()
