@@ -190,6 +190,39 @@ def request(port, method, path, headers=None, body=None, timeout=10):
         s.close()
 
 
+def read_event(readline, stream):
+    """The next event of an event stream, parsed per the WHATWG rules from
+    readline (bytes lines, b"" at EOF): (arrival_time, {'id', 'event',
+    'data'}), or None at EOF. A retry field sets stream.retry."""
+    ev = {"id": None, "event": "message", "data": []}
+    seen = False
+    while True:
+        raw = readline()
+        if not raw:
+            return None
+        line = raw.decode("utf-8").rstrip("\n").rstrip("\r")
+        if line == "":
+            if seen and ev["data"]:
+                ev["data"] = "\n".join(ev["data"])
+                return time.monotonic(), ev
+            ev = {"id": None, "event": "message", "data": []}
+            seen = False
+            continue
+        if line.startswith(":"):
+            continue
+        field, sep, value = line.partition(":")
+        if sep and value.startswith(" "):
+            value = value[1:]
+        if field == "data":
+            ev["data"].append(value)
+            seen = True
+        elif field in ("event", "id"):
+            ev[field] = value
+            seen = True
+        elif field == "retry" and value.isdigit():
+            stream.retry = int(value)
+
+
 class EventStream:
     """An open SSE stream read line by line with arrival times, parsed per
     the WHATWG event-stream rules."""
@@ -213,37 +246,9 @@ class EventStream:
 
     def next_event(self):
         """Returns (arrival_time, {'id','event','data'}) or None at EOF."""
-        ev = {"id": None, "event": "message", "data": []}
-        seen = False
-        while True:
-            raw = self.f.readline()
-            if not raw:
-                self.closed = True
-                return None
-            line = raw.decode("utf-8").rstrip("\n").rstrip("\r")
-            if line == "":
-                if seen and ev["data"]:
-                    ev["data"] = "\n".join(ev["data"])
-                    return time.monotonic(), ev
-                ev = {"id": None, "event": "message", "data": []}
-                seen = False
-                continue
-            if line.startswith(":"):
-                continue
-            field, sep, value = line.partition(":")
-            if sep and value.startswith(" "):
-                value = value[1:]
-            if field == "data":
-                ev["data"].append(value)
-                seen = True
-            elif field == "event":
-                ev["event"] = value
-                seen = True
-            elif field == "id":
-                ev["id"] = value
-                seen = True
-            elif field == "retry" and value.isdigit():
-                self.retry = int(value)
+        got = read_event(self.f.readline, self)
+        self.closed = got is None
+        return got
 
     def close(self):
         # the file object holds the fd open too: close both
@@ -346,7 +351,9 @@ class Stack(RunDir):
             env.update(BACKEND_BIN=os.path.abspath(self.binary),
                        BACKEND_CONFIG=self.config_path)
         self.lighttpd = subprocess.Popen(
-            ["lighttpd", "-D", "-f", os.path.join(LIGHTTPD_DIR, conf)],
+            # by its absolute path, as its systemd unit starts it: its
+            # graceful restart in the background needs that
+            [shutil.which("lighttpd") or "lighttpd", "-D", "-f", os.path.join(LIGHTTPD_DIR, conf)],
             env=env, stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(self.dir, "lighttpd.stderr"), "wb"))
         if not wait_until(lambda: port_open(self.port), 10):
@@ -392,7 +399,8 @@ APACHE_MODULES = "/usr/lib/apache2/modules"
 class ApacheStack(RunDir):
     """Apache httpd 2.4 in front of fcgi_sse, with the configuration from
     deploy/apache/: mode "proxy" (mod_proxy_fcgi to a standalone fcgi_sse)
-    or "fcgid" (mod_fcgid starts fcgi_sse with the socket on fd 0)."""
+    or "fcgid" (mod_fcgid starts fcgi_sse with the socket on fd 0); "proxy-h2"
+    is "proxy" with deploy/apache/fcgi_sse-http2.conf (HTTP/2 in front)."""
 
     def __init__(self, binary, config, mode, env=None):
         self.mode = mode
@@ -431,9 +439,11 @@ class ApacheStack(RunDir):
             "Group www-data",
             "DocumentRoot %s" % self.dir,
         ]
-        if self.mode == "proxy":
+        if self.mode.startswith("proxy"):
             lines += ["Define FCGI_SSE_SOCKET %s" % self.socket_path,
                       "Include %s/fcgi_sse-proxy-fcgi.conf" % APACHE_DIR]
+            if self.mode == "proxy-h2":
+                lines += ["Include %s/fcgi_sse-http2.conf" % APACHE_DIR]
         else:
             os.makedirs(os.path.join(self.dir, "fcgid"))
             shutil.chown(os.path.join(self.dir, "fcgid"), "www-data")
@@ -455,7 +465,7 @@ class ApacheStack(RunDir):
         return path
 
     def start(self):
-        if self.mode == "proxy":
+        if self.mode.startswith("proxy"):
             env = {k: v for k, v in os.environ.items() if not k.startswith("FCGI_SSE_")}
             env.update(self.env)
             self.backend = subprocess.Popen(
@@ -482,7 +492,7 @@ class ApacheStack(RunDir):
         return self
 
     def log_lines(self):
-        text = self.read("fcgi_sse.log") if self.mode == "proxy" else self.read("error.log")
+        text = self.read("fcgi_sse.log") if self.mode.startswith("proxy") else self.read("error.log")
         return [l for l in text.splitlines() if l.startswith("{")]
 
     def get(self, path, headers=None):

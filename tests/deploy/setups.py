@@ -1,0 +1,177 @@
+"""The deployments of deploy/, each started from its files as a user would
+include them (the harness stacks of the integration tests, which use those
+files), on loopback ports of its own. Each setup: start(), a client,
+admin(), restart() (graceful, during streams), log(), cleanup()."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from common import BASE_CONFIG, SECRET  # noqa: E402
+from harness import ApacheStack, Stack, admin, port_open, wait_until  # noqa: E402
+
+from clients import H1, H2  # noqa: E402
+
+
+def config(redis_port, extra=None):
+    cfg = json.loads(json.dumps(BASE_CONFIG))
+    cfg["redis"] = {"host": "127.0.0.1", "port": redis_port}
+    cfg["sse"]["retry_ms"] = 500           # reconnects after a restart come quickly
+    cfg["sse"]["retry_jitter_pct"] = 50
+    cfg["security"]["internal_secret"] = SECRET
+    for sec, vals in (extra or {}).items():
+        cfg.setdefault(sec, {}).update(vals)
+    return cfg
+
+
+def backend_pids(config_path):
+    """The fcgi_sse processes running with this config (their command line
+    or their environment names it)."""
+    pids = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read()
+            with open("/proc/%s/environ" % pid, "rb") as f:
+                env = f.read()
+        except OSError:
+            continue
+        if b"fcgi_sse" in cmd.split(b"\0")[0] and config_path.encode() in cmd + env:
+            pids.add(int(pid))
+    return pids
+
+
+class LighttpdSocket:
+    """deploy/lighttpd/fcgi_sse.conf: fcgi_sse on its own unix socket (as a
+    supervisor runs it); restart: lighttpd's graceful restart (in the
+    background: the new one accepts at once), then fcgi_sse's process is
+    stopped (SIGTERM: streams end with `event: shutdown`) and a new one
+    started on the same socket."""
+    name = "lighttpd socket"
+    client_class = H1
+
+    def __init__(self, binary, redis_port):
+        self.stack = Stack(binary, config(redis_port), name="deploy-socket")
+
+    def admin(self, *args, stdin=None):
+        return admin(self.stack.binary, self.stack.config_path, *args, stdin=stdin)
+
+    def start(self):
+        self.stack.start()
+        self.port = self.stack.port
+        return self
+
+    def restart(self):
+        old = self.stack.backend.pid
+        self.stack.lighttpd.send_signal(signal.SIGUSR1)
+        self.stack.stop_backend()
+        self.stack.start_backend()
+        assert self.stack.backend.pid != old
+
+    def log(self):
+        return self.stack.read("fcgi_sse.log")[-3000:] + self.stack.read("lighttpd.error.log")[-2000:]
+
+    def cleanup(self):
+        self.stack.cleanup()
+
+
+class LighttpdBinPath(LighttpdSocket):
+    """deploy/lighttpd/fcgi_sse-spawn.conf: lighttpd starts fcgi_sse
+    (bin-path) and passes the socket on fd 0; restart: lighttpd's graceful
+    restart (SIGUSR1), which starts its backends anew."""
+    name = "lighttpd bin-path"
+
+    def __init__(self, binary, redis_port):
+        self.stack = Stack(binary, config(redis_port), spawn=True, name="deploy-binpath")
+
+    def restart(self):
+        self.old_pids = backend_pids(self.stack.config_path)
+        assert self.old_pids, "no fcgi_sse started by lighttpd"
+        self.stack.lighttpd.send_signal(signal.SIGUSR1)
+
+    def restarted(self):
+        """After the scenario: the restart ran new backends (not checked in
+        restart(): the old lighttpd finishes only once its clients have
+        read the end of their streams)."""
+        assert wait_until(lambda: (lambda now: now and not now & self.old_pids)(
+            backend_pids(self.stack.config_path)), 20, 0.1), "lighttpd's graceful restart left the old backends"
+
+    def log(self):
+        return self.stack.read("lighttpd.stderr")[-3000:] + self.stack.read("lighttpd.error.log")[-2000:]
+
+
+class LighttpdH2(LighttpdSocket):
+    """The socket setup reached over HTTP/2 (h2c with prior knowledge):
+    lighttpd 1.4.69 speaks HTTP/2 by default (server.h2proto), and the
+    same fcgi_sse.conf keeps its streams unbuffered."""
+    name = "lighttpd over HTTP/2"
+    client_class = H2
+
+
+class ApacheProxyFcgi:
+    """deploy/apache/fcgi_sse-proxy-fcgi.conf: mod_proxy_fcgi to a
+    standalone fcgi_sse; restart: Apache's graceful restart and then a new
+    fcgi_sse process."""
+    name = "apache proxy_fcgi"
+    client_class = H1
+    mode = "proxy"
+
+    def __init__(self, binary, redis_port):
+        self.stack = ApacheStack(binary, config(redis_port), self.mode)
+
+    def admin(self, *args, stdin=None):
+        return admin(self.stack.binary, self.stack.config_path, *args, stdin=stdin)
+
+    def start(self):
+        self.stack.start()
+        self.port = self.stack.port
+        return self
+
+    def restart(self):
+        self.stack.httpd.send_signal(signal.SIGUSR1)  # apache2ctl graceful
+        old = self.stack.backend
+        old.send_signal(signal.SIGTERM)
+        old.wait(15)
+        os.unlink(self.stack.socket_path) if os.path.exists(self.stack.socket_path) else None
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FCGI_SSE_")}
+        self.stack.backend = subprocess.Popen(
+            [self.stack.binary, "--config", self.stack.config_path, "--listen",
+             "unix:" + self.stack.socket_path], env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.stack.dir, "fcgi_sse.log"), "ab"))
+        if not wait_until(lambda: os.path.exists(self.stack.socket_path), 5):
+            raise RuntimeError("fcgi_sse did not come back")
+        os.chmod(self.stack.socket_path, 0o666)
+
+    def log(self):
+        return self.stack.read("fcgi_sse.log")[-3000:] + self.stack.read("error.log")[-2000:]
+
+    def cleanup(self):
+        self.stack.cleanup()
+
+
+class ApacheProxyFcgiH2(ApacheProxyFcgi):
+    """The same, with deploy/apache/fcgi_sse-http2.conf: HTTP/2 (h2c) in
+    front, its output unbuffered."""
+    name = "apache proxy_fcgi over HTTP/2"
+    client_class = H2
+    mode = "proxy-h2"
+
+
+class ApacheFcgid(ApacheProxyFcgi):
+    """deploy/apache/fcgi_sse-fcgid.conf: mod_fcgid starts fcgi_sse itself;
+    restart: Apache's graceful restart, which ends mod_fcgid's processes."""
+    name = "apache mod_fcgid"
+    mode = "fcgid"
+
+    def restart(self):
+        self.stack.httpd.send_signal(signal.SIGUSR1)
+
+    def log(self):
+        return self.stack.read("error.log")[-4000:]
+
+
+ALL = [LighttpdSocket, LighttpdBinPath, LighttpdH2, ApacheFcgid, ApacheProxyFcgi, ApacheProxyFcgiH2]
