@@ -40,7 +40,7 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 
 .PHONY: FORCE all test unit integration integration-san run clean docs check-docs valgrind deps \
-        build-deps bench-auth test-fresh
+        build-deps bench-auth test-fresh test-deploy
 
 all: $(BUILD)/fcgi_sse
 
@@ -102,7 +102,14 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) integration
 	$(MAKE) integration-san
+	$(MAKE) test-deploy
 	$(MAKE) check-docs
+
+# Every setup of deploy/ (lighttpd socket, bin-path and HTTP/2; Apache
+# mod_fcgid, mod_proxy_fcgi and mod_proxy_fcgi over HTTP/2), each started
+# from its files and put through the same user scenario (tests/deploy/).
+test-deploy: deps all
+	python3 tests/deploy/run.py --binary $(BUILD)/fcgi_sse
 
 # The README's two commands on a brand-new minimal Debian 12 root (mmdebstrap,
 # minbase + git + make): make run (health, a login, an event on a stream
