@@ -207,6 +207,8 @@ def run(setup, client):
     versions(client)
     login = Login(client)
     authenticated(client, login)
+    if hasattr(setup, "checks"):
+        setup.checks(client, login)  # what only this setup has
     last, delays = unbuffered(client, pub, login)
     last = replay(client, pub, login, last)
     r = restart_during_stream(client, pub, login, setup, last)

@@ -12,7 +12,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from common import BASE_CONFIG, SECRET  # noqa: E402
-from harness import ApacheStack, Stack, admin, port_open, wait_until  # noqa: E402
+from harness import APACHE_MODULES, LIGHTTPD_DIR, ApacheStack, Stack, admin, wait_until  # noqa: E402
 
 from clients import H1, H2  # noqa: E402
 
@@ -104,6 +104,37 @@ class LighttpdBinPath(LighttpdSocket):
         return self.stack.read("lighttpd.stderr")[-3000:] + self.stack.read("lighttpd.error.log")[-2000:]
 
 
+class LighttpdDeflate(LighttpdSocket):
+    """The socket setup with mod_deflate on for every text/ and
+    application/ type, as a site may have it, and deploy/lighttpd/
+    fcgi_sse-deflate.conf: JSON answers compressed, streams not."""
+    name = "lighttpd socket with mod_deflate"
+
+    def start(self):
+        conf = os.path.join(self.stack.dir, "lighttpd-deflate.conf")
+        with open(conf, "w") as f:
+            for name in ("base.conf", "fcgi_sse.conf"):
+                f.write('include "%s"\n' % os.path.join(LIGHTTPD_DIR, name))
+            f.write('server.modules += ( "mod_deflate" )\n'
+                    'deflate.mimetypes = ( "text/", "application/" )\n'
+                    'deflate.allowed-encodings = ( "gzip" )\n')
+            f.write('include "%s"\n' % os.path.join(LIGHTTPD_DIR, "fcgi_sse-deflate.conf"))
+        self.stack.lighttpd_conf = conf
+        return LighttpdSocket.start(self)
+
+    def checks(self, client, login):
+        gz = {"Accept-Encoding": "gzip"}
+        r = client.request("GET", "/api/v2/me", login.headers(gz))
+        assert r.status == 200 and r.header("Content-Encoding") == "gzip", \
+            "JSON answers compressed: %d %r" % (r.status, r.header("Content-Encoding"))
+        es = client.stream("/api/v2/events/stream", login.headers(gz))
+        try:
+            assert es.status == 200 and es.header("Content-Encoding") is None, \
+                "the stream left uncompressed: %r" % es.header("Content-Encoding")
+        finally:
+            es.close()
+
+
 class LighttpdH2(LighttpdSocket):
     """The socket setup reached over HTTP/2 (h2c with prior knowledge):
     lighttpd 1.4.69 speaks HTTP/2 by default (server.h2proto), and the
@@ -122,6 +153,15 @@ class ApacheProxyFcgi:
 
     def __init__(self, binary, redis_port):
         self.stack = ApacheStack(binary, config(redis_port), self.mode)
+        # mod_deflate on for JSON and for event streams too, as a site may
+        # have it: the deploy file's no-gzip must keep streams plain
+        self.stack.extra_conf = [
+            "LoadModule filter_module %s/mod_filter.so" % APACHE_MODULES,
+            "LoadModule deflate_module %s/mod_deflate.so" % APACHE_MODULES,
+            "AddOutputFilterByType DEFLATE application/json text/event-stream",
+        ]
+
+    checks = LighttpdDeflate.checks
 
     def admin(self, *args, stdin=None):
         return admin(self.stack.binary, self.stack.config_path, *args, stdin=stdin)
@@ -174,4 +214,4 @@ class ApacheFcgid(ApacheProxyFcgi):
         return self.stack.read("error.log")[-4000:]
 
 
-ALL = [LighttpdSocket, LighttpdBinPath, LighttpdH2, ApacheFcgid, ApacheProxyFcgi, ApacheProxyFcgiH2]
+ALL = [LighttpdSocket, LighttpdBinPath, LighttpdDeflate, LighttpdH2, ApacheFcgid, ApacheProxyFcgi, ApacheProxyFcgiH2]

@@ -345,7 +345,7 @@ class Stack(RunDir):
             self.start_backend()
         env = {k: v for k, v in os.environ.items() if not k.startswith("FCGI_SSE_")}
         env.update(PORT=str(self.port), RUN_DIR=self.dir)
-        conf = "lighttpd.conf"
+        conf = getattr(self, "lighttpd_conf", None) or "lighttpd.conf"
         if self.spawn:
             conf = "lighttpd-spawn.conf"
             env.update(BACKEND_BIN=os.path.abspath(self.binary),
@@ -459,6 +459,7 @@ class ApacheStack(RunDir):
             env.update(self.env)
             for k, v in env.items():
                 lines.append("FcgidInitialEnv %s %s" % (k, v))
+        lines += getattr(self, "extra_conf", [])
         path = os.path.join(self.dir, "httpd.conf")
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
