@@ -657,6 +657,7 @@ int main(int argc, char **argv)
 	struct config cfg;
 	struct buf err = BUF_INIT, out = BUF_INIT;
 	sigset_t sigs;
+	struct listen_file socket_file = { 0, 0, 0 };
 	int rc, listen_fd;
 
 	if ((rc = parse_args(argc, argv, &o)) != 0)
@@ -687,11 +688,13 @@ int main(int argc, char **argv)
 		rc = *cfg.listen ? EXIT_OSERR : EXIT_USAGE;
 		goto out;
 	}
+	if (strncmp(cfg.listen, "unix:", 5) == 0)
+		listen_file_of(cfg.listen + 5, &socket_file);
 	rc = run(&cfg, listen_fd, &sigs);
 	if (listen_fd != 0)
 		close(listen_fd);
 	if (strncmp(cfg.listen, "unix:", 5) == 0)
-		unlink(cfg.listen + 5);
+		listen_unlink_own(cfg.listen + 5, &socket_file);
 out:
 	config_release(&cfg);
 	buf_release(&err);

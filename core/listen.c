@@ -93,6 +93,24 @@ fail:
 	return -1;
 }
 
+void listen_file_of(const char *path, struct listen_file *out)
+{
+	struct stat st;
+
+	out->valid = lstat(path, &st) == 0;
+	out->dev = out->valid ? (unsigned long long)st.st_dev : 0;
+	out->ino = out->valid ? (unsigned long long)st.st_ino : 0;
+}
+
+void listen_unlink_own(const char *path, const struct listen_file *f)
+{
+	struct listen_file now;
+
+	listen_file_of(path, &now);
+	if (f->valid && now.valid && now.dev == f->dev && now.ino == f->ino)
+		unlink(path);
+}
+
 static int open_tcp(const struct listen_addr *a, int backlog, struct buf *err)
 {
 	struct addrinfo hints, *res = NULL;

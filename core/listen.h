@@ -23,6 +23,22 @@ int listen_parse(const char *spec, struct listen_addr *out);
  * or -1 with a message in err. */
 int listen_open(const struct listen_addr *a, int backlog, struct buf *err);
 
+/* The file a unix socket was bound to, as lstat saw it. */
+struct listen_file {
+	unsigned long long dev, ino;
+	int valid;
+};
+
+/* Records which file path is now (right after listen_open). */
+void listen_file_of(const char *path, struct listen_file *out);
+
+/* Removes the socket file at path at exit, unless it is no longer f: a
+ * process started after this one (a restart that starts the new process
+ * before stopping the old) has replaced it with its own socket, which must
+ * stay. (What lstat and unlink see may differ if a third process swaps the
+ * file in between; a restart does not.) */
+void listen_unlink_own(const char *path, const struct listen_file *f);
+
 /* Returns 1 if fd is a listening socket (fd 0 from a process manager),
  * 0 otherwise. */
 int listen_fd_is_listening(int fd);

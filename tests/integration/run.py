@@ -23,6 +23,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ApacheStack, EventStream, RedisServer, Stack, fcgi_request, free_port, port_open, request,  # noqa: E402
+                     stop_process,
                      wait_until)
 
 from common import (BASE_CONFIG, DEPRECATION, DEPR_DOC, SECRET, SUCCESSOR, SUNSET,  # noqa: E402
@@ -302,6 +303,29 @@ def sigterm_ends_streams_with_shutdown_event_and_exits_0(s, binary):
         check(end and end[-1]["clean"] is True, "clean shutdown logged %r" % end)
         check(any(m["msg"] == "shutdown_begin" for m in msgs), "shutdown_begin logged")
         check(not os.path.exists(st.socket_path), "unix socket removed")
+    finally:
+        st.cleanup()
+
+
+@test
+def a_new_process_takes_the_socket_over_and_the_old_one_leaves_it(s, binary):
+    """A restart without refusals: the new fcgi_sse starts on the same
+    unix socket path while the old one still runs (it takes the path over),
+    then the old one stops. The old one must not remove the new one's
+    socket on its way out: every request through lighttpd is answered."""
+    st = _stack(binary, name="takeover")
+    try:
+        old = st.backend
+        check(st.get("/api/v2/health").status == 200, "health")
+        st.backend = None
+        st.start_backend()  # waits for the path: it is there already
+        new = st.backend
+        check(wait_until(lambda: any('"startup"' in l and '"pid":%d' % new.pid in l for l in st.log_lines()), 5),
+              "the new process started")
+        check(stop_process(old) == 0, "the old one stops cleanly")
+        check(os.path.exists(st.socket_path), "the new process's socket is still there")
+        statuses = [st.get("/api/v2/health").status for _ in range(20)]
+        check(statuses == [200] * 20, "answered by the new process: %r" % statuses)
     finally:
         st.cleanup()
 
