@@ -27,7 +27,7 @@ def main():
     ap.add_argument("-k", default="")
     args = ap.parse_args()
     binary = os.path.abspath(args.binary)
-    chosen = [s for s in setups.ALL if args.k in s.name]
+    chosen = [s for s in setups.all_setups() if args.k in s.name]
     redis = RedisServer().start()
     failed = 0
     try:

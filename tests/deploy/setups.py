@@ -6,13 +6,11 @@ admin(), restart() (graceful, during streams), log(), cleanup()."""
 import json
 import os
 import signal
-import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from common import BASE_CONFIG, SECRET  # noqa: E402
-from harness import APACHE_MODULES, LIGHTTPD_DIR, ApacheStack, Stack, admin, wait_until  # noqa: E402
+from harness import APACHE_MODULES, LIGHTTPD_DIR, ApacheStack, Stack, admin, stop_process, wait_until  # noqa: E402
 
 from clients import H1, H2  # noqa: E402
 
@@ -45,17 +43,9 @@ def backend_pids(config_path):
     return pids
 
 
-class LighttpdSocket:
-    """deploy/lighttpd/fcgi_sse.conf: fcgi_sse on its own unix socket (as a
-    supervisor runs it); restart: lighttpd's graceful restart (in the
-    background: the new one accepts at once), then fcgi_sse's process is
-    stopped (SIGTERM: streams end with `event: shutdown`) and a new one
-    started on the same socket."""
-    name = "lighttpd socket"
+class StackSetup:
+    """What every setup over a harness stack (self.stack) shares."""
     client_class = H1
-
-    def __init__(self, binary, redis_port):
-        self.stack = Stack(binary, config(redis_port), name="deploy-socket")
 
     def admin(self, *args, stdin=None):
         return admin(self.stack.binary, self.stack.config_path, *args, stdin=stdin)
@@ -64,6 +54,21 @@ class LighttpdSocket:
         self.stack.start()
         self.port = self.stack.port
         return self
+
+    def cleanup(self):
+        self.stack.cleanup()
+
+
+class LighttpdSocket(StackSetup):
+    """deploy/lighttpd/fcgi_sse.conf: fcgi_sse on its own unix socket (as a
+    supervisor runs it); restart: lighttpd's graceful restart (in the
+    background: the new one accepts at once), then fcgi_sse's process is
+    stopped (SIGTERM: streams end with `event: shutdown`) and a new one
+    started on the same socket."""
+    name = "lighttpd socket"
+
+    def __init__(self, binary, redis_port):
+        self.stack = Stack(binary, config(redis_port), name="deploy-socket")
 
     def restart(self):
         old = self.stack.backend.pid
@@ -74,9 +79,6 @@ class LighttpdSocket:
 
     def log(self):
         return self.stack.read("fcgi_sse.log")[-3000:] + self.stack.read("lighttpd.error.log")[-2000:]
-
-    def cleanup(self):
-        self.stack.cleanup()
 
 
 class LighttpdBinPath(LighttpdSocket):
@@ -102,6 +104,13 @@ class LighttpdBinPath(LighttpdSocket):
 
     def log(self):
         return self.stack.read("lighttpd.stderr")[-3000:] + self.stack.read("lighttpd.error.log")[-2000:]
+
+    def cleanup(self):
+        StackSetup.cleanup(self)
+        # a lighttpd stopped in the middle of its graceful restart may have
+        # spawned backends it no longer knows of
+        for pid in backend_pids(self.stack.config_path):
+            os.kill(pid, signal.SIGKILL)
 
 
 class LighttpdDeflate(LighttpdSocket):
@@ -143,12 +152,11 @@ class LighttpdH2(LighttpdSocket):
     client_class = H2
 
 
-class ApacheProxyFcgi:
+class ApacheProxyFcgi(StackSetup):
     """deploy/apache/fcgi_sse-proxy-fcgi.conf: mod_proxy_fcgi to a
     standalone fcgi_sse; restart: Apache's graceful restart and then a new
     fcgi_sse process."""
     name = "apache proxy_fcgi"
-    client_class = H1
     mode = "proxy"
 
     def __init__(self, binary, redis_port):
@@ -163,34 +171,15 @@ class ApacheProxyFcgi:
 
     checks = LighttpdDeflate.checks
 
-    def admin(self, *args, stdin=None):
-        return admin(self.stack.binary, self.stack.config_path, *args, stdin=stdin)
-
-    def start(self):
-        self.stack.start()
-        self.port = self.stack.port
-        return self
-
     def restart(self):
         self.stack.httpd.send_signal(signal.SIGUSR1)  # apache2ctl graceful
         old = self.stack.backend
-        old.send_signal(signal.SIGTERM)
-        old.wait(15)
-        os.unlink(self.stack.socket_path) if os.path.exists(self.stack.socket_path) else None
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FCGI_SSE_")}
-        self.stack.backend = subprocess.Popen(
-            [self.stack.binary, "--config", self.stack.config_path, "--listen",
-             "unix:" + self.stack.socket_path], env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.stack.dir, "fcgi_sse.log"), "ab"))
-        if not wait_until(lambda: os.path.exists(self.stack.socket_path), 5):
-            raise RuntimeError("fcgi_sse did not come back")
-        os.chmod(self.stack.socket_path, 0o666)
+        stop_process(old)
+        self.stack.start_backend()
+        assert self.stack.backend.pid != old.pid
 
     def log(self):
         return self.stack.read("fcgi_sse.log")[-3000:] + self.stack.read("error.log")[-2000:]
-
-    def cleanup(self):
-        self.stack.cleanup()
 
 
 class ApacheProxyFcgiH2(ApacheProxyFcgi):
@@ -215,3 +204,9 @@ class ApacheFcgid(ApacheProxyFcgi):
 
 
 ALL = [LighttpdSocket, LighttpdBinPath, LighttpdDeflate, LighttpdH2, ApacheFcgid, ApacheProxyFcgi, ApacheProxyFcgiH2]
+
+
+def all_setups():
+    """Every setup: these and the supervisors' (setups_spawn.py)."""
+    from setups_spawn import SPAWN
+    return ALL + SPAWN
