@@ -156,3 +156,20 @@ $(BENCH_BIN): bench/%: bench/%.c $(LIB_OBJ)
 # redis-server on a free loopback port).
 bench-auth: all bench/jwt_bench bench/session_bench
 	bench/auth.sh
+
+# ---- Debian package (issue #13): make deb, make test-deb ------------------
+# deb: build/fcgi-sse_<version>_<arch>.deb from the plain build (stripped),
+# packaged by deploy/debian/build.sh (dpkg-shlibdeps, dpkg-gencontrol,
+# dpkg-deb --root-owner-group; no debhelper). test-deb: lintian on it, then
+# it is installed with apt on a fresh Debian 12 root (mmdebstrap) and must
+# serve a login through Apache there, then purge cleanly (tests/deb/run.sh).
+.PHONY: deb test-deb
+deb: $(BUILD)/fcgi_sse
+	@[ -z "$(SANITIZE)" ] || { echo "make deb: packages the plain build; unset SANITIZE"; exit 1; }
+	@deploy/deps.sh build deb
+	@deploy/debian/build.sh $(VERSION) $(BUILD)/fcgi_sse build
+
+test-deb:
+	@deploy/deps.sh build deb
+	tests/deb/run.sh
+# ---- end of the Debian package block ---------------------------------------

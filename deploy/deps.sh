@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages fcgi_sse needs, only those missing.
-# usage: deploy/deps.sh [build] [test] [run] [fresh]   (default: build run)
+# usage: deploy/deps.sh [build] [test] [run] [fresh] [deb]   (default: build run)
 # Runs apt-get as root, or through sudo when available; otherwise says
 # which command installs what is missing and fails. Package installs here
 # never start system services (policy-rc.d), so nothing grabs port 80.
@@ -15,10 +15,11 @@ pkgs=()
 for g in "${groups[@]}"; do
 	case "$g" in
 	build) pkgs+=(gcc make pkg-config libc6-dev libfcgi-dev libjson-c-dev libssl-dev libhiredis-dev libsqlite3-dev git) ;;
-	test)  pkgs+=(libcunit1-dev redis-server lighttpd lighttpd-mod-deflate spawn-fcgi apache2 libapache2-mod-fcgid python3 procps curl prometheus) ;;
+	test)  pkgs+=(libcunit1-dev redis-server lighttpd lighttpd-mod-deflate spawn-fcgi apache2 libapache2-mod-fcgid python3 procps curl prometheus supervisor runit systemd) ;;
 	run)   pkgs+=(lighttpd redis-server curl) ;;
 	fresh) pkgs+=(mmdebstrap util-linux) ;;
-	*) echo "deps.sh: unknown group '$g' (build, test, run, fresh)" >&2; exit 2 ;;
+	deb)   pkgs+=(dpkg-dev binutils lintian mmdebstrap util-linux iproute2) ;;
+	*) echo "deps.sh: unknown group '$g' (build, test, run, fresh, deb)" >&2; exit 2 ;;
 	esac
 done
 
