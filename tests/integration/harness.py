@@ -465,17 +465,24 @@ class ApacheStack(RunDir):
             f.write("\n".join(lines) + "\n")
         return path
 
+    def start_backend(self):
+        """The standalone fcgi_sse of the proxy modes, on a socket Apache's
+        user may write."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FCGI_SSE_")}
+        env.update(self.env)
+        if os.path.exists(self.socket_path):
+            os.unlink(self.socket_path)
+        self.backend = subprocess.Popen(
+            [self.binary, "--config", self.config_path, "--listen", "unix:" + self.socket_path],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(self.dir, "fcgi_sse.log"), "ab"))
+        if not wait_until(lambda: os.path.exists(self.socket_path), 5):
+            raise RuntimeError("fcgi_sse did not start")
+        os.chmod(self.socket_path, 0o666)
+
     def start(self):
         if self.mode.startswith("proxy"):
-            env = {k: v for k, v in os.environ.items() if not k.startswith("FCGI_SSE_")}
-            env.update(self.env)
-            self.backend = subprocess.Popen(
-                [self.binary, "--config", self.config_path, "--listen", "unix:" + self.socket_path],
-                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=open(os.path.join(self.dir, "fcgi_sse.log"), "ab"))
-            if not wait_until(lambda: os.path.exists(self.socket_path), 5):
-                raise RuntimeError("fcgi_sse did not start")
-            os.chmod(self.socket_path, 0o666)
+            self.start_backend()
         else:
             # tenants and users made with the admin command (as root) before
             # the start: mod_fcgid's processes run as www-data and write the

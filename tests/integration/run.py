@@ -331,6 +331,56 @@ def a_new_process_takes_the_socket_over_and_the_old_one_leaves_it(s, binary):
 
 
 @test
+def a_request_half_sent_when_shutdown_begins_is_still_answered(s, binary):
+    """A front server's request whose parameters are still arriving when
+    SIGTERM comes (the worker has accepted the connection and is reading
+    them) is read to its end and answered, not dropped: the front server
+    would see the connection reset and answer 500."""
+    import struct
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FCGI_SSE_")}
+    tmp = tempfile.mkdtemp(prefix="fcgi_sse_it_halfsent_")
+    env["FCGI_SSE_STORE_PATH"] = os.path.join(tmp, "fcgi_sse.db")
+    env["FCGI_SSE_SERVER_SHUTDOWN_TIMEOUT_MS"] = "5000"
+    env["FCGI_SSE_SSE_SHUTDOWN_GRACE_MS"] = "0"  # the workers are stopped at once
+    p = subprocess.Popen([binary, "--listen", "127.0.0.1:%d" % port], env=env,
+                         stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def record(rtype, content):
+        return struct.pack(">BBHHBx", 1, rtype, 1, len(content), 0) + content
+
+    def nv(k, v):
+        return struct.pack(">BB", len(k), len(v)) + k + v
+
+    try:
+        check(wait_until(lambda: port_open(port), 5), "listening on TCP")
+        c = socket.create_connection(("127.0.0.1", port), timeout=10)
+        params = nv(b"REQUEST_METHOD", b"GET") + nv(b"REQUEST_URI", b"/api/v2/health")
+        c.sendall(record(1, struct.pack(">HB5x", 1, 0)) + record(4, params))
+        time.sleep(0.2)  # a worker has it and waits for the rest
+        p.send_signal(signal.SIGTERM)
+        time.sleep(0.3)  # the stop has begun: idle workers are being woken
+        c.sendall(record(4, b"") + record(5, b""))
+        out = b""
+        while True:
+            try:
+                chunk = c.recv(65536)
+            except ConnectionResetError:
+                chunk = None
+            if not chunk:
+                break
+            out += chunk
+        c.close()
+        check(b"Status: 200" in out and b'"status":"ok"' in out, "answered: %r" % out[:200])
+        check(p.wait(10) == 0, "exit 0")
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@test
 def inflight_request_finishes_during_shutdown(s, binary):
     """A stream open at SIGTERM is in flight; a plain request racing the
     signal either completes fully or is refused by the front server, never
