@@ -40,7 +40,7 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 
 .PHONY: FORCE all test unit integration integration-san run clean docs check-docs valgrind deps \
-        build-deps bench-auth test-fresh test-deploy
+        build-deps bench-auth test-fresh test-deploy test-js
 
 all: $(BUILD)/fcgi_sse
 
@@ -103,7 +103,13 @@ test: deps
 	$(MAKE) integration
 	$(MAKE) integration-san
 	$(MAKE) test-deploy
+	$(MAKE) test-js
 	$(MAKE) check-docs
+
+# The browser client's unit tests (clients/js): node's own test runner,
+# fake timers and a fake EventSource of the tests' own (node 18 and 20).
+test-js: deps
+	node --test clients/js/test/
 
 # Every setup of deploy/ (lighttpd socket, bin-path and HTTP/2; Apache
 # mod_fcgid, mod_proxy_fcgi and mod_proxy_fcgi over HTTP/2), each started
