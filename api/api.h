@@ -245,6 +245,7 @@ struct api_stream_filter {
 	const char *resume_from;  /* Last-Event-ID (NULL: from the next event) */
 };
 
+/* (first_frames: what follows the stream's `retry:`, which this writes) */
 void api_stream_handoff(struct api_call *call, const struct api_stream_owner *owner,
 			const struct api_stream_filter *filter, const struct buf *first_frames);
 

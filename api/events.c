@@ -116,10 +116,6 @@ void api_events_stream(struct api_call *call)
 	}
 	if (api_authenticate(call, &p) < 0)
 		goto out;
-	if (sse_retry(&first, api_retry_ms(call->env)) < 0) {
-		api_error(call, API_ERR_INTERNAL_ERROR, NULL);
-		goto out;
-	}
 	api_stream_handoff(call,
 			   &(struct api_stream_owner){ p.claims.tid, p.claims.sub, p.claims.sid,
 						       p.session.expires_at },

@@ -164,16 +164,13 @@ void events_stream_by_session(struct api_call *call, const struct events_query *
 	}
 	if (rc < 0)
 		return;
-	if (sse_retry(&first, api_retry_ms(call->env)) < 0)
-		api_error(call, API_ERR_INTERNAL_ERROR, NULL);
-	else
-		api_stream_handoff(call,
-				   &(struct api_stream_owner){ ss.tenant_id, ss.user_id, ss.session_id,
-							       auth.expires_at },
-				   &(struct api_stream_filter){ q->has_events ? buf_str(&q->events) : NULL,
-								q->has_topics ? buf_str(&q->topics) : NULL,
-								ss.id, events_resume_from(call, q) },
-				   &first);
+	api_stream_handoff(call,
+			   &(struct api_stream_owner){ ss.tenant_id, ss.user_id, ss.session_id,
+						       auth.expires_at },
+			   &(struct api_stream_filter){ q->has_events ? buf_str(&q->events) : NULL,
+							q->has_topics ? buf_str(&q->topics) : NULL,
+							ss.id, events_resume_from(call, q) },
+			   &first);
 	buf_release(&first);
 }
 

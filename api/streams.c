@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "../core/fcgi_record.h"
+#include "../sse/sse.h"
 #include "api.h"
 
 static void sse_headers(struct http_response *resp)
@@ -71,6 +72,7 @@ void api_stream_handoff(struct api_call *call, const struct api_stream_owner *ow
 	struct http_response *resp = call->resp;
 	struct hub_stream_spec spec;
 	struct buf head = BUF_INIT, resume = BUF_INIT;
+	long long retry = api_retry_ms(call->env);
 	int fd, request_id;
 
 	if (hub_stopping(call->env->hub)) {
@@ -85,7 +87,7 @@ void api_stream_handoff(struct api_call *call, const struct api_stream_owner *ow
 		return;
 	/* the header's memory belongs to libfcgi, which frees it on detach */
 	if ((filter->resume_from != NULL && buf_puts(&resume, filter->resume_from) < 0) ||
-	    http_response_head(resp, -1, &head) < 0 ||
+	    http_response_head(resp, -1, &head) < 0 || sse_retry(&head, retry) < 0 ||
 	    buf_append(&head, first_frames->data, first_frames->len) < 0 ||
 	    http_response_detach(resp, &fd, &request_id) < 0) {
 		buf_release(&head);
@@ -100,7 +102,7 @@ void api_stream_handoff(struct api_call *call, const struct api_stream_owner *ow
 		.resume_from = filter->resume_from ? buf_str(&resume) : NULL, .announce = owner->tenant_id[0] != '\0',
 		.auth_session = owner->auth_session, .user_id = owner->user_id,
 		.auth_expires = owner->auth_expires, .request_log_id = call->req->request_id,
-		.head = head.data, .head_len = head.len,
+		.retry_ms = retry, .head = head.data, .head_len = head.len,
 	};
 	if (hub_add(call->env->hub, &spec) < 0)
 		refuse(call, fd, request_id, errno == ESHUTDOWN);

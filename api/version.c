@@ -55,7 +55,6 @@ void api_version_stream(struct api_call *call)
 	const char *text = json_object_to_json_string_ext(info, JSON_C_TO_STRING_PLAIN |
 								       JSON_C_TO_STRING_NOSLASHESCAPE);
 
-	sse_retry(&first, api_retry_ms(call->env));
 	sse_event(&first, NULL, "version_info", text, strlen(text));
 	/* tenant "": this stream receives no published events, only heartbeats */
 	if (first.oom)

@@ -61,6 +61,7 @@ struct hub_stream_spec {
 				   * start with the next event). An id that is
 				   * not one, or older than the history kept,
 				   * gets `event: reset` */
+	long long retry_ms;     /* the `retry:` in head: told in `event: connected` */
 	const char *head;       /* CGI head and first SSE frames, sent at once */
 	size_t head_len;
 };

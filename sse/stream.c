@@ -88,6 +88,8 @@ struct stream *stream_new(const struct hub_opts *o, const struct hub_stream_spec
 	if (writer_init(&s->w, sp->fd, sp->request_id, o->max_buffer, sp->head, sp->head_len) < 0)
 		goto err;
 	s->announce = sp->announce;
+	s->retry_ms = sp->retry_ms;
+	s->heartbeat_ms = o->heartbeat_ms;
 	if (s->key != NULL) {
 		unsigned char md[SHA256_DIGEST_LENGTH], rnd[16] = { 0 };
 		RAND_bytes(rnd, sizeof(rnd));
@@ -250,10 +252,13 @@ int stream_send_control(struct registry *r, struct stream *s, const char *event)
 
 int stream_send_connected(struct registry *r, struct stream *s)
 {
-	char data[96];
+	char data[160];
 
 	s->announce = 0;
-	snprintf(data, sizeof(data), "{\"connection_id\":\"%s\"}", s->reqid);
+	/* what EventSource does not show a page: its retry and the heartbeat
+	 * a client's monitor should expect */
+	snprintf(data, sizeof(data), "{\"connection_id\":\"%s\",\"retry_ms\":%lld,\"heartbeat_ms\":%lld}",
+		 s->reqid, s->retry_ms, s->heartbeat_ms);
 	return stream_send_frame(r, s, "connected", data, strlen(data));
 }
 
@@ -459,7 +464,12 @@ int stream_due(struct registry *r, struct stream *s, long long now)
 		return 0;
 	}
 	if (s->deadline_ms && now >= s->deadline_ms) {
-		stream_end(r, s, END_LIFETIME, 1);
+		/* a planned end, not a failure: the client reconnects after its
+		 * retry and resumes (a page need not show it as a lost link) */
+		if (stream_send_control(r, s, "lifetime") < 0)
+			stream_end(r, s, END_LIFETIME, 0);
+		else
+			stream_end(r, s, END_LIFETIME, 1);
 		return 0;
 	}
 	return 1;

@@ -37,6 +37,7 @@ struct stream {
 	char *tenant, *events, *topics, *key, *auth, *user; /* one allocation: strs */
 	char *strs;
 	char reqid[40];
+	long long retry_ms, heartbeat_ms; /* told in `event: connected` */
 	char pos[HUB_ID_MAX + 1];      /* the last tenant event covered ("" unknown) */
 	const struct cursor *cur;     /* its tenant's cursor (NULL: none could be made) */
 	char resume[HUB_ID_MAX + 1];   /* Last-Event-ID to check, while need_info */

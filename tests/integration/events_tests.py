@@ -72,6 +72,10 @@ def connected(es):
     ev = got[1]
     check(es.retry == 2500, "retry: %r" % es.retry)
     check(ev["event"] == "connected", "first event %r" % ev)
+    data = json.loads(ev["data"])
+    check(data.get("retry_ms") == es.retry and isinstance(data.get("heartbeat_ms"), int) and
+          data["heartbeat_ms"] > 0,
+          "connected tells the page its retry and heartbeat: %r" % data)
     return ev
 
 
@@ -846,8 +850,8 @@ def events_stream_ends_after_its_lifetime_and_session_reconnects(s, binary):
                 took = time.monotonic() - t0
                 check(eof, "attempt %d: stream ended by itself" % attempt)
                 check(1.3 <= took <= 2.5, "attempt %d: ended after %.2fs" % (attempt, took))
-                check(all(e["event"] == "ping" for _, e in evs), "only pings, then EOF: %r" % evs)
-                check(len(evs) == 1, "one ping within 1.5 s at a 1 s heartbeat: %r" % evs)
+                check([e["event"] for _, e in evs] == ["ping", "lifetime"],
+                      "a ping within 1.5 s at a 1 s heartbeat, then `lifetime`, then EOF: %r" % evs)
             finally:
                 es.close()
         # (the log line follows the close of the connection by a moment)
