@@ -43,7 +43,7 @@ export type StopReason =
  * - `session`: the stream session request failed (no answer, 429, 5xx).
  * - `token`: getToken threw.
  */
-export type ReconnectCause = 'network' | 'refused' | 'heartbeat' | 'shutdown' | 'session' | 'token';
+export type ReconnectCause = 'network' | 'lifetime' | 'refused' | 'heartbeat' | 'shutdown' | 'session' | 'token';
 
 interface StateChangeBase<S extends ConnectionState> {
   state: S;

@@ -22,7 +22,7 @@ import { environment, settings } from './options.js';
 import { canMove } from './state.js';
 
 /** Events the server sends on every stream, whatever events= says. */
-export const CONTROL_EVENTS = Object.freeze(['connected', 'ping', 'reset', 'shutdown', 'revoked', 'close']);
+export const CONTROL_EVENTS = Object.freeze(['connected', 'ping', 'reset', 'shutdown', 'lifetime', 'revoked', 'close']);
 
 const CONTROL = new Set(CONTROL_EVENTS);
 const ES_CLOSED = 2; // EventSource.CLOSED
@@ -56,6 +56,8 @@ export class StreamClient {
     this._attempt = 0; // failures since the last healthy connection
     this._unopened = 0; // new stream sessions refused (401) before they opened, in a row
     this._watching = false;
+    this._retryMs = this._o.retryMs; // the server's, once `connected` tells it
+    this._planned = null; // 'lifetime': the server said the coming end is planned
     this._onVisibility = () => this._visibilityChanged();
     this._heartbeat = createHeartbeat({
       timeoutMs: 2 * this._o.heartbeatMs,
@@ -213,6 +215,7 @@ export class StreamClient {
   // ------------------------------------------------------------ the stream
 
   _opened(source) {
+    this._planned = null;
     source.session.opened = true;
     this._unopened = 0;
     this._heartbeat.beat();
@@ -231,11 +234,23 @@ export class StreamClient {
     else if (!this._resume.accept(id)) return; // a repeat, replayed after a resume
     if (type === 'reset' && this._o.onReset) this._call(this._o.onReset, meta);
     const data = parseData(ev.data);
+    if (type === 'connected') this._told(data);
+    else if (type === 'lifetime') this._planned = 'lifetime';
     for (const fn of [...(this._listeners.get(type) || [])]) this._call(fn, data, meta);
     if (this._source !== source) return; // a listener stopped or paused us
     if (type === 'revoked') this._stop('revoked');
     else if (type === 'close') this._stop('closed');
-    else if (type === 'shutdown') this._schedule('shutdown', Math.floor(this._env.random() * this._o.retryMs));
+    else if (type === 'shutdown') this._schedule('shutdown', Math.floor(this._env.random() * this._retryMs));
+  }
+
+  // `connected` tells what EventSource keeps to itself: the stream's retry
+  // and the server's heartbeat interval (servers before 0.1.0 did not)
+  _told(data) {
+    if (!data || typeof data !== 'object') return;
+    if (Number.isInteger(data.retry_ms) && data.retry_ms > 0) this._retryMs = data.retry_ms;
+    if (this._o.heartbeatMs > 0 && Number.isInteger(data.heartbeat_ms) && data.heartbeat_ms > 0) {
+      this._heartbeat.setTimeoutMs(2 * data.heartbeat_ms);
+    }
   }
 
   _failed(source) {
@@ -245,7 +260,9 @@ export class StreamClient {
     }
     // EventSource retries by itself; the heartbeat monitor bounds how long
     if (this._state === 'open' || this._state === 'connecting') {
-      this._setState('reconnecting', { cause: 'network', attempt: this._attempt, delayMs: null });
+      const cause = this._planned || 'network'; // after `lifetime`, a planned end
+      this._planned = null;
+      this._setState('reconnecting', { cause, attempt: this._attempt, delayMs: null });
     }
   }
 

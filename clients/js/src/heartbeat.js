@@ -44,6 +44,13 @@ export function createHeartbeat(o) {
     },
     /** Stops watching; no onTimeout until the next start. */
     stop,
+    /** A new timeout (the server told its heartbeat), in force at once. */
+    setTimeoutMs(ms) {
+      o.timeoutMs = ms;
+      if (timer === null) return;
+      stop();
+      if (ms > 0) timer = o.setTimeout(check, Math.max(0, ms - (o.now() - last)));
+    },
     /** @returns {boolean} whether it is watching */
     get running() {
       return timer !== null;

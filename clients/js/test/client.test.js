@@ -749,3 +749,43 @@ test('across a reconnect of its own: resumes from the last id, delivers each eve
   assert.deepEqual(got, [1, 2, 3, 4]);
   assert.equal(t.client.lastEventId, '103-1');
 });
+
+// ------------------------------------------------------------------ what the server tells
+
+test('connected tells the heartbeat: the monitor waits 2 × the server\'s interval, not the option', async () => {
+  const t = setup({ heartbeatMs: 15000 });
+  t.http.on(SESSION, response(201, sessionBody(t.clock, 'S1')));
+  t.client.start();
+  await flush();
+  const es = FakeEventSource.last;
+  es.open();
+  es.emit('connected', { connection_id: 'c1', retry_ms: 3100, heartbeat_ms: 1000 }, '5-0');
+  t.clock.advance(1999);
+  assert.equal(t.client.state, 'open');
+  t.clock.advance(1);
+  assert.equal(last(t.states).cause, 'heartbeat');
+});
+
+test('a shutdown reconnects within the retry connected told', async () => {
+  const t = setup({ retryMs: 60000 });
+  t.http.on(SESSION, response(201, sessionBody(t.clock, 'S1')));
+  t.client.start();
+  await flush();
+  const es = FakeEventSource.last;
+  es.open();
+  es.emit('connected', { connection_id: 'c1', retry_ms: 2000, heartbeat_ms: 15000 }, '5-0');
+  es.emit('shutdown', { time: 'x' }, '5-0');
+  assert.deepEqual(last(t.states), { state: 'reconnecting', previous: 'open', cause: 'shutdown', attempt: 0, delayMs: 1000 });
+});
+
+test('lifetime: the end that follows is reported as planned, not as a network failure', async () => {
+  const t = setup();
+  const es = await connect(t, '7-0');
+  es.emit('lifetime', { time: 'x' }, '7-0');
+  es.drop();
+  assert.equal(last(t.states).state, 'reconnecting');
+  assert.equal(last(t.states).cause, 'lifetime');
+  es.open();
+  es.drop();
+  assert.equal(last(t.states).cause, 'network');
+});

@@ -74,3 +74,17 @@ test('a timeout of 0 disables the monitor', () => {
   clock.advance(1e9);
   assert.deepEqual(timeouts, []);
 });
+
+test('a new timeout applies at once to the silence so far', () => {
+  const clock = new FakeClock();
+  const fired = [];
+  const hb = createHeartbeat({ timeoutMs: 30000, now: clock.now, setTimeout: clock.setTimeout,
+    clearTimeout: clock.clearTimeout, onTimeout: (ms) => fired.push(ms) });
+  hb.start();
+  clock.advance(1500);
+  hb.setTimeoutMs(2000);
+  clock.advance(499);
+  assert.deepEqual(fired, []);
+  clock.advance(1);
+  assert.deepEqual(fired, [2000]);
+});
