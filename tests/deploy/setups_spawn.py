@@ -542,6 +542,13 @@ class SystemdUnits(_Spawn):
         svc = self.template["Service"]
         check(unit_value(self.template, "Service", "StandardInput") == "socket", "StandardInput=socket expected")
         check("fcgi_sse.socket" in " ".join(svc.get("Sockets", [])).split(), "Sockets=fcgi_sse.socket expected")
+        self.exec_unit(instance, self.sock.fileno(), "journal-fcgi_sse@%s" % instance)
+
+    def exec_unit(self, instance, stdin, journal_name):
+        """ExecStartPre= (must exit 0), then ExecStart= started, as the
+        unit says: User=, Group=, UMask=, systemd's environment (PATH only),
+        stdin as given, stdout and stderr to a journal file."""
+        svc = self.template["Service"]
         user = unit_value(self.template, "Service", "User")
         group = unit_value(self.template, "Service", "Group")
         uid = pwd.getpwnam(user).pw_uid
@@ -557,12 +564,12 @@ class SystemdUnits(_Spawn):
         env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                "USER": user, "LOGNAME": user}
         env.update({k: v for k, v in os.environ.items() if k in ("ASAN_OPTIONS", "UBSAN_OPTIONS")})
-        journal = open(os.path.join(self.logdir, "journal-fcgi_sse@%s" % instance), "ab")
+        journal = open(os.path.join(self.logdir, journal_name), "ab")
         for argv in ([self.command("ExecStartPre", instance)] if "ExecStartPre" in svc else []):
-            p = subprocess.run(argv, stdin=self.sock.fileno(), stdout=journal, stderr=journal, env=env,
+            p = subprocess.run(argv, stdin=stdin, stdout=journal, stderr=journal, env=env,
                                preexec_fn=drop, cwd="/", timeout=30)
-            check(p.returncode == 0, "ExecStartPre of fcgi_sse@%s: exit %d" % (instance, p.returncode))
-        self.procs[instance] = subprocess.Popen(self.command("ExecStart", instance), stdin=self.sock.fileno(),
+            check(p.returncode == 0, "ExecStartPre of %s: exit %d" % (journal_name, p.returncode))
+        self.procs[instance] = subprocess.Popen(self.command("ExecStart", instance), stdin=stdin,
                                                 stdout=journal, stderr=journal, env=env, preexec_fn=drop,
                                                 cwd="/")
         journal.close()
@@ -653,30 +660,7 @@ class SystemdStandalone(SystemdUnits):
         self.events.append("systemd-analyze verify: clean")
 
     def spawn(self, instance):
-        user = unit_value(self.template, "Service", "User")
-        group = unit_value(self.template, "Service", "Group")
-        uid = pwd.getpwnam(user).pw_uid
-        gid = grp.getgrnam(group).gr_gid if group else pwd.getpwnam(user).pw_gid
-        umask = int(unit_value(self.template, "Service", "UMask", "0022"), 8)
-
-        def drop():
-            os.umask(umask)
-            os.setgid(gid)
-            os.initgroups(user, gid)
-            os.setuid(uid)
-
-        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-               "USER": user, "LOGNAME": user}
-        env.update({k: v for k, v in os.environ.items() if k in ("ASAN_OPTIONS", "UBSAN_OPTIONS")})
-        journal = open(os.path.join(self.logdir, "journal-fcgi_sse"), "ab")
-        if "ExecStartPre" in self.template["Service"]:
-            p = subprocess.run(self.command("ExecStartPre", instance), stdin=subprocess.DEVNULL,
-                               stdout=journal, stderr=journal, env=env, preexec_fn=drop, cwd="/", timeout=30)
-            check(p.returncode == 0, "ExecStartPre: exit %d" % p.returncode)
-        self.procs[instance] = subprocess.Popen(self.command("ExecStart", instance), stdin=subprocess.DEVNULL,
-                                                stdout=journal, stderr=journal, env=env, preexec_fn=drop,
-                                                cwd="/")
-        journal.close()
+        self.exec_unit(instance, subprocess.DEVNULL, "journal-fcgi_sse")
 
     def wait_children(self, old=(), timeout=20, keep=None):
         def ready():
