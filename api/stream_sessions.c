@@ -125,6 +125,10 @@ static int admit(struct api_call *call, struct store_stream_session *ss, const c
 		return invalid(call, "This stream session was used already (single use).");
 	if (ss->used_at != 0) /* a reconnect of the same client */
 		return closed_at_resume(call, ss, resume);
+	/* HEAD opens no stream (a client asking why its EventSource gave up):
+	 * it answers as the stream would, and leaves the session unused */
+	if (call->resp->head_only)
+		return 0;
 	rc = store_stream_session_claim(call->env->store, ss->id, now, topics);
 	if (rc == STORE_OK || (rc == STORE_CONFLICT && ss->fgp[0] != '\0'))
 		return 0;

@@ -315,12 +315,18 @@ def events_session_of_token_without_fingerprint_is_single_use(s):
     body = r.json()
     check(body["single_use"] is True, "single use without a fingerprint: %r" % body)
     sid = body["session_id"]
+    # a HEAD (a client asking why its stream failed) opens nothing and
+    # uses nothing up
+    r = request(s.port, "HEAD", session_url(sid))
+    check(r.status == 200 and r.header("Content-Type") == "text/event-stream", "HEAD: %d %r" % (r.status, r.headers))
     es = EventStream(s.port, session_url(sid))
     try:
         connected(es)
     finally:
         es.close()
     problem(request(s.port, "GET", session_url(sid)), 401, "events.invalid_session")
+    r = request(s.port, "HEAD", session_url(sid))
+    check(r.status == 401, "HEAD of the used session: %d" % r.status)
     # with a cookie it is no different
     problem(request(s.port, "GET", session_url(sid), {"Cookie": c.cookie}), 401, "events.invalid_session")
 
