@@ -43,13 +43,15 @@ class H2:
     """HTTP/2 cleartext with prior knowledge (h2c), through curl. Every
     answer is checked to have come over HTTP/2."""
     name = "HTTP/2"
+    how = ["--http2-prior-knowledge"]
+    scheme = "http"
 
     def __init__(self, port):
         self.port = port
 
     def _argv(self, method, path, headers):
-        argv = ["curl", "-sS", "-i", "--http2-prior-knowledge", "-X", method,
-                "http://127.0.0.1:%d%s" % (self.port, path)]
+        argv = ["curl", "-sS", "-i"] + self.how + ["-X", method,
+                                                   "%s://127.0.0.1:%d%s" % (self.scheme, self.port, path)]
         for k, v in (headers or {}).items():
             argv += ["-H", "%s: %s" % (k, v)]
         return argv
@@ -71,6 +73,14 @@ class H2:
     def stream(self, path, headers=None, timeout=10):
         return CurlEventStream(self._argv("GET", path, dict(headers or {}, Accept="text/event-stream")),
                                timeout)
+
+
+class H2TLS(H2):
+    """HTTP/2 over TLS, negotiated by ALPN (as browsers speak it), through
+    curl; the test's self-signed certificate is accepted."""
+    name = "HTTP/2 over TLS"
+    how = ["--http2", "--insecure"]
+    scheme = "https"
 
 
 class CurlEventStream:

@@ -38,7 +38,8 @@ def main():
                 setup = cls(binary, redis.port)
                 scenario.prepare(setup)
                 setup.start()
-                summary = scenario.run(setup, setup.client_class(setup.port))
+                client = setup.client_class(getattr(setup, "client_port", setup.port))
+                summary = scenario.run(setup, client)
                 print("PASS %-34s %5.1fs  %s" % (cls.name, time.monotonic() - t0, summary), flush=True)
             except Exception as e:  # noqa: BLE001 (report every failure the same way)
                 failed += 1

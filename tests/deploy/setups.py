@@ -6,13 +6,15 @@ admin(), restart() (graceful, during streams), log(), cleanup()."""
 import json
 import os
 import signal
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from common import BASE_CONFIG, SECRET  # noqa: E402
-from harness import APACHE_MODULES, LIGHTTPD_DIR, ApacheStack, Stack, admin, stop_process, wait_until  # noqa: E402
+from harness import (APACHE_MODULES, LIGHTTPD_DIR, ApacheStack, Stack, admin, free_port, stop_process,  # noqa: E402
+                     wait_until)
 
-from clients import H1, H2  # noqa: E402
+from clients import H1, H2, H2TLS  # noqa: E402
 
 
 def config(redis_port, extra=None):
@@ -144,6 +146,35 @@ class LighttpdDeflate(LighttpdSocket):
             es.close()
 
 
+class LighttpdH2TLS(LighttpdSocket):
+    """The socket setup with a TLS port (mod_openssl, a self-signed
+    certificate): HTTP/2 as a browser negotiates it (ALPN h2). Events are
+    published over the plain port."""
+    name = "lighttpd over HTTP/2 + TLS"
+    client_class = H2TLS
+
+    def start(self):
+        d = self.stack.dir
+        self.client_port = free_port()
+        pem = os.path.join(d, "tls.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-keyout", pem, "-out", pem + ".crt"],
+                       check=True, capture_output=True)
+        with open(pem, "a") as f, open(pem + ".crt") as crt:
+            f.write(crt.read())
+        conf = os.path.join(d, "lighttpd-tls.conf")
+        with open(conf, "w") as f:
+            for name in ("base.conf", "fcgi_sse.conf"):
+                f.write('include "%s"\n' % os.path.join(LIGHTTPD_DIR, name))
+            f.write('server.modules += ( "mod_openssl" )\n'
+                    '$SERVER["socket"] == "127.0.0.1:%d" {\n'
+                    '    ssl.engine = "enable"\n'
+                    '    ssl.pemfile = "%s"\n'
+                    '}\n' % (self.client_port, pem))
+        self.stack.lighttpd_conf = conf
+        return LighttpdSocket.start(self)
+
+
 class LighttpdH2(LighttpdSocket):
     """The socket setup reached over HTTP/2 (h2c with prior knowledge):
     lighttpd 1.4.69 speaks HTTP/2 by default (server.h2proto), and the
@@ -190,6 +221,20 @@ class ApacheProxyFcgiH2(ApacheProxyFcgi):
     mode = "proxy-h2"
 
 
+class ApacheProxyFcgiH2TLS(ApacheProxyFcgi):
+    """The same over TLS (mod_ssl, a self-signed certificate): HTTP/2 as a
+    browser negotiates it (ALPN h2). The user's client talks TLS; events
+    are published over the plain port."""
+    name = "apache proxy_fcgi over HTTP/2 + TLS"
+    client_class = H2TLS
+    mode = "proxy-h2-tls"
+
+    def start(self):
+        ApacheProxyFcgi.start(self)
+        self.client_port = self.stack.tls_port
+        return self
+
+
 class ApacheFcgid(ApacheProxyFcgi):
     """deploy/apache/fcgi_sse-fcgid.conf: mod_fcgid starts fcgi_sse itself;
     restart: Apache's graceful restart, which ends mod_fcgid's processes."""
@@ -203,7 +248,7 @@ class ApacheFcgid(ApacheProxyFcgi):
         return self.stack.read("error.log")[-4000:]
 
 
-ALL = [LighttpdSocket, LighttpdBinPath, LighttpdDeflate, LighttpdH2, ApacheFcgid, ApacheProxyFcgi, ApacheProxyFcgiH2]
+ALL = [LighttpdSocket, LighttpdBinPath, LighttpdDeflate, LighttpdH2, LighttpdH2TLS, ApacheFcgid, ApacheProxyFcgi, ApacheProxyFcgiH2, ApacheProxyFcgiH2TLS]
 
 
 def all_setups():

@@ -442,8 +442,10 @@ class ApacheStack(RunDir):
         if self.mode.startswith("proxy"):
             lines += ["Define FCGI_SSE_SOCKET %s" % self.socket_path,
                       "Include %s/fcgi_sse-proxy-fcgi.conf" % APACHE_DIR]
-            if self.mode == "proxy-h2":
+            if self.mode.startswith("proxy-h2"):
                 lines += ["Include %s/fcgi_sse-http2.conf" % APACHE_DIR]
+            if self.mode == "proxy-h2-tls":
+                lines += self._tls_vhost()
         else:
             os.makedirs(os.path.join(self.dir, "fcgid"))
             shutil.chown(os.path.join(self.dir, "fcgid"), "www-data")
@@ -464,6 +466,23 @@ class ApacheStack(RunDir):
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
         return path
+
+    def _tls_vhost(self):
+        """A TLS virtual host on tls_port (a self-signed certificate made
+        here): HTTP/2 over TLS, negotiated by ALPN, as browsers speak it."""
+        self.tls_port = free_port()
+        cert, key = os.path.join(self.dir, "cert.pem"), os.path.join(self.dir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True)
+        return ["LoadModule socache_shmcb_module %s/mod_socache_shmcb.so" % APACHE_MODULES,
+                "LoadModule ssl_module %s/mod_ssl.so" % APACHE_MODULES,
+                "Listen 127.0.0.1:%d" % self.tls_port,
+                "<VirtualHost 127.0.0.1:%d>" % self.tls_port,
+                "    SSLEngine on",
+                "    SSLCertificateFile %s" % cert,
+                "    SSLCertificateKeyFile %s" % key,
+                "</VirtualHost>"]
 
     def start_backend(self):
         """The standalone fcgi_sse of the proxy modes, on a socket Apache's
