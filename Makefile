@@ -111,9 +111,11 @@ test: deps
 test-js: deps
 	node --test clients/js/test/
 
-# Every setup of deploy/ (lighttpd socket, bin-path and HTTP/2; Apache
-# mod_fcgid, mod_proxy_fcgi and mod_proxy_fcgi over HTTP/2), each started
-# from its files and put through the same user scenario (tests/deploy/).
+# Every setup of deploy/ (lighttpd socket, bin-path, with mod_deflate, over
+# HTTP/2 and HTTP/2 + TLS; Apache mod_fcgid, mod_proxy_fcgi, over HTTP/2 and
+# HTTP/2 + TLS; spawn-fcgi under supervisord, runit and systemd's socket
+# units; the standalone systemd unit), each started from its files and put
+# through the same user scenario (tests/deploy/), one line per setup.
 test-deploy: deps all
 	python3 tests/deploy/run.py --binary $(BUILD)/fcgi_sse
 
