@@ -40,7 +40,7 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 
 .PHONY: FORCE all test unit integration integration-san run clean docs check-docs valgrind deps \
-        build-deps bench-auth test-fresh test-deploy test-js
+        build-deps bench-auth test-fresh test-deploy test-js test-e2e
 
 all: $(BUILD)/fcgi_sse
 
@@ -104,12 +104,19 @@ test: deps
 	$(MAKE) integration-san
 	$(MAKE) test-deploy
 	$(MAKE) test-js
+	$(MAKE) test-e2e
 	$(MAKE) check-docs
 
 # The browser client's unit tests (clients/js): node's own test runner,
 # fake timers and a fake EventSource of the tests' own (node 18 and 20).
 test-js: deps
 	node --test clients/js/test/
+
+# The dashboard's end-to-end tests in Debian's Chromium, driven by
+# playwright-core from npm (tests/e2e/package-lock.json), against lighttpd,
+# two fcgi_sse processes and Redis.
+test-e2e: deps all
+	tests/e2e/run.sh
 
 # Every setup of deploy/ (lighttpd socket, bin-path, with mod_deflate, over
 # HTTP/2 and HTTP/2 + TLS; Apache mod_fcgid, mod_proxy_fcgi, over HTTP/2 and

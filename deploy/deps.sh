@@ -15,7 +15,7 @@ pkgs=()
 for g in "${groups[@]}"; do
 	case "$g" in
 	build) pkgs+=(gcc make pkg-config libc6-dev libfcgi-dev libjson-c-dev libssl-dev libhiredis-dev libsqlite3-dev git) ;;
-	test)  pkgs+=(libcunit1-dev redis-server lighttpd lighttpd-mod-deflate spawn-fcgi apache2 libapache2-mod-fcgid python3 procps curl prometheus supervisor runit systemd nodejs lighttpd-mod-openssl openssl) ;;
+	test)  pkgs+=(libcunit1-dev redis-server lighttpd lighttpd-mod-deflate spawn-fcgi apache2 libapache2-mod-fcgid python3 procps curl prometheus supervisor runit systemd nodejs npm chromium lighttpd-mod-openssl openssl ca-certificates) ;;
 	run)   pkgs+=(lighttpd redis-server curl) ;;
 	fresh) pkgs+=(mmdebstrap util-linux) ;;
 	deb)   pkgs+=(dpkg-dev binutils lintian mmdebstrap util-linux iproute2) ;;
@@ -28,7 +28,11 @@ installed=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${pkgs[@]}" 2>/
 	awk '$1 == "ii" { print $2 }' || true)
 missing=()
 for p in "${pkgs[@]}"; do
-	grep -qxF "$p" <<<"$installed" || missing+=("$p")
+	grep -qxF "$p" <<<"$installed" && continue
+	# a nodejs that brings its own npm (nodesource's) conflicts with
+	# Debian's npm package: the command is what is needed
+	[ "$p" = npm ] && command -v npm >/dev/null 2>&1 && continue
+	missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 # a package named twice (groups overlap) is installed once

@@ -18,7 +18,8 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 	exit 1
 fi
 
-mkdir -p "$run_dir/www"
+# the dashboard and the client it imports, served by lighttpd (dashboard.conf)
+"$root/deploy/www.sh" "$run_dir/www"
 rm -f "$run_dir/fcgi_sse.sock" "$run_dir/redis.sock"
 config="$run_dir/config.json"
 if [ ! -f "$config" ]; then
@@ -67,8 +68,10 @@ for _ in $(seq 50); do [ -S "$run_dir/fcgi_sse.sock" ] && break; sleep 0.1; done
 [ -S "$run_dir/fcgi_sse.sock" ] || { echo "run.sh: fcgi_sse did not start" >&2; exit 1; }
 
 # a session of its own: with server.max-worker (LIGHTTPD_WORKERS) its master
-# stops by signalling its whole process group, which would be this script's
-PORT=$port RUN_DIR=$run_dir setsid lighttpd -D -f "$root/deploy/lighttpd/lighttpd.conf" &
+# stops by signalling its whole process group, which would be this script's.
+# lighttpd.conf plus the dashboard: /api and /metrics go to fcgi_sse, the
+# rest are the files of run/www.
+PORT=$port RUN_DIR=$run_dir setsid lighttpd -D -f "$root/deploy/lighttpd/lighttpd-dashboard.conf" &
 lighttpd_pid=$!
 for _ in $(seq 50); do
 	curl -fsS "http://127.0.0.1:$port/api/v2/health" >/dev/null 2>&1 && break
@@ -110,6 +113,9 @@ seed_devices || {
 cat <<MSG
 
   fcgi_sse is running behind lighttpd at $url
+
+  Dashboard: ${url}dashboard/ (log in as viewer, operator or admin; post
+  telemetry with the curl line below and watch it arrive)
 
     curl -i ${url}api/v2/health
     curl -i ${url}api/v1/version          # deprecated v1, see its headers

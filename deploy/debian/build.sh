@@ -63,7 +63,11 @@ awk '/^## The Debian package/ { on = 1; print; next } on && /^## / { exit } on' 
 [ -s "$doc/README.Debian" ] || { echo "build.sh: no Debian section in docs/DEPLOY.md" >&2; exit 1; }
 chmod 0644 "$doc/README.Debian"
 install -m 0644 "$top"/deploy/apache/*.conf "$doc/examples/apache/"
-install -m 0644 "$top"/deploy/lighttpd/*.conf "$doc/examples/lighttpd/"
+# (not the dashboard's: the package does not ship the dashboard)
+for f in "$top"/deploy/lighttpd/*.conf; do
+	case "$(basename "$f")" in *dashboard*) continue ;; esac
+	install -m 0644 "$f" "$doc/examples/lighttpd/"
+done
 # the supervisors' files (systemd units, supervisord, runit), modes kept
 cp -R "$top/deploy/spawn-fcgi" "$doc/examples/spawn-fcgi"
 chmod 0644 "$root/usr/share/man/man8/fcgi_sse.8.gz" "$doc/changelog.Debian.gz"

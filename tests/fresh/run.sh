@@ -45,6 +45,12 @@ if [ -d "$root_dir/../shared" ]; then
 fi
 cp "$root_dir/tests/fresh/inside.sh" "$work/root/inside.sh"
 cp /etc/resolv.conf "$work/root/etc/resolv.conf" 2>/dev/null || true
+# the host's own trust anchors beside Debian's (a network whose HTTPS goes
+# through a proxy of its own, as npm's does for the browser tests): taken up
+# when the root's ca-certificates package is installed, as the mirror is
+# the host's too
+mkdir -p "$work/root/usr/local/share/ca-certificates"
+cp /usr/local/share/ca-certificates/*.crt "$work/root/usr/local/share/ca-certificates/" 2>/dev/null || true
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
 	echo $(( 20000 + RANDOM % 20000 )))
