@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""bench/closed_streams.py: how long a stream a client has closed keeps its
+place in fcgi_sse behind lighttpd (fcgi_sse_streams_open), for a clean
+close over HTTP/1.1 (everything read, then close(): a FIN), a curl killed
+over HTTP/1.1 (its kernel closes the socket: a FIN too) and over HTTP/2
+(h2c). Issue #15: lighttpd 1.4.69
+takes a FIN for a half-close and notices the end only at its next write, so
+with the default heartbeat (HEARTBEAT_MS, 15000) a cleanly closed stream
+stays ~14 s. Usage: python3 bench/closed_streams.py (builds nothing: uses
+build/fcgi_sse)."""
+
+import json
+import os
+import re
+import select
+import socket
+import subprocess
+import sys
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "deploy"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import scenario  # noqa: E402
+import setups  # noqa: E402
+from harness import RedisServer, request  # noqa: E402
+
+
+def main():
+    redis = RedisServer().start()
+    st = setups.LighttpdSocket(os.path.join(ROOT, "build", "fcgi_sse"), redis.port)
+    st.stack.config["sse"]["heartbeat_interval_ms"] = int(os.environ.get("HEARTBEAT_MS", "15000"))
+    with open(st.stack.config_path, "w") as f:
+        json.dump(st.stack.config, f)
+    try:
+        scenario.prepare(st)
+        st.start()
+        login = scenario.Login(setups.H1(st.port))
+
+        def open_streams():
+            m = request(st.port, "GET", "/metrics").body.decode()
+            return int(re.search(r"^fcgi_sse_streams_open (\d+)", m, re.M).group(1))
+
+        def freed_after(end):
+            before = open_streams()
+            t0 = time.monotonic()
+            end()
+            while open_streams() >= before and time.monotonic() - t0 < 30:
+                time.sleep(0.05)
+            return time.monotonic() - t0
+
+        def clean_close():
+            k = socket.create_connection(("127.0.0.1", st.port))
+            hdrs = "".join("%s: %s\r\n" % kv for kv in login.headers().items())
+            k.sendall(("GET /api/v2/events/stream HTTP/1.1\r\nHost: x\r\n%s\r\n" % hdrs).encode())
+            time.sleep(1.0)
+            while select.select([k], [], [], 0.1)[0] and k.recv(65536):
+                pass
+            return k.close
+
+        def curl(proto):
+            hdrs = sum((["-H", "%s: %s" % kv] for kv in login.headers().items()), [])
+            p = subprocess.Popen(["curl", "-sN", proto] + hdrs + ["http://127.0.0.1:%d/api/v2/events/stream" % st.port],
+                                 stdout=subprocess.PIPE)
+            time.sleep(1.0)
+            return lambda: (p.kill(), p.wait())
+
+        for name, setup in (("HTTP/1.1, everything read, close() (FIN)", clean_close),
+                            ("HTTP/1.1, curl killed", lambda: curl("--http1.1")),
+                            ("HTTP/2 (h2c), curl killed", lambda: curl("--http2-prior-knowledge"))):
+            end = setup()
+            print("%-48s freed after %5.1f s" % (name, freed_after(end)), flush=True)
+    finally:
+        st.cleanup()
+        redis.stop()
+
+
+if __name__ == "__main__":
+    main()
