@@ -10,7 +10,7 @@ import secrets
 import time
 
 import common
-from common import BASE_CONFIG, _stack, check, problem, test
+from common import BASE_CONFIG, _stack, check, outage_redis, problem, test
 from harness import RedisServer, admin, request, wait_until
 
 PASSWORD = "correct horse battery"
@@ -325,8 +325,7 @@ def two_processes_share_revocation(s, binary):
 @test
 def redis_outage_falls_back_to_the_store(s, binary):
     redis = RedisServer().start()
-    st = _stack(binary, {"redis": {"host": "127.0.0.1", "port": redis.port, "backoff_max_ms": 200,
-                                   "command_timeout_ms": 200, "connect_timeout_ms": 200}}, name="outage")
+    st = _stack(binary, {"redis": outage_redis(redis)}, name="outage")
     try:
         tenant = new_tenant(st, (("ana", "viewer"),))
         c1 = Client(st.port, tenant, "ana")

@@ -12,7 +12,7 @@ import threading
 import time
 
 from auth_tests import Client, claims_of, new_tenant
-from common import BASE_CONFIG, _stack, check, problem, test
+from common import BASE_CONFIG, _stack, check, outage_redis, problem, test
 from events_tests import (STREAM, closing, connected, new_session, publish, published_id, read_events,
                           read_to_eof, session_url, stream_ends)
 from harness import EventStream, RedisServer, request, wait_until
@@ -746,8 +746,7 @@ def bus_refused_close_publish_finishes_no_session(s, binary):
     redis = RedisServer().start()
     st = None
     try:
-        st = _stack(binary, {"redis": {"host": "127.0.0.1", "port": redis.port, "backoff_max_ms": 200,
-                                       "connect_timeout_ms": 200, "command_timeout_ms": 200}},
+        st = _stack(binary, {"redis": outage_redis(redis)},
                     name="refusedclose")
         tenant = new_tenant(st, (("ana", "viewer"),))
         c = Client(st.port, tenant, "ana")

@@ -66,6 +66,13 @@ def problem(resp, status, code):
     return body
 
 
+def outage_redis(redis):
+    """The redis section of a test that stops and starts its own Redis:
+    short timeouts and backoff, so an outage and a return show at once."""
+    return {"host": "127.0.0.1", "port": redis.port, "backoff_max_ms": 200,
+            "command_timeout_ms": 200, "connect_timeout_ms": 200}
+
+
 def _stack(binary, config=None, **kw):
     cfg = json.loads(json.dumps(BASE_CONFIG))
     for sec, vals in (config or {}).items():

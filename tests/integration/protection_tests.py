@@ -8,7 +8,7 @@ import threading
 import time
 
 from auth_tests import PASSWORD, new_tenant, post_json
-from common import _stack, check, problem, test
+from common import _stack, check, outage_redis, problem, test
 from harness import RedisServer, request
 
 LOGIN = "/api/v2/auth/login"
@@ -92,8 +92,7 @@ def login_limits_are_shared_by_two_processes(s, binary):
 @test
 def login_limits_hold_per_process_while_redis_is_down(s, binary):
     redis = RedisServer().start()
-    st = _stack(binary, {"redis": {"host": "127.0.0.1", "port": redis.port, "backoff_max_ms": 200,
-                                   "command_timeout_ms": 200, "connect_timeout_ms": 200},
+    st = _stack(binary, {"redis": outage_redis(redis),
                          "auth": {"login_attempts_per_address": 5}}, name="limits-no-redis")
     try:
         tenant = new_tenant(st, (("ana", "viewer"),))
@@ -207,8 +206,7 @@ def ready_proves_delivery_and_flips_when_redis_stops_answering(s, binary):
     import signal
     from harness import wait_until
     redis = RedisServer().start()
-    st = _stack(binary, {"redis": {"host": "127.0.0.1", "port": redis.port, "backoff_max_ms": 200,
-                                   "command_timeout_ms": 200, "connect_timeout_ms": 200},
+    st = _stack(binary, {"redis": outage_redis(redis),
                          "sse": {"ready_probe_max_age_ms": 2500}}, name="ready")
 
     def ready():
@@ -297,8 +295,7 @@ def redis_breaker_opens_half_opens_and_closes(s, binary):
     from auth_tests import Client
     from harness import wait_until
     redis = RedisServer().start()
-    st = _stack(binary, {"redis": {"host": "127.0.0.1", "port": redis.port, "backoff_max_ms": 200,
-                                   "command_timeout_ms": 200, "connect_timeout_ms": 200},
+    st = _stack(binary, {"redis": outage_redis(redis),
                          "resilience": {"breaker_failures": 3, "breaker_open_ms": 1000}}, name="breaker")
 
     def breaker():
