@@ -40,7 +40,7 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 
 .PHONY: FORCE all test unit integration integration-san run clean docs check-docs valgrind deps \
-        build-deps bench-auth test-fresh test-deploy test-js test-e2e
+        build-deps bench-auth test-fresh test-deploy test-js test-e2e fuzz fuzz-ci
 
 all: $(BUILD)/fcgi_sse
 
@@ -100,6 +100,7 @@ integration-san: deps
 
 test: deps
 	$(MAKE) unit
+	$(MAKE) fuzz-ci
 	$(MAKE) integration
 	$(MAKE) integration-san
 	$(MAKE) test-deploy
@@ -188,3 +189,4 @@ test-deb:
 	@deploy/deps.sh build deb
 	tests/deb/run.sh
 # ---- end of the Debian package block ---------------------------------------
+include fuzz/fuzz.mk

@@ -384,6 +384,12 @@ static int apply_json_value(struct config *cfg, const struct config_entry *e,
 		}
 		return set_int(cfg, e, n, src, err);
 	}
+	/* "\u0000" in a JSON string: as a C string the value would be cut
+	 * there, silently (a password or a key shorter than written) */
+	if (strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v)) {
+		buf_printf(err, "%s%s: must not contain \\u0000", src, e->name);
+		return -1;
+	}
 	return set_from_text(cfg, e, json_object_get_string(v), src, err);
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages fcgi_sse needs, only those missing.
-# usage: deploy/deps.sh [build] [test] [run] [fresh] [deb]   (default: build run)
+# usage: deploy/deps.sh [build] [test] [run] [fresh] [deb] [fuzz]   (default: build run)
 # Runs apt-get as root, or through sudo when available; otherwise says
 # which command installs what is missing and fails. Package installs here
 # never start system services (policy-rc.d), so nothing grabs port 80.
@@ -15,11 +15,14 @@ pkgs=()
 for g in "${groups[@]}"; do
 	case "$g" in
 	build) pkgs+=(gcc make pkg-config libc6-dev libfcgi-dev libjson-c-dev libssl-dev libhiredis-dev libsqlite3-dev git) ;;
-	test)  pkgs+=(libcunit1-dev redis-server lighttpd lighttpd-mod-deflate spawn-fcgi apache2 libapache2-mod-fcgid python3 procps curl prometheus supervisor runit systemd nodejs npm chromium lighttpd-mod-openssl openssl ca-certificates) ;;
+	test)  pkgs+=(libcunit1-dev redis-server lighttpd lighttpd-mod-deflate spawn-fcgi apache2 libapache2-mod-fcgid python3 procps curl prometheus supervisor runit systemd nodejs npm chromium lighttpd-mod-openssl openssl ca-certificates clang-14 libclang-rt-14-dev) ;;
 	run)   pkgs+=(lighttpd redis-server curl) ;;
 	fresh) pkgs+=(mmdebstrap util-linux) ;;
 	deb)   pkgs+=(dpkg-dev binutils lintian mmdebstrap util-linux iproute2) ;;
-	*) echo "deps.sh: unknown group '$g' (build, test, run, fresh, deb)" >&2; exit 2 ;;
+	# libFuzzer, ASan and UBSan runtimes are in libclang-rt-14-dev, which
+	# clang-14 only recommends (make fuzz-ci is part of make test)
+	fuzz)  pkgs+=(clang-14 libclang-rt-14-dev binutils) ;;
+	*) echo "deps.sh: unknown group '$g' (build, test, run, fresh, deb, fuzz)" >&2; exit 2 ;;
 	esac
 done
 

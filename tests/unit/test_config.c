@@ -291,6 +291,17 @@ static void test_file_out_of_range(void)
 	expect_file_error("{\"sse\": {\"max_streams\": 0}}", streams);
 }
 
+/* Found by fuzz/config.c (seed fuzz/corpus/config/nul-in-string.json): a
+ * value cut short at its \u0000 was taken silently. */
+static void test_file_nul_in_string(void)
+{
+	const char *const listen[] = { "server.listen", "\\u0000", NULL };
+	const char *const secret[] = { "redis.password", "\\u0000", NULL };
+
+	expect_file_error("{\"server\": {\"listen\": \"unix:/tmp/a\\u0000b\"}}", listen);
+	expect_file_error("{\"redis\": {\"password\": \"" SECRET "\\u0000x\"}}", secret);
+}
+
 static void test_file_long_secret_not_echoed(void)
 {
 	struct buf json = BUF_INIT;
@@ -615,6 +626,7 @@ static CU_TestInfo tests[] = {
 	{ "file: wrong types", test_file_wrong_types },
 	{ "file: bad time, enum, url, listen values", test_file_bad_values },
 	{ "file: out of range names the range", test_file_out_of_range },
+	{ "file: a string holding \\u0000 is refused", test_file_nul_in_string },
 	{ "file: long secret is not echoed", test_file_long_secret_not_echoed },
 	{ "file: invalid JSON and trailing data", test_file_invalid_json },
 	{ "file: missing file", test_file_missing },

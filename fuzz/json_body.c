@@ -1,0 +1,118 @@
+/* Target: JSON objects decoded into structs (core/jsonflat.c, with
+ * core/jsonf.c as the general path).
+ *
+ * jsonflat.h promises that the fast decoder "never decides differently
+ * from the general one, it only answers first": whatever jflat_decode
+ * accepts, json-c (as the callers run it: json_tokener_parse_ex, then
+ * jsonf_str / jsonf_int per field) must accept too, with the same values,
+ * byte for byte. Checked with the field tables of the two callers,
+ * sessions_decode (session/sessions.c) and devices_decode
+ * (api/device_cache.c), copied here with the structs of store.h (those
+ * modules bring the cache and the store with them), and with a table of
+ * tight capacities for the edges.
+ *
+ * The request bodies of api/ (login, devices, telemetry, events) are
+ * read by api_read_json, json-c's strict parser, and checked field by
+ * field in static functions of each handler that take an api_call: no
+ * pure parser of ours to call (see fuzz/README.md).
+ *
+ * Input: one byte choosing the table, then the JSON text. */
+#include "fuzz.h"
+
+#include <json-c/json.h>
+
+#include "../core/jsonf.h"
+#include "../core/jsonflat.h"
+#include "../store/store.h"
+
+#define MAXF 9
+
+struct spec {
+	const char *name;
+	enum jflat_type type;
+	size_t off, cap;
+};
+
+#define S(st, f) { #f, JFLAT_STR, offsetof(struct st, f), sizeof(((struct st *)0)->f) }
+#define I(st, f) { #f, JFLAT_INT, offsetof(struct st, f), 0 }
+
+static const struct spec session_spec[] = {
+	S(store_session, id), S(store_session, user_id), S(store_session, tenant_id),
+	S(store_session, role), I(store_session, created_at), I(store_session, expires_at),
+	I(store_session, revoked_at),
+};
+
+static const struct spec device_spec[] = {
+	S(store_device, id), S(store_device, tenant_id), S(store_device, name),
+	S(store_device, status), S(store_device, metadata), I(store_device, created_at),
+	I(store_device, updated_at), I(store_device, last_seen_at), I(store_device, version),
+};
+
+struct tight {
+	char a[1], b[2], c[5];
+	long long n;
+};
+static const struct spec tight_spec[] = {
+	S(tight, a), S(tight, b), S(tight, c), I(tight, n),
+};
+
+/* The general path, as the callers run it. */
+static int general(const char *p, size_t n, const struct spec *sp, int nf, char *dst)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o;
+	int rc = -1;
+
+	FUZZ_CHECK(tok != NULL);
+	o = json_tokener_parse_ex(tok, p, (int)n);
+	if (o != NULL && json_object_is_type(o, json_type_object)) {
+		rc = 0;
+		for (int i = 0; i < nf && rc == 0; i++)
+			rc = sp[i].type == JFLAT_STR
+				     ? jsonf_str(o, sp[i].name, dst + sp[i].off, sp[i].cap)
+				     : jsonf_int(o, sp[i].name, (long long *)(void *)(dst + sp[i].off));
+	}
+	json_object_put(o);
+	json_tokener_free(tok);
+	return rc;
+}
+
+static void check(const char *p, size_t n, const struct spec *sp, int nf, size_t size)
+{
+	struct jflat_field f[MAXF];
+	char *fast = calloc(1, size), *slow = calloc(1, size);
+
+	FUZZ_CHECK(fast != NULL && slow != NULL && nf <= MAXF);
+	for (int i = 0; i < nf; i++)
+		f[i] = (struct jflat_field){ sp[i].name, sp[i].type, fast + sp[i].off, sp[i].cap };
+	if (jflat_decode(p, n, f, nf) == 0) {
+		FUZZ_CHECK(general(p, n, sp, nf, slow) == 0);
+		FUZZ_CHECK(memcmp(fast, slow, size) == 0);
+		for (int i = 0; i < nf; i++)
+			if (sp[i].type == JFLAT_STR)
+				FUZZ_CHECK(strlen(fast + sp[i].off) < sp[i].cap);
+	}
+	free(fast);
+	free(slow);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fuzz_in in = { data, size };
+	unsigned which = fuzz_byte(&in) % 3;
+	size_t n;
+	char *p = fuzz_rest(&in, &n);
+
+	if (n > 1 << 20) {
+		free(p);
+		return 0;
+	}
+	if (which == 0)
+		check(p, n, session_spec, 7, sizeof(struct store_session));
+	else if (which == 1)
+		check(p, n, device_spec, 9, sizeof(struct store_device));
+	else
+		check(p, n, tight_spec, 4, sizeof(struct tight));
+	free(p);
+	return 0;
+}
