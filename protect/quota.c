@@ -1,5 +1,6 @@
 #include "quota.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +60,34 @@ struct quota {
 	char open_sha[REDIS_SHA_HEX_LEN + 1], sync_sha[REDIS_SHA_HEX_LEN + 1];
 	char (*last)[KEY_MAX]; /* hashes the last sync wrote a count into */
 	size_t nlast;
+	/* hashes quota_open counted a stream in since the last sync: a stream
+	 * that opened and ended in between is in no sync's counts, and its
+	 * field must still go back to zero */
+	pthread_mutex_t mu;
+	char (*opened)[KEY_MAX];
+	size_t nopened, capopened;
 };
+
+/* Notes a hash quota_open counted in (best effort: out of memory, the
+ * field waits for the process's lease to run out). */
+static void note_opened(struct quota *q, const char *key)
+{
+	pthread_mutex_lock(&q->mu);
+	for (size_t i = 0; i < q->nopened; i++)
+		if (strcmp(q->opened[i], key) == 0)
+			goto out;
+	if (q->nopened == q->capopened) {
+		size_t cap = q->capopened ? 2 * q->capopened : 16;
+		char (*v)[KEY_MAX] = realloc(q->opened, cap * KEY_MAX);
+		if (v == NULL)
+			goto out;
+		q->opened = v;
+		q->capopened = cap;
+	}
+	memcpy(q->opened[q->nopened++], key, KEY_MAX);
+out:
+	pthread_mutex_unlock(&q->mu);
+}
 
 struct quota *quota_new(struct redis *r, long long lease_ms)
 {
@@ -71,6 +99,7 @@ struct quota *quota_new(struct redis *r, long long lease_ms)
 	}
 	q->redis = r;
 	q->lease_ms = lease_ms > 0 ? lease_ms : 1;
+	pthread_mutex_init(&q->mu, NULL);
 	redis_script_sha(open_lua, q->open_sha);
 	redis_script_sha(sync_lua, q->sync_sha);
 	return q;
@@ -81,6 +110,8 @@ void quota_free(struct quota *q)
 	if (q == NULL)
 		return;
 	free(q->last);
+	free(q->opened);
+	pthread_mutex_destroy(&q->mu);
 	free(q);
 }
 
@@ -118,6 +149,11 @@ enum quota_result quota_open(struct quota *q, const char *tenant, const char *us
 		    : strcmp(buf_str(&out), "t") == 0 ? QUOTA_TENANT_FULL
 		    : strcmp(buf_str(&out), "u") == 0 ? QUOTA_USER_FULL
 						       : QUOTA_UNAVAILABLE;
+	if (r == QUOTA_OK) {
+		note_opened(q, kt);
+		if (nkeys == 2)
+			note_opened(q, ku);
+	}
 	buf_release(&out);
 	return r;
 }
@@ -146,29 +182,44 @@ static int sync_batch(struct quota *q, char (*keys)[KEY_MAX], const long long *n
 	return rc;
 }
 
+/* Whether key is among the first n of keys. */
+static int has_key(char (*keys)[KEY_MAX], size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(keys[i], key) == 0)
+			return 1;
+	return 0;
+}
+
 int quota_sync(struct quota *q, const struct count_entry *e, size_t n)
 {
-	char (*keys)[KEY_MAX] = calloc(n + q->nlast + 1, KEY_MAX);
-	long long *counts = calloc(n + q->nlast + 1, sizeof(*counts));
-	size_t k = 0;
+	char (*keys)[KEY_MAX], (*opened)[KEY_MAX];
+	long long *counts;
+	size_t k = 0, nopened;
 	int rc = 0;
 
+	pthread_mutex_lock(&q->mu);
+	opened = q->opened, nopened = q->nopened;
+	q->opened = NULL, q->nopened = q->capopened = 0;
+	pthread_mutex_unlock(&q->mu);
+	keys = calloc(n + q->nlast + nopened + 1, KEY_MAX);
+	counts = calloc(n + q->nlast + nopened + 1, sizeof(*counts));
 	if (keys == NULL || counts == NULL) {
 		free(keys);
 		free(counts);
+		free(opened);
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++, k++) {
 		hash_key(e[i].tenant, e[i].user, keys[k]);
 		counts[k] = e[i].n;
 	}
-	/* what the last sync counted and this one does not: back to zero */
-	for (size_t i = 0; i < q->nlast; i++) {
-		size_t j;
-		for (j = 0; j < n && strcmp(keys[j], q->last[i]) != 0; j++)
-			;
-		if (j == n) {
-			memcpy(keys[k], q->last[i], KEY_MAX);
+	/* what the last sync counted, or an open since, and this one does
+	 * not: back to zero */
+	for (size_t i = 0; i < q->nlast + nopened; i++) {
+		const char *key = i < q->nlast ? q->last[i] : opened[i - q->nlast];
+		if (!has_key(keys, k, key)) {
+			memcpy(keys[k], key, KEY_MAX);
 			counts[k++] = 0;
 		}
 	}
@@ -181,7 +232,11 @@ int quota_sync(struct quota *q, const struct count_entry *e, size_t n)
 		q->last = keys; /* the first n are this sync's counts */
 		q->nlast = n;
 		keys = NULL;
+	} else {
+		for (size_t i = 0; i < nopened; i++) /* the next sync zeroes them */
+			note_opened(q, opened[i]);
 	}
+	free(opened);
 	free(keys);
 	free(counts);
 	return rc;

@@ -4,6 +4,8 @@ Redis and kept per process while Redis is down, and the cap on password
 checks that keeps the service responsive under a brute force."""
 
 import json
+import socket
+import struct
 import threading
 import time
 
@@ -232,6 +234,43 @@ def ready_proves_delivery_and_flips_when_redis_stops_answering(s, binary):
     finally:
         st.cleanup()
         redis.stop()
+
+
+@test
+def a_stream_that_ends_between_two_quota_reports_gives_its_place_back(s, binary):
+    """Regression: quota_open counts a stream in Redis at once, and each
+    second a process reports its true counts; a stream that opened and
+    ended between two reports was in neither, so its +1 stayed in Redis
+    for as long as the process lived and the user could not open another.
+    Now the next report zeroes it. One stream per user: open, end within
+    the same second (a reset, which lighttpd passes on at once), and the
+    next open must succeed within a few reports."""
+    from auth_tests import Client
+    from events_tests import connected, open_bearer
+    from harness import wait_until
+    st = _stack(binary, {"sse": {"max_streams_per_user": 1}}, name="quota-short")
+    held = []
+    try:
+        tenant = new_tenant(st, (("cy", "viewer"),))
+        cy = Client(st.port, tenant, "cy")
+        def opens():
+            es = open_bearer(cy)
+            if es.status == 200:
+                held.append(es)
+                return True
+            es.close()
+            return False
+        for _ in range(4):
+            check(wait_until(opens, timeout=5, step=0.2), "the short stream's place was never given back")
+            es = held.pop()
+            connected(es)
+            es.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            es.close()  # a reset, well within the second
+        check(wait_until(opens, timeout=5, step=0.2), "the short stream's place was never given back")
+    finally:
+        for es in held:
+            es.close()
+        st.cleanup()
 
 
 @test
