@@ -164,7 +164,7 @@ clean:
 	rm -rf build
 # Benchmark programs: one C file each, linked with the application's objects.
 BENCH_BIN := bench/jwt_bench bench/session_bench bench/publish_bench bench/floor bench/api_floor \
-             bench/metrics_bench
+             bench/metrics_bench bench/peerwatch_bench
 $(BENCH_BIN): bench/%: bench/%.c $(LIB_OBJ)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS)
 

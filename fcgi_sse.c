@@ -521,7 +521,7 @@ static struct hub *open_hub(const struct config *cfg, const struct logger *lg, s
 	const struct hub_opts ho = {
 		cfg->heartbeat_interval_ms, cfg->max_lifetime_ms, (int)cfg->lifetime_jitter_pct,
 		(size_t)cfg->max_buffer_bytes, (int)cfg->max_streams, lg, &ro,
-		cfg->history_max_len, cfg->history_max_age_s * 1000,
+		cfg->history_max_len, cfg->history_max_age_s * 1000, cfg->peer_check_ms,
 	};
 
 	return hub_start(&ho, err);

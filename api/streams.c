@@ -66,11 +66,24 @@ static int stream_quota(struct api_call *call, const struct api_stream_owner *ow
 	return -1;
 }
 
+/* The client's connection to the front server, as the front server names
+ * it: the hub ends the stream once the kernel shows it closed
+ * (sse/peerwatch.h). NULL when it does not (a unix socket, no port). */
+static const struct peer_conn *peer_of(const struct http_request *req, struct peer_conn *out)
+{
+	return peer_conn_parse(out, http_request_param(req, "SERVER_ADDR"),
+			       http_request_param(req, "SERVER_PORT"),
+			       http_request_param(req, "REMOTE_ADDR"),
+			       http_request_param(req, "REMOTE_PORT")) == 0 ? out : NULL;
+}
+
 void api_stream_handoff(struct api_call *call, const struct api_stream_owner *owner,
 			const struct api_stream_filter *filter, const struct buf *first_frames)
 {
 	struct http_response *resp = call->resp;
 	struct hub_stream_spec spec;
+	struct peer_conn peer;
+	int has_peer;
 	struct buf head = BUF_INIT, resume = BUF_INIT;
 	long long retry = api_retry_ms(call->env);
 	int fd, request_id;
@@ -86,6 +99,7 @@ void api_stream_handoff(struct api_call *call, const struct api_stream_owner *ow
 	if (resp->head_only)
 		return;
 	/* the header's memory belongs to libfcgi, which frees it on detach */
+	has_peer = peer_of(call->req, &peer) != NULL;
 	if ((filter->resume_from != NULL && buf_puts(&resume, filter->resume_from) < 0) ||
 	    http_response_head(resp, -1, &head) < 0 || sse_retry(&head, retry) < 0 ||
 	    buf_append(&head, first_frames->data, first_frames->len) < 0 ||
@@ -103,6 +117,7 @@ void api_stream_handoff(struct api_call *call, const struct api_stream_owner *ow
 		.auth_session = owner->auth_session, .user_id = owner->user_id,
 		.auth_expires = owner->auth_expires, .request_log_id = call->req->request_id,
 		.retry_ms = retry, .head = head.data, .head_len = head.len,
+		.peer = has_peer ? &peer : NULL,
 	};
 	if (hub_add(call->env->hub, &spec) < 0)
 		refuse(call, fd, request_id, errno == ESHUTDOWN);

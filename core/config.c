@@ -103,6 +103,8 @@ static const struct config_entry entries[] = {
 	  "A process's streams stop counting toward the quotas this long after its last report to Redis (every second), so a killed process frees its share." },
 	{ "sse.ready_probe_max_age_ms", CFG_INT, OFF(ready_probe_max_age_ms), 1000, 600000, "6000", NULL, 0, NULL,
 	  "Each process sends itself a probe through the Redis bus every 2 s; GET /api/v2/ready answers 503 when none has come back for longer than this." },
+	{ "sse.peer_check_ms", CFG_INT, OFF(peer_check_ms), 0, 60000, "500", NULL, 0, NULL,
+	  "How often each process asks the kernel (sock_diag) which stream clients have closed their TCP connection to the front server, and ends those streams: lighttpd and Apache notice a client's FIN only at their next write, the heartbeat. Each look lists the connections in CLOSE_WAIT only; every tenth also the established ones, to find those reset or closed meanwhile (about 0.4 µs each). Needs the front server in the same network namespace. 0: never; closed streams end at their next heartbeat." },
 	{ "sse.retry_ms", CFG_INT, OFF(retry_ms), 0, 600000, "3000", NULL, 0, NULL,
 	  "Reconnection delay sent to clients in the stream's `retry:` field." },
 	{ "sse.retry_jitter_pct", CFG_INT, OFF(retry_jitter_pct), 0, 100, "50", NULL, 0, NULL,

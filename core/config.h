@@ -32,6 +32,7 @@ struct config {
 	char *v1_deprecation_url;
 	/* sse */
 	long long heartbeat_interval_ms;
+	long long peer_check_ms;
 	long long retry_ms;
 	long long retry_jitter_pct;
 	long long ready_probe_max_age_ms;

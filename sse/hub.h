@@ -25,6 +25,7 @@
 #include "../core/buf.h"
 #include "../core/log.h"
 #include "../redis/bus.h"
+#include "peerwatch.h"
 
 #define HUB_ID_MAX BUS_ID_MAX /* event ids: "<unix ms>-<seq>" (Redis Stream ids) */
 #define HUB_LIST_MAX 512      /* events=/topics= lists, bytes */
@@ -40,6 +41,8 @@ struct hub_opts {
 	long long history_max_len;      /* as published (bus_history), so that a */
 	long long history_max_age_ms;   /* resume from memory answers as one from
 					 * Redis would; 0: no bound */
+	long long peer_check_ms;        /* look for clients that closed (sse/peerwatch)
+					 * this often; 0: never */
 };
 
 struct hub_stream_spec {
@@ -62,6 +65,8 @@ struct hub_stream_spec {
 				   * not one, or older than the history kept,
 				   * gets `event: reset` */
 	long long retry_ms;     /* the `retry:` in head: told in `event: connected` */
+	const struct peer_conn *peer; /* the client's TCP connection to the front
+				       * server, as it names it (NULL: unknown) */
 	const char *head;       /* CGI head and first SSE frames, sent at once */
 	size_t head_len;
 };

@@ -18,7 +18,7 @@
 
 static const char *const reason_names[] = {
 	"client_gone", "lifetime", "shutdown", "dropped_slow", "closed_by_publisher", "write_error",
-	"replaced", "revoked",
+	"replaced", "revoked", "client_closed",
 };
 
 unsigned stream_bucket(const char *tenant)
@@ -90,6 +90,10 @@ struct stream *stream_new(const struct hub_opts *o, const struct hub_stream_spec
 	s->announce = sp->announce;
 	s->retry_ms = sp->retry_ms;
 	s->heartbeat_ms = o->heartbeat_ms;
+	if (sp->peer != NULL) {
+		s->peer = *sp->peer;
+		s->has_peer = 1;
+	}
 	if (s->key != NULL) {
 		unsigned char md[SHA256_DIGEST_LENGTH], rnd[16] = { 0 };
 		RAND_bytes(rnd, sizeof(rnd));
@@ -129,6 +133,31 @@ void stream_free(struct stream *s)
 	free(s);
 }
 
+static unsigned peer_bucket(const struct peer_conn *c)
+{
+	const unsigned char *p = (const unsigned char *)c;
+	unsigned h = 2166136261u;
+
+	for (size_t i = 0; i < sizeof(*c); i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h % STREAM_PEER_BUCKETS;
+}
+
+int registry_end_peer(struct registry *r, const struct peer_conn *c, enum end_reason why)
+{
+	struct stream *s, *next;
+	int n = 0;
+
+	for (s = r->peers[peer_bucket(c)]; s != NULL; s = next) {
+		next = s->pnext; /* s may be unlinked below */
+		if (!s->closing && memcmp(&s->peer, c, sizeof(*c)) == 0) {
+			stream_end(r, s, why, 1);
+			n++;
+		}
+	}
+	return n;
+}
+
 int registry_add(struct registry *r, struct stream *s)
 {
 	struct epoll_event ev = { EPOLLIN | EPOLLRDHUP, { .ptr = s } };
@@ -142,6 +171,13 @@ int registry_add(struct registry *r, struct stream *s)
 	if (s->gnext)
 		s->gnext->gprev = s;
 	r->all = s;
+	if (s->has_peer) {
+		struct stream **head = &r->peers[peer_bucket(&s->peer)];
+		s->pnext = *head;
+		if (s->pnext)
+			s->pnext->pprev = s;
+		*head = s;
+	}
 	r->count++;
 	if (r->on_count != NULL && s->tenant[0])
 		r->on_count(r->count_ctx, s, 1);
@@ -321,6 +357,14 @@ static void unlink_stream(struct registry *r, struct stream *s)
 		r->all = s->gnext;
 	if (s->gnext)
 		s->gnext->gprev = s->gprev;
+	if (s->has_peer) {
+		if (s->pprev)
+			s->pprev->pnext = s->pnext;
+		else
+			r->peers[peer_bucket(&s->peer)] = s->pnext;
+		if (s->pnext)
+			s->pnext->pprev = s->pprev;
+	}
 	r->count--;
 	if (r->on_count != NULL && s->tenant[0])
 		r->on_count(r->count_ctx, s, -1);

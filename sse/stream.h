@@ -26,10 +26,11 @@
 #include "writer.h"
 
 #define STREAM_BUCKETS 1024    /* tenant index */
+#define STREAM_PEER_BUCKETS 4096 /* index by the client's connection (has_peer) */
 #define STREAM_CLOSE_GRACE_MS 2000 /* a graceful end waits this long to flush */
 
 enum end_reason { END_GONE, END_LIFETIME, END_SHUTDOWN, END_SLOW, END_CLOSED, END_ERROR,
-		  END_REPLACED, END_REVOKED };
+		  END_REPLACED, END_REVOKED, END_PEER_CLOSED };
 
 struct cursor; /* sse/catchup.h: the tenant's position in its events */
 
@@ -68,6 +69,9 @@ struct stream {
 	int dead;                     /* closed; freed once nothing names it */
 	int want_out;                 /* EPOLLOUT registered */
 	enum end_reason reason;
+	int has_peer;                 /* peer names its front-server connection */
+	struct peer_conn peer;
+	struct stream *pprev, *pnext; /* the registry's peer bucket list */
 };
 
 struct registry {
@@ -76,6 +80,7 @@ struct registry {
 	pthread_mutex_t *mu;          /* guards stats (shared with the hub) */
 	struct hub_stats *stats;
 	struct stream *buckets[STREAM_BUCKETS];
+	struct stream *peers[STREAM_PEER_BUCKETS];
 	struct stream *all;
 	int count;
 	struct stream *dirty;         /* streams with queued text this pass (dnext) */
@@ -103,6 +108,10 @@ void stream_free(struct stream *s);
 /* Indexes s and registers its fd with epoll. Returns 0, or -1 when epoll
  * refused: s has then been ended. */
 int registry_add(struct registry *r, struct stream *s);
+
+/* Ends, gracefully with reason why, the open streams whose client's
+ * connection is c (several over one HTTP/2 connection). Returns how many. */
+int registry_end_peer(struct registry *r, const struct peer_conn *c, enum end_reason why);
 
 /* Queues SSE text: everything a stream gets in one pass of the loop goes
  * out as one record in one write at registry_commit. Returns 0,

@@ -130,6 +130,11 @@ class CurlEventStream:
         self.closed = got is None
         return got
 
+    def close_cleanly(self):
+        """curl ends: its kernel closes the connection (over HTTP/2 the
+        front server sees the connection go, not a half-close)."""
+        self.close()
+
     def close(self):
         if self.proc.poll() is None:
             self.proc.kill()

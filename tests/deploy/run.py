@@ -36,6 +36,7 @@ def main():
             setup = None
             try:
                 setup = cls(binary, redis.port)
+                setup.redis = redis
                 scenario.prepare(setup)
                 setup.start()
                 client = setup.client_class(getattr(setup, "client_port", setup.port))

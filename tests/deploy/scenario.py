@@ -2,7 +2,8 @@
 API versions and their headers, a login and an authenticated call (the
 Authorization header reaches fcgi_sse), an SSE stream whose events arrive
 within 50 ms of their publish (nothing buffers them), Last-Event-ID replay,
-and a graceful restart during a stream after which the client resumes with
+a stream its client closes freed long before the next heartbeat, and a
+graceful restart during a stream after which the client resumes with
 no event lost."""
 
 import json
@@ -13,10 +14,12 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from common import SECRET, check  # noqa: E402
+from harness import wait_until  # noqa: E402
 
 from clients import H1  # noqa: E402
 
 TENANT, USER, PASSWORD = "deploy", "op", "deploy-password-1"
+CLOSER = "deploy-closer"  # a tenant of its own: its streams are counted alone
 STREAM = "/api/v2/events/stream"
 
 
@@ -24,6 +27,9 @@ def prepare(setup):
     """The tenant and user, made with the admin command before the start."""
     for args, stdin in ((("create-tenant", TENANT), None),
                         (("create-user", "--tenant", TENANT, "--username", USER, "--role", "operator"),
+                         PASSWORD + "\n"),
+                        (("create-tenant", CLOSER), None),
+                        (("create-user", "--tenant", CLOSER, "--username", USER, "--role", "operator"),
                          PASSWORD + "\n")):
         rc, out, err = setup.admin(*args, stdin=stdin)
         check(rc == 0, "admin %s: %d %s %s" % (args[0], rc, out, err))
@@ -41,11 +47,12 @@ def versions(c):
 
 
 class Login:
-    def __init__(self, c):
+    def __init__(self, c, tenant=TENANT):
         r = c.request("POST", "/api/v2/auth/login", {"Content-Type": "application/json"},
-                      json.dumps({"tenant": TENANT, "username": USER, "password": PASSWORD}).encode())
+                      json.dumps({"tenant": tenant, "username": USER, "password": PASSWORD}).encode())
         check(r.status == 200, "login: %d %r" % (r.status, r.body[:300]))
         self.token = r.json()["access_token"]
+        self.tenant_id = r.json()["user"]["tenant"]["id"]
         cookies = [v.split(";")[0] for v in r.all("Set-Cookie") if v.startswith("__Host-fgp=")]
         check(cookies, "login without the fingerprint cookie: %r" % r.headers)
         self.cookie = cookies[0]
@@ -135,6 +142,34 @@ def replay(c, pub, login, last_id):
     return missed[-1]
 
 
+def open_streams(redis, tenant_id):
+    """A tenant's open streams in every process, as their stream quota
+    counts them in Redis (each process reports its own every second)."""
+    v = redis.command("HGETALL", "fcgi_sse:sqt:{%s}" % tenant_id) or []
+    return sum(int(v[i + 1]) for i in range(0, len(v), 2))
+
+
+def closed_stream_freed(c, redis, bound):
+    """A client that reads its stream and closes it (a FIN: lighttpd and
+    Apache take it for a half-close and would notice only at the next
+    heartbeat, 20 s here) loses its place within about a second: fcgi_sse
+    finds the connection in CLOSE_WAIT (sse.peer_check_ms). bound: the
+    seconds the setup may take (where nothing can tell, the heartbeat's).
+    Returns the seconds from the close until the count in Redis dropped
+    (reported once a second, so up to ~1 s above the truth)."""
+    login = Login(c, CLOSER)
+    es = open_stream(c, login)
+    try:
+        check(wait_until(lambda: open_streams(redis, login.tenant_id) == 1, 5),
+              "the open stream is not counted: %d" % open_streams(redis, login.tenant_id))
+    finally:
+        t0 = time.monotonic()
+        es.close_cleanly()
+    check(wait_until(lambda: open_streams(redis, login.tenant_id) == 0, bound, 0.05),
+          "a closed stream still held its place after %d s" % bound)
+    return time.monotonic() - t0
+
+
 def restart_during_stream(c, pub, login, setup, last_id):
     """Events are published every 50 ms while the front server or the
     children restart gracefully; the client reads, and on the stream's end
@@ -211,8 +246,9 @@ def run(setup, client):
         setup.checks(client, login)  # what only this setup has
     last, delays = unbuffered(client, pub, login)
     last = replay(client, pub, login, last)
+    freed = closed_stream_freed(client, setup.redis, getattr(setup, "closed_stream_bound", 5))
     r = restart_during_stream(client, pub, login, setup, last)
     if hasattr(setup, "restarted"):
         setup.restarted()
-    return "delays %s ms; restart: %d accepted, refused %s, %d reconnects" % (
-        "/".join("%.0f" % d for d in delays), r["accepted"], r["refused"] or "none", r["reconnects"])
+    return "delays %s ms; closed stream freed in %.1f s; restart: %d accepted, refused %s, %d reconnects" % (
+        "/".join("%.0f" % d for d in delays), freed, r["accepted"], r["refused"] or "none", r["reconnects"])

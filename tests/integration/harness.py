@@ -229,7 +229,8 @@ class EventStream:
 
     def __init__(self, port, path, headers=None, timeout=10):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        lines = ["GET %s HTTP/1.0" % path, "Host: 127.0.0.1", "Accept: text/event-stream"]
+        # the port too, as a browser sends it (Apache makes SERVER_PORT of it)
+        lines = ["GET %s HTTP/1.0" % path, "Host: 127.0.0.1:%d" % port, "Accept: text/event-stream"]
         for k, v in (headers or {}).items():
             lines.append("%s: %s" % (k, v))
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
@@ -249,6 +250,18 @@ class EventStream:
         got = read_event(self.f.readline, self)
         self.closed = got is None
         return got
+
+    def close_cleanly(self):
+        """Reads what has arrived, then closes: the kernel sends a FIN (a
+        close with unread data would send a reset), which lighttpd and
+        Apache cannot tell from a half-close."""
+        self.sock.settimeout(0.05)
+        try:
+            while self.sock.recv(65536):
+                pass
+        except OSError:
+            pass
+        self.close()
 
     def close(self):
         # the file object holds the fd open too: close both

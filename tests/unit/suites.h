@@ -42,5 +42,6 @@ int register_counts_tests(void);
 int register_breaker_tests(void);
 int register_store_guard_tests(void);
 int register_retry_tests(void);
+int register_peerwatch_tests(void);
 
 #endif

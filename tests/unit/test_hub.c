@@ -84,7 +84,7 @@ static void peer_close(struct peer *p)
 
 static struct hub *start(long long heartbeat_ms, size_t max_buffer, int max_streams)
 {
-	const struct hub_opts o = { heartbeat_ms, 0, 0, max_buffer, max_streams, NULL, NULL, 0, 0 };
+	const struct hub_opts o = { heartbeat_ms, 0, 0, max_buffer, max_streams, NULL, NULL, 0, 0, 0 };
 	struct buf err = BUF_INIT;
 	struct hub *h = hub_start(&o, &err);
 
@@ -392,7 +392,7 @@ static void test_revocation_ends_streams_of_a_login_or_user(void)
 static struct hub *start_bus(int port)
 {
 	const struct redis_opts ro = { "127.0.0.1", port, "", 200, 200, 200, 0, 0 };
-	const struct hub_opts o = { 60000, 0, 0, 65536, 10, NULL, &ro, 4, 0 };
+	const struct hub_opts o = { 60000, 0, 0, 65536, 10, NULL, &ro, 4, 0, 0 };
 	struct buf err = BUF_INIT;
 	struct hub *h = hub_start(&o, &err);
 

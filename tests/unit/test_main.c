@@ -29,6 +29,7 @@ static int (*const registrars[])(void) = {
 	register_breaker_tests,
 	register_store_guard_tests,
 	register_retry_tests,
+	register_peerwatch_tests,
 };
 
 int main(void)
