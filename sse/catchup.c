@@ -11,6 +11,7 @@ struct fetch {
 	struct fetch *next;
 	struct cursor *cur;     /* the tenant; the fetch is on its list */
 	int range;              /* 0: info */
+	unsigned count;         /* range: entries asked for */
 	char after[HUB_ID_MAX + 1];
 	struct stream *waiters; /* linked by wnext */
 };
@@ -65,6 +66,12 @@ void catchup_keep(struct catchup *cu, struct cursor *c, const struct bus_entry *
 		ring_clear(&c->ring); /* an event it cannot hold: the run is broken */
 }
 
+int catchup_paused(struct stream *s)
+{
+	s->paced = writer_buffered(&s->w) >= s->w.max / CATCHUP_PAUSE_DIV;
+	return s->paced;
+}
+
 /* ---------------------------------------------------------------- from memory */
 
 /* A full history holds at least max_len - batch + 1 events (bus_trim_batch). */
@@ -84,7 +91,7 @@ int catchup_ring_may_replay(long long max_len, long long max_age_ms, const char 
 
 /* If from is the id of an event in the tenant's ring, and the ring answers
  * as Redis would, sends s every later one and returns 1 (s is then at the
- * tenant's newest event); else 0. */
+ * tenant's newest event, unless it paused: catchup_paused); else 0. */
 static int ring_replay(struct catchup *cu, struct stream *s, const char *from)
 {
 	const struct cursor *c = catchup_cursor(cu, s->tenant, 0);
@@ -100,7 +107,7 @@ static int ring_replay(struct catchup *cu, struct stream *s, const char *from)
 				     c->ring.len - 1 - (unsigned)at,
 				     (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000))
 		return 0;
-	for (i = (unsigned)at + 1; i < c->ring.len && !s->closing && !s->dead; i++) {
+	for (i = (unsigned)at + 1; i < c->ring.len && !s->closing && !s->dead && !catchup_paused(s); i++) {
 		const struct recent *r = ring_at(&c->ring, i);
 		sent += stream_give(cu->reg, s, &r->e, r->f.event.len ? &r->f : NULL);
 	}
@@ -128,8 +135,9 @@ static int ask(struct catchup *cu, struct stream *s, int range)
 			return -1;
 		f->range = range;
 		f->cur = c;
+		f->count = s->batch ? s->batch : CATCHUP_RANGE_BATCH;
 		snprintf(f->after, sizeof(f->after), "%s", range ? s->pos : "");
-		rc = range ? bus_query_range(cu->bus, s->tenant, s->pos, CATCHUP_RANGE_BATCH, f)
+		rc = range ? bus_query_range(cu->bus, s->tenant, s->pos, f->count, f)
 			   : bus_query_info(cu->bus, s->tenant, f);
 		if (rc < 0) {
 			free(f);
@@ -176,8 +184,8 @@ void catchup_sync(struct catchup *cu, struct stream *s)
 	if (s->in_flight > 0 || s->closing || s->dead)
 		return;
 	s->live = 0;
-	if (!bus_is_up(cu->bus))
-		return;
+	if (!bus_is_up(cu->bus) || catchup_paused(s))
+		return; /* paused: the hub calls again once it has drained */
 	if (s->need_info) {
 		cur = cursor_now(cu, s->tenant);
 		if (s->resume[0] && ring_replay(cu, s, s->resume)) {
@@ -202,7 +210,7 @@ void catchup_sync(struct catchup *cu, struct stream *s)
 	cur = cursor_now(cu, s->tenant);
 	if (!s->must_fetch && cur != NULL && bus_id_cmp(cur, s->pos) > 0)
 		ring_replay(cu, s, s->pos); /* live events passed it: from memory if it can */
-	if (s->closing || s->dead)
+	if (s->closing || s->dead || s->paced)
 		return;
 	if (s->must_fetch || (cur != NULL && bus_id_cmp(cur, s->pos) > 0)) {
 		if (ask(cu, s, 1) == 0)
@@ -320,7 +328,7 @@ void catchup_on_info(struct catchup *cu, void *tag, const struct bus_info *in)
  * the history was trimmed past that position, events were lost: reset
  * from the trimmed id first; what follows it is exactly what came back. */
 static void range_to(struct catchup *cu, struct stream *s, const char *trimmed,
-		     const struct bus_entry *es, const struct frames *fs, size_t n)
+		     const struct bus_entry *es, const struct frames *fs, size_t n, unsigned asked)
 {
 	struct registry *r = cu->reg;
 	long long sent = 0;
@@ -334,11 +342,22 @@ static void range_to(struct catchup *cu, struct stream *s, const char *trimmed,
 		}
 		stream_stat_add(r, &r->stats->resets, 1);
 	}
-	for (size_t i = 0; i < n && !s->closing && !s->dead; i++)
+	for (size_t i = 0; i < n && !s->closing && !s->dead; i++) {
+		if (catchup_paused(s)) {
+			/* the rest is asked again, from s->pos, and the next read
+			 * asks for about what it took: a slow reader's backlog is
+			 * not read from Redis again and again */
+			s->must_fetch = 1;
+			s->batch = i > CATCHUP_RANGE_MIN ? (unsigned)i : CATCHUP_RANGE_MIN;
+			break;
+		}
 		if (bus_id_cmp(es[i].id, s->pos) > 0)
 			sent += stream_give(r, s, &es[i], fs[i].event.len ? &fs[i] : NULL);
+	}
 	stream_stat_add(r, &r->stats->replayed, sent);
-	if (n == CATCHUP_RANGE_BATCH)
+	if (!s->paced && s->batch && (s->batch *= 2) >= CATCHUP_RANGE_BATCH)
+		s->batch = 0; /* it kept up: back to full reads */
+	if (n >= asked)
 		s->must_fetch = 1;
 	catchup_sync(cu, s);
 }
@@ -346,6 +365,7 @@ static void range_to(struct catchup *cu, struct stream *s, const char *trimmed,
 void catchup_on_range(struct catchup *cu, void *tag, const char *trimmed,
 		      const struct bus_entry *es, size_t n, int ok)
 {
+	unsigned asked = ((struct fetch *)tag)->count;
 	struct stream *s, *next, *w = fetch_done(tag);
 	struct frames *fs = ok ? calloc(n ? n : 1, sizeof(*fs)) : NULL;
 
@@ -360,7 +380,7 @@ void catchup_on_range(struct catchup *cu, void *tag, const char *trimmed,
 			s->must_fetch = 1;
 			catchup_sync(cu, s);
 		} else {
-			range_to(cu, s, trimmed, es, fs, n);
+			range_to(cu, s, trimmed, es, fs, n, asked);
 		}
 	}
 	for (size_t i = 0; fs != NULL && i < n; i++)

@@ -21,7 +21,8 @@
 #include "ring.h"
 #include "stream.h"
 
-#define CATCHUP_RANGE_BATCH 500      /* history entries per read */
+#define CATCHUP_RANGE_BATCH 500      /* history entries per read, at most */
+#define CATCHUP_RANGE_MIN 8          /* ... and at least, once a read paused */
 #define CATCHUP_RECENT_MAX 1024      /* recent events kept per tenant */
 #define CATCHUP_RECENT_BYTES (1 << 20) /* ... and at most this many bytes */
 
@@ -85,6 +86,15 @@ void catchup_abandon(struct catchup *cu);
 
 /* Frees the cursors. */
 void catchup_free(struct catchup *cu);
+
+/* Whether s, catching up, waits for its output to drain: a stream is
+ * given history only while less than half its buffer bound is unsent, so
+ * a client resuming after a long absence is sent its backlog as fast as it
+ * reads instead of being dropped as too slow. Sets or clears s->paced.
+ * The hub calls catchup_sync again once a paced stream's output has
+ * drained below a quarter (registry_take_drained). */
+int catchup_paused(struct stream *s);
+#define CATCHUP_PAUSE_DIV 2
 
 /* Pure, for tests. Whether a client at id l missed events the history
  * described by in no longer has. */

@@ -418,6 +418,24 @@ static int drain_commands(struct hub *h)
 	return stop;
 }
 
+/* Paced catch-ups whose output drained (sse/catchup.h) go on at once: a
+ * few rounds of history and commit in this pass, for as long as the
+ * socket takes it all; the rest at their next write or tick. The list is
+ * empty when this returns, so no dead stream stays on it. */
+static void resume_drained(struct hub *h)
+{
+	for (int round = 0; round < 8 && h->reg.drained != NULL; round++) {
+		struct stream *s, *next;
+		for (s = registry_take_drained(&h->reg); s != NULL; s = next) {
+			next = s->rnext;
+			if (!s->dead && !s->closing && !s->in_flight && !s->live)
+				catchup_sync(&h->cu, s);
+		}
+		registry_commit(&h->reg);
+	}
+	registry_take_drained(&h->reg);
+}
+
 static void *hub_main(void *arg)
 {
 	struct hub *h = arg;
@@ -459,6 +477,7 @@ static void *hub_main(void *arg)
 				tick(h, now);
 		}
 		registry_commit(&h->reg);
+		resume_drained(h);
 		registry_free_dead(&h->reg);
 		if (stopping && (h->reg.all == NULL || now >= stop_by))
 			break;

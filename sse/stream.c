@@ -250,6 +250,28 @@ int stream_queue(struct registry *r, struct stream *s, const char *p, size_t n)
 	return 0;
 }
 
+/* A paced stream whose output went below a quarter of its bound: its
+ * catch-up may go on (sse/catchup.h). */
+static void note_drained(struct registry *r, struct stream *s)
+{
+	if (s->paced && !s->drained && !s->dead && !s->closing &&
+	    writer_buffered(&s->w) < s->w.max / 4) {
+		s->drained = 1;
+		s->rnext = r->drained;
+		r->drained = s;
+	}
+}
+
+struct stream *registry_take_drained(struct registry *r)
+{
+	struct stream *d = r->drained;
+
+	r->drained = NULL;
+	for (struct stream *s = d; s != NULL; s = s->rnext)
+		s->drained = 0;
+	return d;
+}
+
 void registry_commit(struct registry *r)
 {
 	while (r->dirty != NULL) {
@@ -261,6 +283,8 @@ void registry_commit(struct registry *r)
 			continue;
 		if ((rc = writer_commit(&s->w)) < 0 || (rc = sync_out(r, s)) < 0)
 			stream_fail(r, s, rc);
+		else
+			note_drained(r, s);
 	}
 }
 
@@ -492,6 +516,8 @@ void stream_on_io(struct registry *r, struct stream *s, uint32_t ev)
 			stream_end(r, s, END_GONE, 0);
 		} else if (s->closing && !writer_wants_out(&s->w)) {
 			stream_destroy(r, s);
+		} else {
+			note_drained(r, s);
 		}
 	}
 }

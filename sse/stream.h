@@ -49,6 +49,12 @@ struct stream {
 	int resume_bad;               /* the Last-Event-ID was not an id */
 	int must_fetch;               /* read history after pos before going live */
 	int in_flight;                /* 1 while waiting on a fetch */
+	int paced;                    /* catching up, waiting for its output to
+				       * drain (catchup_paused) */
+	unsigned batch;               /* history entries to ask for at once (0:
+				       * CATCHUP_RANGE_BATCH); smaller after a pause */
+	struct stream *rnext;         /* the registry's drained list */
+	int drained;                  /* on it */
 	struct stream *wnext;         /* the fetch's other waiters */
 	int announce;                 /* `event: connected` still to be sent */
 	int announced;                /* saw its own replacement notice on the bus */
@@ -84,6 +90,9 @@ struct registry {
 	struct stream *all;
 	int count;
 	struct stream *dirty;         /* streams with queued text this pass (dnext) */
+	struct stream *drained;       /* paced streams whose output drained below
+				       * their resume mark (rnext): the caller
+				       * catches them up again (registry_take_drained) */
 	struct stream *dead;          /* closed this turn (events may still name them) */
 	struct stream *zombies;       /* closed, but a bus answer still names them */
 	/* told of each stream of a tenant added (+1) and ended (-1): the
@@ -172,6 +181,11 @@ void stream_ping_due(struct registry *r, struct stream *s, long long now, long l
 /* The end of a pass: each stream's queued text goes out, one record and
  * one write per stream. */
 void registry_commit(struct registry *r);
+
+/* The paced streams whose output drained since the last call (a list by
+ * rnext, in no order), taken off the registry: a catch-up that paused for
+ * a slow reader goes on as soon as it has read, not at the next tick. */
+struct stream *registry_take_drained(struct registry *r);
 
 /* Frees the streams closed this turn; those a bus answer still names
  * (in_flight) wait until it has come. */

@@ -185,3 +185,8 @@ int writer_wants_out(const struct writer *w)
 {
 	return w->pending_len > 0;
 }
+
+size_t writer_buffered(const struct writer *w)
+{
+	return w->pending_len + w->queued.len;
+}

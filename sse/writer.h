@@ -66,4 +66,7 @@ int writer_flush(struct writer *w);
 /* 1 while bytes wait for the socket to be writable. */
 int writer_wants_out(const struct writer *w);
 
+/* The unsent bytes, pending and queued (what max bounds). */
+size_t writer_buffered(const struct writer *w);
+
 #endif
