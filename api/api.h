@@ -109,6 +109,12 @@ const char *api_field_string(struct api_call *call, struct json_object *obj,
 			     const char *name, size_t minlen, size_t maxlen,
 			     int (*valid)(const char *), const char *what);
 
+/* Returns 0 when every member of obj is named in allowed (NULL-ended),
+ * else -1 with 400 request.invalid_field set, whose detail lists names
+ * (the known fields) and never the unknown one. */
+int api_only_fields(struct api_call *call, struct json_object *obj, const char *const *allowed,
+		    const char *names);
+
 /* A JSON string with Unix time t as RFC 3339 UTC. */
 struct json_object *api_json_time(long long t);
 

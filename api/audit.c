@@ -4,6 +4,7 @@
  * write for the tenant drops it (api_audit_written) before its request
  * answers. Off by default: an audit trail is read rarely and wants to be
  * exact. */
+#include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,13 +92,26 @@ void api_audit_written(struct api_env *env, const char *tenant_id)
 		log_text(env->log, LOG_WARN, "audit_view_stale", tenant_id);
 }
 
+/* The record sequence of a cursor, exactly as audit_page writes it (a
+ * positive decimal, no sign, space or leading zero): 0, or -1. */
+static int cursor_seq(const char *s, long long *out)
+{
+	char *end;
+
+	if (s[0] < '1' || s[0] > '9')
+		return -1;
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	return *end == '\0' && errno == 0 ? 0 : -1;
+}
+
 void api_audit_list(struct api_call *call)
 {
 	static const char *const known[] = { "limit", "cursor", NULL };
 	struct principal p;
 	struct buf cur = BUF_INIT;
 	struct json_object *o;
-	char seq[24], *end;
+	char seq[24];
 	long long limit, before = 0;
 
 	if (api_authorize(call, &p, AUTH_ROLE_ADMIN) < 0 ||
@@ -106,7 +120,7 @@ void api_audit_list(struct api_call *call)
 		goto out;
 	if (query_get(call->req->query, "cursor", &cur) == 1 &&
 	    (api_cursor_decode('a', buf_str(&cur), seq, sizeof(seq)) < 0 ||
-	     (before = strtoll(seq, &end, 10)) <= 0 || *end != '\0')) {
+	     cursor_seq(seq, &before) < 0)) {
 		api_error(call, API_ERR_REQUEST_INVALID_QUERY,
 			  "cursor= must be a next_cursor this list returned.");
 		goto out;

@@ -147,6 +147,7 @@ static void login_ok(struct api_call *call, const struct store_tenant *t,
 
 void api_auth_login(struct api_call *call)
 {
+	static const char *const allowed[] = { "tenant", "username", "password", NULL };
 	struct json_object *in;
 	const char *tenant, *username, *password;
 	struct store_tenant t;
@@ -164,7 +165,8 @@ void api_auth_login(struct api_call *call)
 	snprintf(key, sizeof(key), "login:addr:%s", addr);
 	if (api_limit(call, key, &per_address, 1) < 0 || api_read_json(call, &in) < 0)
 		return;
-	if ((tenant = api_field_string(call, in, "tenant", 1, STORE_NAME_MAX, store_name_valid,
+	if (api_only_fields(call, in, allowed, "tenant, username, password") < 0 ||
+	    (tenant = api_field_string(call, in, "tenant", 1, STORE_NAME_MAX, store_name_valid,
 				       "a tenant name (1-64 of A-Z a-z 0-9 _ . -)")) == NULL ||
 	    (username = api_field_string(call, in, "username", 1, STORE_NAME_MAX, store_name_valid,
 					 "a username (1-64 of A-Z a-z 0-9 _ . -)")) == NULL ||

@@ -116,27 +116,6 @@ static int name_ok(const char *s)
 	return 1;
 }
 
-/* Every member of in is in allowed (NULL-ended). Else 400 naming the
- * known fields (the unknown one is not echoed). */
-static int only_fields(struct api_call *call, struct json_object *in, const char *const *allowed,
-		       const char *names)
-{
-	char detail[160];
-
-	json_object_object_foreach(in, key, val) {
-		int known = 0;
-		(void)val;
-		for (size_t i = 0; allowed[i] != NULL; i++)
-			known |= strcmp(key, allowed[i]) == 0;
-		if (!known) {
-			snprintf(detail, sizeof(detail), "Unknown field (known: %s).", names);
-			api_error(call, API_ERR_REQUEST_INVALID_FIELD, detail);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 static int meta_shape_ok(struct json_object *v, int depth)
 {
 	size_t n;
@@ -275,7 +254,7 @@ void api_devices_create(struct api_call *call)
 	memset(&d, 0, sizeof(d));
 	snprintf(d.status, sizeof(d.status), "offline");
 	snprintf(d.metadata, sizeof(d.metadata), "{}");
-	if (only_fields(call, in, allowed, "name, status, metadata") < 0 ||
+	if (api_only_fields(call, in, allowed, "name, status, metadata") < 0 ||
 	    apply_fields(call, in, &d, 1, fields, sizeof(fields)) < 0)
 		goto out;
 	snprintf(d.tenant_id, sizeof(d.tenant_id), "%s", p.claims.tid);
@@ -356,7 +335,7 @@ static void change(struct api_call *call, const char *const *allowed, const char
 
 	if (api_authorize(call, &p, AUTH_ROLE_OPERATOR) < 0 || api_read_json(call, &in) < 0)
 		return;
-	if (only_fields(call, in, allowed, names) < 0)
+	if (api_only_fields(call, in, allowed, names) < 0)
 		goto out;
 	if (need_status && !json_object_object_get_ex(in, "status", &v)) {
 		api_error(call, API_ERR_REQUEST_INVALID_FIELD,
@@ -520,6 +499,22 @@ int devices_v2_page(struct store *st, const char *tenant, const char *status, co
 	return STORE_OK;
 }
 
+/* A device-list cursor holds the page's last id. One a client made itself
+ * may hold anything: what no id can be is a bad query, never a question
+ * for the store (which refuses it as a failure, 503). */
+static int cursor_id_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > STORE_ID_MAX)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+		      *s == '_' || *s == '-'))
+			return 0;
+	return 1;
+}
+
 static void list_v2(struct api_call *call, const struct principal *p, const char *status)
 {
 	static const char *const known[] = { "limit", "cursor", "status", NULL };
@@ -533,7 +528,8 @@ static void list_v2(struct api_call *call, const struct principal *p, const char
 	    api_query_int(call, "limit", 1, LIST_MAX, LIST_DEFAULT, &limit) < 0)
 		return;
 	has_cursor = query_get(call->req->query, "cursor", &cur) == 1;
-	if (has_cursor && api_cursor_decode('d', buf_str(&cur), after, sizeof(after)) < 0) {
+	if (has_cursor && (api_cursor_decode('d', buf_str(&cur), after, sizeof(after)) < 0 ||
+			   !cursor_id_ok(after))) {
 		api_error(call, API_ERR_REQUEST_INVALID_QUERY,
 			  "cursor= must be a next_cursor this list returned.");
 		goto out;

@@ -165,6 +165,7 @@ static int bool_field(struct api_call *call, struct json_object *in, const char 
 
 static void publish(struct api_call *call, struct json_object *in, const char *admin_tenant)
 {
+	static const char *const allowed[] = { "tenant", "type", "topic", "data", "close", NULL };
 	const char *tenant, *type, *topic = NULL, *data;
 	struct json_object *v, *out;
 	struct store_tenant t;
@@ -174,7 +175,8 @@ static void publish(struct api_call *call, struct json_object *in, const char *a
 	char id[BUS_ID_MAX + 1];
 	int close, rc;
 
-	if ((tenant = api_field_string(call, in, "tenant", 1, STORE_NAME_MAX, store_name_valid,
+	if (api_only_fields(call, in, allowed, "tenant, type, topic, data, close") < 0 ||
+	    (tenant = api_field_string(call, in, "tenant", 1, STORE_NAME_MAX, store_name_valid,
 				       "a tenant name")) == NULL ||
 	    (type = api_field_string(call, in, "type", 1, 64, events_valid_type,
 				     "an event type ([A-Za-z0-9_.:-]{1,64})")) == NULL)

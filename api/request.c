@@ -13,6 +13,7 @@
 #include "../core/query.h"
 #include "../core/timefmt.h"
 #include "api.h"
+#include "jsontext.h"
 
 static int is_json_type(const char *ct)
 {
@@ -28,6 +29,7 @@ int api_read_json(struct api_call *call, struct json_object **out)
 	struct buf body = BUF_INIT;
 	struct json_tokener *tok = NULL;
 	struct json_object *o = NULL;
+	enum jsontext_result lexed;
 	int rc;
 
 	*out = NULL;
@@ -45,16 +47,27 @@ int api_read_json(struct api_call *call, struct json_object **out)
 		api_error(call, API_ERR_REQUEST_MALFORMED_JSON, "The body could not be read.");
 		goto out;
 	}
-	tok = json_tokener_new();
+	/* json-c's strict mode still takes much that is not JSON (jsontext.h):
+	 * the tokens are checked first, the nesting by json-c */
+	lexed = jsontext_check(buf_str(&body), body.len);
+	tok = lexed == JSONTEXT_MALFORMED ? NULL : json_tokener_new();
 	if (tok != NULL) {
 		json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 		o = json_tokener_parse_ex(tok, buf_str(&body), (int)body.len);
 	}
 	if (o == NULL || tok->char_offset != (int)body.len ||
 	    !json_object_is_type(o, json_type_object)) {
-		api_error(call, API_ERR_REQUEST_MALFORMED_JSON, "The body must be one JSON object.");
+		api_error(call, API_ERR_REQUEST_MALFORMED_JSON,
+			  "The body must be one JSON object (RFC 8259) in UTF-8.");
 		if (o != NULL)
 			json_object_put(o);
+		o = NULL;
+	} else if (lexed == JSONTEXT_BIG_INTEGER) {
+		/* json-c would hold a neighbour of the number sent, not the number */
+		api_error(call, API_ERR_REQUEST_INVALID_FIELD,
+			  "Integers must be from -9223372036854775808 to 18446744073709551615; "
+			  "send a larger number with a fraction or an exponent (1e23).");
+		json_object_put(o);
 		o = NULL;
 	}
 out:
@@ -82,6 +95,25 @@ const char *api_field_string(struct api_call *call, struct json_object *obj,
 	snprintf(detail, sizeof(detail), "Field '%s' must be %s.", name, what);
 	api_error(call, API_ERR_REQUEST_INVALID_FIELD, detail);
 	return NULL;
+}
+
+int api_only_fields(struct api_call *call, struct json_object *obj, const char *const *allowed,
+		    const char *names)
+{
+	char detail[160];
+
+	json_object_object_foreach(obj, key, val) {
+		int known = 0;
+		(void)val;
+		for (size_t i = 0; allowed[i] != NULL; i++)
+			known |= strcmp(key, allowed[i]) == 0;
+		if (!known) { /* never echoed: it may hold anything */
+			snprintf(detail, sizeof(detail), "Unknown field (known: %s).", names);
+			api_error(call, API_ERR_REQUEST_INVALID_FIELD, detail);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 struct json_object *api_json_time(long long t)

@@ -53,6 +53,8 @@ void api_events_session(struct api_call *call)
 	api_json(call, 201, o);
 }
 
+#define NO_SUCH_SESSION "No such stream session."
+
 static int invalid(struct api_call *call, const char *detail)
 {
 	api_error(call, API_ERR_EVENTS_INVALID_SESSION, detail);
@@ -102,10 +104,14 @@ static int admit(struct api_call *call, struct store_stream_session *ss, const c
 	long long now = (long long)time(NULL);
 	int rc;
 
+	/* the cookie first, and its mismatch answered exactly like an id that
+	 * never existed: whoever holds another client's id learns nothing of
+	 * it (not even that it exists or expired); the reasons below are for
+	 * the rightful client */
+	if (ss->fgp[0] != '\0' && !cookie_matches(call, ss->fgp))
+		return invalid(call, NO_SUCH_SESSION);
 	if (now > ss->expires_at)
 		return invalid(call, "This stream session has expired; create a new one.");
-	if (ss->fgp[0] != '\0' && !cookie_matches(call, ss->fgp))
-		return invalid(call, "This stream session belongs to another client.");
 	switch (sessions_lookup(call->env->sessions, ss->session_id, now, &auth)) {
 	case SESSION_LIVE:
 		break;
@@ -135,7 +141,7 @@ static int admit(struct api_call *call, struct store_stream_session *ss, const c
 	if (rc == STORE_CONFLICT)
 		return invalid(call, "This stream session was used already (single use).");
 	if (rc == STORE_NOT_FOUND)
-		return invalid(call, "No such stream session.");
+		return invalid(call, NO_SUCH_SESSION);
 	api_unavailable(call);
 	return -1;
 }
@@ -149,12 +155,12 @@ void events_stream_by_session(struct api_call *call, const struct events_query *
 	int rc;
 
 	if (!session_id_valid(id)) {
-		invalid(call, "No such stream session.");
+		invalid(call, NO_SUCH_SESSION);
 		return;
 	}
 	rc = store_stream_session_get(call->env->store, id, &ss);
 	if (rc == STORE_NOT_FOUND) {
-		invalid(call, "No such stream session.");
+		invalid(call, NO_SUCH_SESSION);
 		return;
 	}
 	if (rc != STORE_OK) {

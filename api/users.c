@@ -40,12 +40,14 @@ static int admin(struct api_call *call, struct principal *p)
 
 static void create_user(struct api_call *call, const struct principal *p, struct json_object *in)
 {
+	static const char *const allowed[] = { "username", "password", "role", NULL };
 	const char *username, *password, *role;
 	struct store_user u;
 	char location[128];
 	int rc;
 
-	if ((username = api_field_string(call, in, "username", 1, STORE_NAME_MAX, store_name_valid,
+	if (api_only_fields(call, in, allowed, "username, password, role") < 0 ||
+	    (username = api_field_string(call, in, "username", 1, STORE_NAME_MAX, store_name_valid,
 					 "a username (1-64 of A-Z a-z 0-9 _ . -)")) == NULL ||
 	    (password = api_field_string(call, in, "password", 8, PASSWORD_MAX_LEN, NULL,
 					 "a string of 8-1024 bytes")) == NULL ||

@@ -37,6 +37,7 @@ int register_ring_tests(void);
 int register_stream_tests(void);
 int register_devices_tests(void);
 int register_jsonflat_tests(void);
+int register_jsontext_tests(void);
 int register_ratelimit_tests(void);
 int register_counts_tests(void);
 int register_breaker_tests(void);

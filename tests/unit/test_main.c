@@ -24,6 +24,7 @@ static int (*const registrars[])(void) = {
 	register_stream_tests,
 	register_devices_tests,
 	register_jsonflat_tests,
+	register_jsontext_tests,
 	register_ratelimit_tests,
 	register_counts_tests,
 	register_breaker_tests,
