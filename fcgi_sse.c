@@ -629,6 +629,8 @@ static int run(const struct config *cfg, int listen_fd, const sigset_t *sigs)
 		buf_release(&err);
 		return rc;
 	}
+	/* a failing store says why (SQLite's error), at most a line a second */
+	store_set_log(svc.store, &lg, STORE_LOG_EVERY_MS);
 	rc = serve(cfg, &lg, &svc, listen_fd, sigs);
 	services_close(&svc);
 	return rc;

@@ -58,9 +58,11 @@ void api_ready(struct api_call *call)
 	struct json_object *b = breakers(call->env);
 
 	/* any lookup: found or not, the store answered; and writes are not
-	 * failing so steadily that their breaker opened (a full disk) */
+	 * failing so steadily that their breaker opened (a full disk), nor
+	 * impossible (a store file or directory read-only to this process,
+	 * seen before any write fails) */
 	store_ok = store_tenant_by_name(call->env->store, "ready-check", &t) != STORE_ERROR;
-	writes_ok = !breaker_is_open(call->env, "store_writes");
+	writes_ok = !breaker_is_open(call->env, "store_writes") && store_writable(call->env->store) != 0;
 	redis_ok = call->env->redis == NULL || redis_ping(call->env->redis) == 0;
 	hub_get_stats(call->env->hub, &hs);
 	delivery_ok = hs.probe_age_ms >= 0 && hs.probe_age_ms <= cfg->ready_probe_max_age_ms;

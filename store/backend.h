@@ -13,6 +13,8 @@
 #include "../core/buf.h"
 #include "store.h"
 
+struct logger;
+
 struct store_ops {
 	const char *name; /* "sqlite" */
 
@@ -31,6 +33,10 @@ struct store_ops {
 	/* 1 when the calling thread's last failure is transient: the same call
 	 * made again a moment later may succeed (store.c retries reads). */
 	int (*transient)(void *impl);
+	/* Whether the calling thread's connection can write now: 1, 0 (it is
+	 * read-only), -1 (it cannot be opened; error recorded). NULL: the
+	 * backend cannot tell, store_writable says 1. */
+	int (*writable)(void *impl);
 
 	/* Insert a complete row (ids already generated). */
 	int (*tenant_create)(void *impl, const struct store_tenant *t);
@@ -98,7 +104,15 @@ struct store {
 	const struct store_ops *ops;
 	void *impl;
 	struct store_guard guard; /* zero: no breakers, no retries, no deadline */
+	/* failed calls logged (store_set_log); lg NULL: not logged */
+	const struct logger *lg;
+	long long log_every_ms;
+	struct store_lograte {
+		_Atomic long long last_ms;      /* the kind's last line (0: none yet) */
+		_Atomic unsigned long suppressed; /* failures not logged since */
+	} lograte[2];                           /* STORE_LOG_READ, STORE_LOG_WRITE */
 };
+enum { STORE_LOG_READ, STORE_LOG_WRITE };
 
 /* The SQLite backend (store/sqlite.c). Opens the database at path (a file
  * name; ":memory:" is refused because every thread has its own

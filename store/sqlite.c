@@ -7,12 +7,15 @@
  * use, and resets it after every use; SQL never contains caller data.
  * The schema is a list of migrations, applied at open in one transaction
  * and tracked with PRAGMA user_version. */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../core/clock.h"
 #include "backend.h"
@@ -312,7 +315,17 @@ struct sq_conn {
 	int last_rc;                 /* SQLite's code of the call's failure (0: none) */
 	long long began_ms;          /* when the current store call began (monotonic) */
 	long long deadline_ms;       /* its statements are interrupted after this (0: never) */
+	long long opened_ms;         /* when db was opened (monotonic) */
+	int reopen;                  /* db is read-only: open it again before a write */
 };
+
+/* What a call is about to do with its connection (sq_connect). */
+enum sq_use { SQ_READ, SQ_WRITE };
+
+/* A read-only connection still serves reads: a read reopens it (once the
+ * file can be written) at most this often, so that one that keeps opening
+ * read-only all the same does not cost an open per read. */
+#define SQ_REOPEN_READ_MS 1000
 
 /* Ids collected inside a transaction, reported after it commits. */
 struct sq_ids {
@@ -345,6 +358,11 @@ static int sq_fail(struct sq_conn *c, int rc, const char *what)
 		return STORE_NOT_FOUND;
 	default:
 		c->last_rc = rc;
+		/* a connection opened while the file could not be written
+		 * stays read-only, whatever the file's mode later: opened
+		 * again, it can write (sq_connect) */
+		if ((rc & 0xff) == SQLITE_READONLY)
+			c->reopen = 1;
 		sq_seterr(c, "sqlite: %s: %s", what, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
 		return STORE_ERROR;
 	}
@@ -406,16 +424,37 @@ static int sq_progress(void *arg)
 	return c->deadline_ms > 0 && clock_mono_ms() > c->deadline_ms;
 }
 
+/* Whether this process may write the file at path (its mode and owner;
+ * root may write any), or it does not exist yet (it is created then). */
+static int sq_file_writable(const char *path)
+{
+	return faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) == 0 || errno == ENOENT;
+}
+
 /* Opens c's connection and sets it up: extended result codes, busy
  * timeout, the statement deadline, WAL (which also refuses ":memory:"), synchronous=NORMAL,
- * foreign keys. Returns STORE_OK, or STORE_ERROR with c->db NULL. */
+ * foreign keys. Returns STORE_OK, or STORE_ERROR with c->db NULL. A file
+ * the process may not write opens read-only: that is STORE_OK, with
+ * c->reopen set.
+ *
+ * Such a file is opened read-only on purpose rather than left to SQLite's
+ * own fallback (it opens a file it may not write read-only, silently).
+ * SQLite cannot close the descriptor of a closed connection while others
+ * of the process hold POSIX locks on the file (WAL connections always
+ * do): it keeps it for the next open with the same flags. Asked for
+ * read-write, that next open never matches one of a read-only
+ * connection, and each read-only connection closed would keep a
+ * descriptor for the life of the process. */
 static int sq_conn_open(struct sq_conn *c)
 {
 	const struct sq_store *s = c->s;
 	int rc;
 
 	rc = sqlite3_open_v2(s->path, &c->db,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+			     (sq_file_writable(s->path) ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+							: SQLITE_OPEN_READONLY) |
+				     SQLITE_OPEN_NOMUTEX,
+			     NULL);
 	if (rc != SQLITE_OK) {
 		sq_seterr(c, "sqlite: open %s: %s", s->path,
 			  c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
@@ -429,6 +468,8 @@ static int sq_conn_open(struct sq_conn *c)
 		    != STORE_OK ||
 	    sq_pragma_is(c, "PRAGMA foreign_keys", "1") != STORE_OK)
 		goto err;
+	c->opened_ms = clock_mono_ms();
+	c->reopen = sqlite3_db_readonly(c->db, "main") == 1;
 	return STORE_OK;
 err:
 	sqlite3_close(c->db);
@@ -471,10 +512,18 @@ err:
 	return STORE_ERROR;
 }
 
+/* Finalizes c's statements (prepared again on their next use). */
+static void sq_conn_finalize(struct sq_conn *c)
+{
+	for (int q = 0; q < Q_COUNT; q++) {
+		sqlite3_finalize(c->stmt[q]);
+		c->stmt[q] = NULL;
+	}
+}
+
 static void sq_conn_free(struct sq_conn *c)
 {
-	for (int q = 0; q < Q_COUNT; q++)
-		sqlite3_finalize(c->stmt[q]);
+	sq_conn_finalize(c);
 	sqlite3_close(c->db);
 	free(c);
 }
@@ -520,14 +569,55 @@ static struct sq_conn *sq_local(struct sq_store *s)
 	return c;
 }
 
-/* The calling thread's open connection; NULL (error recorded where it can
- * be) when it cannot be opened. A failed open is retried on the next call. */
-static struct sq_conn *sq_connect(struct sq_store *s)
+/* 1 when none of c's statements is running (a store call made from a
+ * list's callback runs while the list's statement is still stepping). */
+static int sq_conn_idle(struct sq_conn *c)
+{
+	if (!sqlite3_get_autocommit(c->db))
+		return 0;
+	for (sqlite3_stmt *st = sqlite3_next_stmt(c->db, NULL); st != NULL;
+	     st = sqlite3_next_stmt(c->db, st))
+		if (sqlite3_stmt_busy(st))
+			return 0;
+	return 1;
+}
+
+/* Replaces c's read-only connection with a new one, which can write if the
+ * file can be written now. When the open fails the old connection stays
+ * (it still serves reads), flagged, and is tried again later: an open
+ * that fails or comes back read-only costs this call nothing more. */
+static void sq_reopen(struct sq_conn *c)
+{
+	sqlite3 *old = c->db;
+
+	sq_conn_finalize(c);
+	c->db = NULL;
+	if (sq_conn_open(c) == STORE_OK) {
+		sqlite3_close(old); /* no statement left on it: closes now */
+		return;
+	}
+	c->db = old;
+	c->opened_ms = clock_mono_ms();
+	c->reopen = 1;
+	c->last_rc = 0; /* the failed open is not the call's failure */
+}
+
+/* The calling thread's open connection for a call that will `use` it; NULL
+ * (error recorded where it can be) when it cannot be opened. A failed open
+ * is retried on the next call. A read-only connection is opened again
+ * once the file can be written: before the next write, or by a read now
+ * and then. While the file stays read-only that costs an access(2). */
+static struct sq_conn *sq_connect(struct sq_store *s, enum sq_use use)
 {
 	struct sq_conn *c = sq_local(s);
 
-	if (c == NULL || (c->db == NULL && sq_conn_open(c) != STORE_OK))
+	if (c == NULL)
 		return NULL;
+	if (c->db == NULL)
+		return sq_conn_open(c) == STORE_OK ? c : NULL;
+	if (c->reopen && (use == SQ_WRITE || clock_mono_ms() - c->opened_ms >= SQ_REOPEN_READ_MS) &&
+	    sq_conn_idle(c) && sq_file_writable(s->path))
+		sq_reopen(c);
 	return c;
 }
 
@@ -824,6 +914,16 @@ static int sq_transient(void *impl)
 	       clock_mono_ms() - c->began_ms < c->s->busy_timeout_ms / 2;
 }
 
+/* Reopens a read-only connection first, as a write would. */
+static int sq_writable(void *impl)
+{
+	struct sq_conn *c = sq_connect(impl, SQ_WRITE);
+
+	if (c == NULL)
+		return -1;
+	return sqlite3_db_readonly(c->db, "main") == 0;
+}
+
 static void sq_set_error(void *impl, const char *msg)
 {
 	struct sq_conn *c = sq_local(impl);
@@ -834,7 +934,7 @@ static void sq_set_error(void *impl, const char *msg)
 
 static int sq_tenant_create(void *impl, const struct store_tenant *t)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_WRITE);
 
 	if (c == NULL ||
 	    sq_bind(c, Q_TENANT_INSERT, "tti", t->id, t->name, t->created_at) != STORE_OK)
@@ -844,7 +944,7 @@ static int sq_tenant_create(void *impl, const struct store_tenant *t)
 
 static int sq_tenant_get(void *impl, enum sq_query q, const char *key, struct store_tenant *out)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_READ);
 	int rc;
 
 	if (c == NULL || sq_bind(c, q, "t", key) != STORE_OK)
@@ -867,7 +967,7 @@ static int sq_tenant_by_id(void *impl, const char *id, struct store_tenant *out)
 
 static int sq_user_create(void *impl, const struct store_user *u)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_WRITE);
 
 	if (c == NULL || sq_bind(c, Q_USER_INSERT, "ttttti", u->id, u->tenant_id, u->username,
 				 u->role, u->password_hash, u->created_at) != STORE_OK)
@@ -878,7 +978,7 @@ static int sq_user_create(void *impl, const struct store_user *u)
 static int sq_user_get(void *impl, enum sq_query q, const char *tenant_id, const char *key,
 		       struct store_user *out)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_READ);
 	int rc;
 
 	if (c == NULL || sq_bind(c, q, "tt", tenant_id, key) != STORE_OK)
@@ -903,7 +1003,7 @@ static int sq_user_by_id(void *impl, const char *tenant_id, const char *user_id,
 
 static int sq_user_list(void *impl, const char *tenant_id, store_user_fn *fn, void *ctx)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_READ);
 	struct store_user u;
 	int rc;
 
@@ -927,7 +1027,7 @@ static int sq_exec_one(struct sq_conn *c, enum sq_query q)
 static int sq_user_set_role(void *impl, const char *tenant_id, const char *user_id,
 			    const char *role)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_WRITE);
 
 	if (c == NULL || sq_bind(c, Q_USER_SET_ROLE, "ttt", tenant_id, user_id, role) != STORE_OK)
 		return STORE_ERROR;
@@ -936,7 +1036,7 @@ static int sq_user_set_role(void *impl, const char *tenant_id, const char *user_
 
 static int sq_user_delete(void *impl, const char *tenant_id, const char *user_id)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_WRITE);
 
 	if (c == NULL || sq_bind(c, Q_USER_DELETE, "tt", tenant_id, user_id) != STORE_OK)
 		return STORE_ERROR;
@@ -945,7 +1045,7 @@ static int sq_user_delete(void *impl, const char *tenant_id, const char *user_id
 
 static int sq_session_create(void *impl, const struct store_session *x)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_WRITE);
 
 	if (c == NULL || sq_bind(c, Q_SESSION_INSERT, "ttttiii", x->id, x->user_id, x->tenant_id,
 				 x->role, x->created_at, x->expires_at, x->revoked_at) != STORE_OK)
@@ -955,7 +1055,7 @@ static int sq_session_create(void *impl, const struct store_session *x)
 
 static int sq_session_get(void *impl, const char *id, struct store_session *out)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_READ);
 	int rc;
 
 	if (c == NULL || sq_bind(c, Q_SESSION_GET, "t", id) != STORE_OK)
@@ -968,7 +1068,7 @@ static int sq_session_get(void *impl, const char *id, struct store_session *out)
 
 static int sq_session_revoke(void *impl, const char *id, long long now)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_WRITE);
 	int rc;
 
 	if (c == NULL || sq_bind(c, Q_SESSION_REVOKE, "ti", id, now) != STORE_OK)
@@ -982,7 +1082,7 @@ static int sq_session_revoke(void *impl, const char *id, long long now)
 static int sq_session_revoke_user(void *impl, const char *tenant_id, const char *user_id,
 				  long long now, store_id_fn *fn, void *ctx)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_WRITE);
 	struct sq_ids ids = { NULL, 0, 0 };
 	int rc;
 
@@ -1003,7 +1103,7 @@ static int sq_session_revoke_user(void *impl, const char *tenant_id, const char 
 static int sq_session_purge(void *impl, long long now, long long keep_revoked_s,
 			    store_id_fn *fn, void *ctx)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_WRITE);
 	struct sq_ids ids = { NULL, 0, 0 };
 	long long cutoff = now - keep_revoked_s; /* both >= 0: no overflow */
 	int rc;
@@ -1032,7 +1132,7 @@ static int sq_audit_insert(struct sq_conn *c, const struct store_audit *a)
 
 static int sq_audit_append(void *impl, const struct store_audit *a)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_WRITE);
 
 	return c == NULL ? STORE_ERROR : sq_audit_insert(c, a);
 }
@@ -1040,7 +1140,7 @@ static int sq_audit_append(void *impl, const struct store_audit *a)
 static int sq_audit_list(void *impl, const char *tenant_id, long long before, int limit,
 			 store_audit_fn *fn, void *ctx)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_READ);
 	struct store_audit a;
 	int rc;
 
@@ -1056,7 +1156,7 @@ static int sq_audit_list(void *impl, const char *tenant_id, long long before, in
 
 static int sq_stream_create(void *impl, const struct store_stream_session *x)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_WRITE);
 
 	if (c == NULL ||
 	    sq_bind(c, Q_STREAM_INSERT, "tttttttiiiii", x->id, x->tenant_id, x->user_id,
@@ -1086,7 +1186,7 @@ static int sq_row_stream(struct sq_conn *c, sqlite3_stmt *st, struct store_strea
 
 static int sq_stream_get(void *impl, const char *id, struct store_stream_session *out)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_READ);
 	int rc;
 
 	if (c == NULL || sq_bind(c, Q_STREAM_GET, "t", id) != STORE_OK)
@@ -1099,7 +1199,7 @@ static int sq_stream_get(void *impl, const char *id, struct store_stream_session
 
 static int sq_stream_claim(void *impl, const char *id, long long now, const char *topics)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_WRITE);
 	struct store_stream_session x;
 	int rc;
 
@@ -1115,7 +1215,7 @@ static int sq_stream_claim(void *impl, const char *id, long long now, const char
 static int sq_stream_finish_topic(void *impl, const char *tenant_id, const char *topic,
 				  long long now)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_WRITE);
 
 	if (c == NULL || sq_bind(c, Q_STREAM_FINISH_TOPIC, "tti", tenant_id, topic, now) != STORE_OK)
 		return STORE_ERROR;
@@ -1124,7 +1224,7 @@ static int sq_stream_finish_topic(void *impl, const char *tenant_id, const char 
 
 static int sq_stream_purge(void *impl, long long now)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_WRITE);
 
 	if (c == NULL || sq_bind(c, Q_STREAM_PURGE, "i", now) != STORE_OK)
 		return STORE_ERROR;
@@ -1160,7 +1260,7 @@ static int sq_change_end(struct sq_conn *c, int rc, const struct store_audit *a,
 static int sq_device_create(void *impl, const struct store_device *d, const struct store_audit *a,
 			    struct store_event *ev)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_WRITE);
 	int rc;
 
 	if (c == NULL || sq_tx_begin(c) != STORE_OK)
@@ -1175,7 +1275,7 @@ static int sq_device_create(void *impl, const struct store_device *d, const stru
 static int sq_device_get(void *impl, const char *tenant_id, const char *id,
 			 struct store_device *out)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_READ);
 	int rc;
 
 	if (c == NULL || sq_bind(c, Q_DEVICE_GET, "tt", tenant_id, id) != STORE_OK)
@@ -1201,7 +1301,7 @@ static int sq_device_exists(struct sq_conn *c, const char *tenant_id, const char
 static int sq_device_update(void *impl, const struct store_device *d, const struct store_audit *a,
 			    struct store_event *ev)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_WRITE);
 	int rc;
 
 	if (c == NULL || sq_tx_begin(c) != STORE_OK)
@@ -1222,7 +1322,7 @@ static int sq_device_update(void *impl, const struct store_device *d, const stru
 static int sq_device_delete(void *impl, const char *tenant_id, const char *id,
 			    const struct store_audit *a, struct store_event *ev)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_WRITE);
 	int rc;
 
 	if (c == NULL || sq_tx_begin(c) != STORE_OK)
@@ -1238,7 +1338,7 @@ static int sq_device_delete(void *impl, const char *tenant_id, const char *id,
 static int sq_device_list(void *impl, const char *tenant_id, const char *status, const char *after,
 			  long long offset, int limit, store_device_fn *fn, void *ctx)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_READ);
 	struct store_device d;
 	int rc;
 
@@ -1254,7 +1354,7 @@ static int sq_device_list(void *impl, const char *tenant_id, const char *status,
 
 static int sq_device_count(void *impl, const char *tenant_id, const char *status, long long *out)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_READ);
 	int rc;
 
 	if (c == NULL || sq_bind(c, Q_DEVICE_COUNT, "tt", tenant_id, status) != STORE_OK)
@@ -1270,7 +1370,7 @@ static int sq_device_count(void *impl, const char *tenant_id, const char *status
 static int sq_telemetry_append(void *impl, const char *tenant_id, const char *device_id,
 			       const struct store_telemetry *pts, struct store_event *evs, size_t n)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_WRITE);
 	long long newest = 0;
 	int rc;
 
@@ -1311,7 +1411,7 @@ static int sq_row_telemetry(struct sq_conn *c, sqlite3_stmt *st, struct store_te
 static int sq_telemetry_recent(void *impl, const char *tenant_id, const char *device_id,
 			       int limit, store_telemetry_fn *fn, void *ctx)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_READ);
 	struct store_telemetry t;
 	int rc;
 
@@ -1382,7 +1482,7 @@ static int sq_trim_device(struct sq_conn *c, const char *tenant_id, const char *
 
 static int sq_telemetry_purge(void *impl, long long before_ms, long long keep, long long *deleted)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_WRITE);
 	struct sq_ids ids = { NULL, 0, 0 };
 	int rc = STORE_OK, full = 1;
 
@@ -1408,7 +1508,7 @@ static int sq_telemetry_purge(void *impl, long long before_ms, long long keep, l
 static int sq_outbox_list(void *impl, long long created_before, int limit, store_event_fn *fn,
 			  void *ctx)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_READ);
 	sqlite3_stmt *st;
 	struct store_event ev;
 	int rc;
@@ -1439,7 +1539,7 @@ static int sq_outbox_list(void *impl, long long created_before, int limit, store
 
 static int sq_outbox_delete(void *impl, long long first, long long last)
 {
-	struct sq_conn *c = sq_connect(impl);
+	struct sq_conn *c = sq_connect(impl, SQ_WRITE);
 
 	if (c == NULL || sq_bind(c, Q_OUTBOX_DELETE, "ii", first, last) != STORE_OK)
 		return STORE_ERROR;
@@ -1454,6 +1554,7 @@ const struct store_ops store_sqlite_ops = {
 	.set_error = sq_set_error,
 	.begin = sq_begin,
 	.transient = sq_transient,
+	.writable = sq_writable,
 	.tenant_create = sq_tenant_create,
 	.tenant_by_name = sq_tenant_by_name,
 	.tenant_by_id = sq_tenant_by_id,

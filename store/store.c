@@ -2,11 +2,14 @@
  * backend, generates ids, then dispatches through the backend's ops. */
 #include "store.h"
 
+#include <json-c/json.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/clock.h"
+#include "../core/log.h"
 #include "../protect/breaker.h"
 #include "../protect/retry.h"
 #include "../session/session.h"
@@ -103,29 +106,42 @@ void store_set_guard(struct store *s, const struct store_guard *g)
 		s->guard.retries = RETRY_MAX;
 }
 
+void store_set_log(struct store *s, const struct logger *lg, long long every_ms)
+{
+	s->lg = lg;
+	s->log_every_ms = every_ms > 0 ? every_ms : 0;
+}
+
+int store_writable(struct store *s)
+{
+	return s->ops->writable ? s->ops->writable(s->impl) : 1;
+}
+
 /* One store call through the guard: enter() before each attempt, then
  * again() (which may ask for one more) or finish() with its result. */
 struct attempt {
 	struct store *s;
+	const char *call;  /* the public function, for the log */
+	int kind;          /* STORE_LOG_READ or _WRITE */
 	struct breaker *b; /* of its kind (NULL: none) */
 	int retries;       /* at most, after a transient failure */
 	int made;          /* retries made */
 	int entered;       /* the breaker let the attempt through */
 };
 
-static struct attempt reading(struct store *s)
+static struct attempt reading(struct store *s, const char *call)
 {
-	return (struct attempt){ s, s->guard.reads, s->guard.retries, 0, 0 };
+	return (struct attempt){ s, call, STORE_LOG_READ, s->guard.reads, s->guard.retries, 0, 0 };
 }
 
-static struct attempt listing(struct store *s)
+static struct attempt listing(struct store *s, const char *call)
 {
-	return (struct attempt){ s, s->guard.reads, 0, 0, 0 };
+	return (struct attempt){ s, call, STORE_LOG_READ, s->guard.reads, 0, 0, 0 };
 }
 
-static struct attempt writing(struct store *s)
+static struct attempt writing(struct store *s, const char *call)
 {
-	return (struct attempt){ s, s->guard.writes, 0, 0, 0 };
+	return (struct attempt){ s, call, STORE_LOG_WRITE, s->guard.writes, 0, 0, 0 };
 }
 
 /* 1 when the backend may be called now; 0 (error recorded) while the
@@ -143,8 +159,43 @@ static int enter(struct attempt *g)
 	return 1;
 }
 
+/* Logs the failure of the call g made, unless a line of its kind was
+ * written less than log_every_ms ago: then it only counts it, for the next
+ * line. A failing disk fails every write; one line a second says so as
+ * well as thousands would. */
+static void log_failure(const struct attempt *g)
+{
+	struct store *s = g->s;
+	struct store_lograte *r = &s->lograte[g->kind];
+	const char *msg = g->kind == STORE_LOG_WRITE ? "store_write_failed" : "store_read_failed";
+	struct json_object *f;
+	unsigned long left_out;
+	long long now, last;
+
+	if (s->lg == NULL || !log_enabled(s->lg, LOG_WARN))
+		return;
+	now = clock_mono_ms();
+	last = atomic_load(&r->last_ms);
+	/* of threads failing at once, the one whose exchange wins writes */
+	if ((last != 0 && now - last < s->log_every_ms) ||
+	    !atomic_compare_exchange_strong(&r->last_ms, &last, now > 0 ? now : 1)) {
+		atomic_fetch_add(&r->suppressed, 1);
+		return;
+	}
+	left_out = atomic_exchange(&r->suppressed, 0);
+	if ((f = json_object_new_object()) == NULL) {
+		log_text(s->lg, LOG_WARN, msg, s->ops->errstr(s->impl));
+		return;
+	}
+	json_object_object_add(f, "call", json_object_new_string(g->call));
+	json_object_object_add(f, "error", json_object_new_string(s->ops->errstr(s->impl)));
+	json_object_object_add(f, "suppressed", json_object_new_int64((int64_t)left_out));
+	log_json(s->lg, LOG_WARN, msg, f);
+}
+
 /* Records the attempt's outcome with the breaker; 1 when it failed
- * transiently and may be made again (after a jittered pause). */
+ * transiently and may be made again (after a jittered pause). A failure
+ * that is not made again is logged. */
 static int again(struct attempt *g, int rc)
 {
 	struct store *s = g->s;
@@ -158,10 +209,12 @@ static int again(struct attempt *g, int rc)
 	}
 	if (g->b != NULL)
 		breaker_failure(g->b, clock_mono_ms());
-	if (g->made >= g->retries || !s->ops->transient(s->impl))
-		return 0;
-	retry_pause(++g->made, s->guard.retry_backoff_ms);
-	return 1;
+	if (g->made < g->retries && s->ops->transient(s->impl)) {
+		retry_pause(++g->made, s->guard.retry_backoff_ms);
+		return 1;
+	}
+	log_failure(g);
+	return 0;
 }
 
 /* again() for a call that is never retried (writing, listing); returns rc. */
@@ -227,7 +280,7 @@ int store_tenant_create(struct store *s, const char *name, long long now, struct
 	if ((rc = new_id(s, t.id)) != STORE_OK)
 		return rc;
 	memcpy(t.name, name, strlen(name) + 1);
-	g = writing(s);
+	g = writing(s, __func__);
 	if ((rc = finish(&g, enter(&g) ?
 			s->ops->tenant_create(s->impl, &t)
 			: STORE_ERROR)) == STORE_OK)
@@ -237,7 +290,7 @@ int store_tenant_create(struct store *s, const char *name, long long now, struct
 
 int store_tenant_by_name(struct store *s, const char *name, struct store_tenant *out)
 {
-	struct attempt g = reading(s);
+	struct attempt g = reading(s, __func__);
 	int rc;
 
 	if (!is_name(name))
@@ -252,7 +305,7 @@ int store_tenant_by_name(struct store *s, const char *name, struct store_tenant 
 
 int store_tenant_by_id(struct store *s, const char *id, struct store_tenant *out)
 {
-	struct attempt g = reading(s);
+	struct attempt g = reading(s, __func__);
 	int rc;
 
 	if (!is_id(id))
@@ -293,7 +346,7 @@ int store_user_create(struct store *s, struct store_user *u)
 	row = *u;
 	if (row.id[0] == '\0' && (rc = new_id(s, row.id)) != STORE_OK)
 		return rc;
-	g = writing(s);
+	g = writing(s, __func__);
 	if ((rc = finish(&g, enter(&g) ?
 			s->ops->user_create(s->impl, &row)
 			: STORE_ERROR)) == STORE_OK)
@@ -304,7 +357,7 @@ int store_user_create(struct store *s, struct store_user *u)
 int store_user_by_name(struct store *s, const char *tenant_id, const char *username,
 		       struct store_user *out)
 {
-	struct attempt g = reading(s);
+	struct attempt g = reading(s, __func__);
 	int rc;
 
 	if (!is_id(tenant_id))
@@ -324,7 +377,7 @@ int store_user_by_name(struct store *s, const char *tenant_id, const char *usern
 int store_user_by_id(struct store *s, const char *tenant_id, const char *user_id,
 		     struct store_user *out)
 {
-	struct attempt g = reading(s);
+	struct attempt g = reading(s, __func__);
 	int rc;
 
 	if (!is_id(tenant_id))
@@ -341,7 +394,7 @@ int store_user_by_id(struct store *s, const char *tenant_id, const char *user_id
 
 int store_user_list(struct store *s, const char *tenant_id, store_user_fn *fn, void *ctx)
 {
-	struct attempt g = listing(s);
+	struct attempt g = listing(s, __func__);
 
 	if (!is_id(tenant_id))
 		return invalid(s, BAD_TENANT_ID);
@@ -353,7 +406,7 @@ int store_user_list(struct store *s, const char *tenant_id, store_user_fn *fn, v
 int store_user_set_role(struct store *s, const char *tenant_id, const char *user_id,
 			const char *role)
 {
-	struct attempt g = writing(s);
+	struct attempt g = writing(s, __func__);
 
 	if (!is_id(tenant_id) || !is_id(user_id))
 		return invalid(s, BAD_USER_ID);
@@ -366,7 +419,7 @@ int store_user_set_role(struct store *s, const char *tenant_id, const char *user
 
 int store_user_delete(struct store *s, const char *tenant_id, const char *user_id)
 {
-	struct attempt g = writing(s);
+	struct attempt g = writing(s, __func__);
 
 	if (!is_id(tenant_id) || !is_id(user_id))
 		return invalid(s, BAD_USER_ID);
@@ -396,7 +449,7 @@ static int check_session(struct store *s, const struct store_session *sess)
 
 int store_session_create(struct store *s, const struct store_session *sess)
 {
-	struct attempt g = writing(s);
+	struct attempt g = writing(s, __func__);
 	int rc;
 
 	if ((rc = check_session(s, sess)) != STORE_OK)
@@ -406,7 +459,7 @@ int store_session_create(struct store *s, const struct store_session *sess)
 
 int store_session_get(struct store *s, const char *id, struct store_session *out)
 {
-	struct attempt g = reading(s);
+	struct attempt g = reading(s, __func__);
 	int rc;
 
 	if (!is_id(id))
@@ -422,7 +475,7 @@ int store_session_get(struct store *s, const char *id, struct store_session *out
 /* revoked_at 0 means "live", so a revocation time must be positive. */
 int store_session_revoke(struct store *s, const char *id, long long now)
 {
-	struct attempt g = writing(s);
+	struct attempt g = writing(s, __func__);
 
 	if (!is_id(id))
 		return invalid(s, BAD_SESSION_ID);
@@ -434,7 +487,7 @@ int store_session_revoke(struct store *s, const char *id, long long now)
 int store_session_revoke_user(struct store *s, const char *tenant_id, const char *user_id,
 			      long long now, store_id_fn *fn, void *ctx)
 {
-	struct attempt g = writing(s);
+	struct attempt g = writing(s, __func__);
 
 	if (!is_id(tenant_id))
 		return invalid(s, BAD_TENANT_ID);
@@ -450,7 +503,7 @@ int store_session_revoke_user(struct store *s, const char *tenant_id, const char
 int store_session_purge(struct store *s, long long now, long long keep_revoked_s,
 			store_id_fn *fn, void *ctx)
 {
-	struct attempt g = writing(s);
+	struct attempt g = writing(s, __func__);
 
 	if (now <= 0 || keep_revoked_s < 0)
 		return invalid(s, "now must be positive and keep_revoked_s >= 0");
@@ -461,7 +514,7 @@ int store_session_purge(struct store *s, long long now, long long keep_revoked_s
 
 int store_audit_append(struct store *s, const struct store_audit *a)
 {
-	struct attempt g = writing(s);
+	struct attempt g = writing(s, __func__);
 
 	if (a == NULL)
 		return invalid(s, "audit record is NULL");
@@ -481,7 +534,7 @@ int store_audit_append(struct store *s, const struct store_audit *a)
 int store_audit_list(struct store *s, const char *tenant_id, long long before, int limit,
 		     store_audit_fn *fn, void *ctx)
 {
-	struct attempt g = listing(s);
+	struct attempt g = listing(s, __func__);
 
 	if (!is_id(tenant_id))
 		return invalid(s, BAD_TENANT_ID);
@@ -539,7 +592,7 @@ static const char BAD_CHANGE[] = "device change: bad audit record or event";
 int store_device_create(struct store *s, const struct store_device *d,
 			const struct store_audit *a, struct store_event *ev)
 {
-	struct attempt g = writing(s);
+	struct attempt g = writing(s, __func__);
 
 	if (!device_ok(d) || d->version != 1)
 		return invalid(s, BAD_DEVICE);
@@ -551,7 +604,7 @@ int store_device_create(struct store *s, const struct store_device *d,
 int store_device_get(struct store *s, const char *tenant_id, const char *id,
 		     struct store_device *out)
 {
-	struct attempt g = reading(s);
+	struct attempt g = reading(s, __func__);
 	int rc;
 
 	if (!is_id(tenant_id) || !is_id(id))
@@ -567,7 +620,7 @@ int store_device_get(struct store *s, const char *tenant_id, const char *id,
 int store_device_update(struct store *s, const struct store_device *d,
 			const struct store_audit *a, struct store_event *ev)
 {
-	struct attempt g = writing(s);
+	struct attempt g = writing(s, __func__);
 
 	if (!device_ok(d))
 		return invalid(s, BAD_DEVICE);
@@ -579,7 +632,7 @@ int store_device_update(struct store *s, const struct store_device *d,
 int store_device_delete(struct store *s, const char *tenant_id, const char *id,
 			const struct store_audit *a, struct store_event *ev)
 {
-	struct attempt g = writing(s);
+	struct attempt g = writing(s, __func__);
 
 	if (!is_id(tenant_id) || !is_id(id))
 		return invalid(s, "device: bad tenant or device id");
@@ -594,7 +647,7 @@ int store_device_list(struct store *s, const char *tenant_id, const char *status
 		      const char *after, long long offset, int limit, store_device_fn *fn,
 		      void *ctx)
 {
-	struct attempt g = listing(s);
+	struct attempt g = listing(s, __func__);
 
 	if (!is_id(tenant_id) || (status != NULL && !store_status_valid(status)) ||
 	    (after != NULL && !is_id(after)))
@@ -612,7 +665,7 @@ int store_device_list(struct store *s, const char *tenant_id, const char *status
 int store_device_count(struct store *s, const char *tenant_id, const char *status,
 		       long long *out)
 {
-	struct attempt g = reading(s);
+	struct attempt g = reading(s, __func__);
 	int rc;
 
 	if (!is_id(tenant_id) || (status != NULL && !store_status_valid(status)))
@@ -632,7 +685,7 @@ int store_device_count(struct store *s, const char *tenant_id, const char *statu
 int store_telemetry_append(struct store *s, const char *tenant_id, const char *device_id,
 			   const struct store_telemetry *pts, struct store_event *evs, size_t n)
 {
-	struct attempt g = writing(s);
+	struct attempt g = writing(s, __func__);
 
 	if (!is_id(tenant_id) || !is_id(device_id))
 		return invalid(s, "telemetry: bad tenant or device id");
@@ -651,7 +704,7 @@ int store_telemetry_append(struct store *s, const char *tenant_id, const char *d
 int store_telemetry_recent(struct store *s, const char *tenant_id, const char *device_id,
 			   int limit, store_telemetry_fn *fn, void *ctx)
 {
-	struct attempt g = listing(s);
+	struct attempt g = listing(s, __func__);
 
 	if (!is_id(tenant_id) || !is_id(device_id))
 		return invalid(s, "telemetry: bad tenant or device id");
@@ -667,7 +720,7 @@ int store_telemetry_recent(struct store *s, const char *tenant_id, const char *d
 int store_telemetry_purge(struct store *s, long long before_ms, long long keep_per_device,
 			  long long *deleted)
 {
-	struct attempt g = writing(s);
+	struct attempt g = writing(s, __func__);
 
 	if (keep_per_device < 0 || deleted == NULL)
 		return invalid(s, "telemetry purge: keep must not be negative, deleted set");
@@ -681,7 +734,7 @@ int store_telemetry_purge(struct store *s, long long before_ms, long long keep_p
 int store_outbox_list(struct store *s, long long created_before, int limit, store_event_fn *fn,
 		      void *ctx)
 {
-	struct attempt g = listing(s);
+	struct attempt g = listing(s, __func__);
 
 	if (limit <= 0)
 		return invalid(s, "limit must be positive");
@@ -694,7 +747,7 @@ int store_outbox_list(struct store *s, long long created_before, int limit, stor
 
 int store_outbox_delete(struct store *s, long long first, long long last)
 {
-	struct attempt g = writing(s);
+	struct attempt g = writing(s, __func__);
 
 	if (first <= 0 || last < first)
 		return invalid(s, "outbox: seqs must be positive and in order");
@@ -705,7 +758,7 @@ int store_outbox_delete(struct store *s, long long first, long long last)
 
 int store_stream_session_create(struct store *s, const struct store_stream_session *ss)
 {
-	struct attempt g = writing(s);
+	struct attempt g = writing(s, __func__);
 
 	if (ss == NULL || !is_id(ss->id) || !is_id(ss->tenant_id) || !is_id(ss->user_id) ||
 	    !is_id(ss->session_id))
@@ -717,7 +770,7 @@ int store_stream_session_create(struct store *s, const struct store_stream_sessi
 
 int store_stream_session_get(struct store *s, const char *id, struct store_stream_session *out)
 {
-	struct attempt g = reading(s);
+	struct attempt g = reading(s, __func__);
 	int rc;
 
 	if (!is_id(id))
@@ -733,7 +786,7 @@ int store_stream_session_get(struct store *s, const char *id, struct store_strea
 int store_stream_session_claim(struct store *s, const char *id, long long now,
 			       const char *topics)
 {
-	struct attempt g = writing(s);
+	struct attempt g = writing(s, __func__);
 
 	if (!is_id(id) || topics == NULL || strlen(topics) > 512)
 		return invalid(s, "stream session: bad id or topics");
@@ -747,7 +800,7 @@ int store_stream_session_claim(struct store *s, const char *id, long long now,
 int store_stream_session_finish_topic(struct store *s, const char *tenant_id, const char *topic,
 				      long long now)
 {
-	struct attempt g = writing(s);
+	struct attempt g = writing(s, __func__);
 
 	if (!is_id(tenant_id) || topic == NULL || *topic == '\0' || strchr(topic, ',') != NULL)
 		return invalid(s, "stream session: bad tenant or topic");
@@ -760,7 +813,7 @@ int store_stream_session_finish_topic(struct store *s, const char *tenant_id, co
 
 int store_stream_session_purge(struct store *s, long long now)
 {
-	struct attempt g = writing(s);
+	struct attempt g = writing(s, __func__);
 
 	return finish(&g, enter(&g) ? s->ops->stream_session_purge(s->impl, now) : STORE_ERROR);
 }

@@ -139,6 +139,25 @@ struct store_guard {
 };
 void store_set_guard(struct store *s, const struct store_guard *g);
 
+/* Logs each call that failed in the backend (after its retries) as a
+ * warning, "store_read_failed" or "store_write_failed", with the call and
+ * store_errstr (the query's name and SQLite's message; never a query's
+ * parameters). At most one line per kind every every_ms: each line counts
+ * the failures of its kind left out since the one before ("suppressed").
+ * Calls refused by an open breaker or for their arguments are not logged.
+ * lg (kept, not copied) NULL: nothing logged. Set once, before any call;
+ * calling it again keeps the counts. */
+#define STORE_LOG_EVERY_MS 1000
+struct logger;
+void store_set_log(struct store *s, const struct logger *lg, long long every_ms);
+
+/* Whether the calling thread's connection can write now: 1 yes, 0 no (the
+ * store file or its directory is read-only to this process), -1 it cannot
+ * even be opened. A connection opened read-only is opened again first, so
+ * this sees the file become writable; a write does the same, so writes
+ * resume by themselves. Not behind the breakers: a probe for ready. */
+int store_writable(struct store *s);
+
 /* Closes every connection and frees the store. No call may be running. */
 void store_close(struct store *s);
 
