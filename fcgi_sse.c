@@ -590,7 +590,8 @@ static int serve(const struct config *cfg, const struct logger *lg, struct servi
 	}
 	jan = (struct janitor){ lg, &lc, svc->sessions, svc->store, &env,
 				cfg->session_purge_interval_s, 0 };
-	so = (struct server_opts){ listen_fd, (int)cfg->workers, lg, api_handle, &env };
+	so = (struct server_opts){ listen_fd, (int)cfg->workers, lg, api_handle, &env,
+				   cfg->body_timeout_ms };
 	fds = raise_fd_limit(cfg);
 	log_startup(lg, cfg, fds);
 	if ((srv = server_start(&so, &err)) == NULL ||

@@ -83,6 +83,8 @@ static const struct config_entry entries[] = {
 	  "After SIGTERM, how long in-flight requests may take to finish before the process exits anyway." },
 	{ "http.max_body_bytes", CFG_INT, OFF(max_body_bytes), 0, 67108864, "1048576", NULL, 0, NULL,
 	  "Largest request body accepted; larger bodies get 413 request.too_large." },
+	{ "http.body_timeout_ms", CFG_INT, OFF(body_timeout_ms), 0, 600000, "10000", NULL, 0, NULL,
+	  "A request body must keep arriving: a read that waits longer than this fails the request (400 request.malformed_json, \"could not be read\") and frees its worker. lighttpd (server.stream-request-body = 0) hands bodies over whole; Apache's mod_proxy_fcgi passes them on as they come, so a client trickling a body would hold a worker. 0: wait as long as the front server does." },
 	{ "log.level", CFG_ENUM, OFF(log_level), 0, 0, "info", log_levels, 0, NULL,
 	  "Least severe level written to stderr: debug, info, warn or error." },
 	{ "api.v1_deprecation", CFG_TIME, OFF(v1_deprecation), 0, 0, "2026-09-01T00:00:00Z", NULL, 0, NULL,

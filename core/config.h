@@ -23,6 +23,7 @@ struct config {
 	long long shutdown_timeout_ms;
 	/* http */
 	long long max_body_bytes;
+	long long body_timeout_ms;
 	/* log */
 	int log_level;                 /* enum log_level */
 	/* api */

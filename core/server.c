@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -196,6 +197,21 @@ static void finish(FCGX_Request *fr)
 	close(fd);
 }
 
+/* A request with a body gets a bound on each read of it: a client that
+ * trickles its body (through a front server that streams it) frees the
+ * worker after that long instead of holding it. Nothing for a request
+ * without one: no system call on the common path. */
+static void bound_body_reads(FCGX_Request *fr, long long ms)
+{
+	const char *len = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000 * 1000) };
+
+	if (ms <= 0 || ((len == NULL || *len == '\0' || strcmp(len, "0") == 0) &&
+			FCGX_GetParam("HTTP_TRANSFER_ENCODING", fr->envp) == NULL))
+		return;
+	setsockopt(fr->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -224,6 +240,7 @@ static void *worker_main(void *arg)
 		}
 		if (s->tcp)
 			set_nodelay(fr.ipcFd);
+		bound_body_reads(&fr, s->opts.body_timeout_ms);
 		serve(s, &fr);
 		finish(&fr);
 	}

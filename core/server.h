@@ -22,6 +22,7 @@ struct server_opts {
 	const struct logger *log;
 	server_handler_fn *handler;
 	void *handler_ctx;
+	long long body_timeout_ms; /* a body read waits at most this long (0: no bound) */
 };
 
 struct server;
