@@ -35,6 +35,8 @@ import protection_tests  # noqa: E402,F401  (registers its tests)
 import bus_tests  # noqa: E402,F401  (registers its tests)
 import devices_tests  # noqa: E402,F401  (registers its tests)
 import metrics_tests  # noqa: E402,F401  (registers its tests)
+import hostile_tests  # noqa: E402,F401  (registers its tests)
+import fault_tests  # noqa: E402,F401  (registers its tests)
 
 
 # ---------------------------------------------------------------- routing
