@@ -1,5 +1,6 @@
 /* Target: JSON objects decoded into structs (core/jsonflat.c, with
- * core/jsonf.c as the general path).
+ * core/jsonf.c as the general path), and api/jsontext.c, the strict lexer
+ * every request body passes first (check_jsontext).
  *
  * jsonflat.h promises that the fast decoder "never decides differently
  * from the general one, it only answers first": whatever jflat_decode
@@ -17,6 +18,7 @@
  * pure parser of ours to call (see fuzz/README.md).
  *
  * Input: one byte choosing the table, then the JSON text. */
+#include "../api/jsontext.h"
 #include "fuzz.h"
 
 #include <json-c/json.h>
@@ -96,6 +98,25 @@ static void check(const char *p, size_t n, const struct spec *sp, int nf, size_t
 	free(slow);
 }
 
+/* api/jsontext, the lexer every JSON body goes through first: whatever it
+ * does not call malformed is UTF-8 throughout (outside strings only ASCII
+ * tokens are JSON) and holds no control character but JSON's whitespace
+ * (inside strings they must be escaped). */
+static void check_jsontext(const char *p, size_t n)
+{
+	enum jsontext_result r = jsontext_check(p, n);
+
+	if (r == JSONTEXT_MALFORMED)
+		return;
+	FUZZ_CHECK(r == JSONTEXT_OK || r == JSONTEXT_BIG_INTEGER);
+	for (size_t i = 0; i < n;) {
+		size_t k = jsontext_utf8_seq((const unsigned char *)p + i, n - i);
+		FUZZ_CHECK(k >= 1 && k <= 4);
+		FUZZ_CHECK((unsigned char)p[i] >= 0x20 || p[i] == '\t' || p[i] == '\n' || p[i] == '\r');
+		i += k;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = { data, size };
@@ -107,6 +128,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(p);
 		return 0;
 	}
+	check_jsontext(p, n);
 	if (which == 0)
 		check(p, n, session_spec, 7, sizeof(struct store_session));
 	else if (which == 1)
