@@ -15,34 +15,9 @@
 #define PUT HTTP_METHOD_BIT(HTTP_PUT)
 
 static const struct route routes[] = {
-	{ V1 | V2, GET, "/health", api_health },
-	{ V2, GET, "/ready", api_ready },
-	{ V1 | V2, GET, "/version", api_version },
-	{ V2, GET, "/version/stream", api_version_stream },
-	{ V2, POST, "/auth/login", api_auth_login },
-	{ V2, POST, "/auth/logout", api_auth_logout },
-	{ V2, POST, "/auth/refresh", api_auth_refresh },
-	{ V2, GET, "/me", api_me },
-	{ V2, GET, "/users", api_users_list },
-	{ V2, POST, "/users", api_users_create },
-	{ V2, GET, "/users/{id}", api_user_get },
-	{ V2, PATCH, "/users/{id}", api_user_patch },
-	{ V2, DELETE, "/users/{id}", api_user_delete },
-	{ V2, DELETE, "/users/{id}/sessions", api_user_revoke_sessions },
-	{ V2, POST, "/events/session", api_events_session },
-	{ V2, GET, "/events/stream", api_events_stream },
-	{ V2, POST, "/events", api_events_publish },
-	/* literal segments before {id}: the first route that matches wins */
-	{ V1 | V2, GET, "/devices", api_devices_list },
-	{ V2, POST, "/devices", api_devices_create },
-	{ V2, GET, "/devices/count", api_devices_count },
-	{ V1 | V2, GET, "/devices/{id}", api_device_get },
-	{ V2, PATCH, "/devices/{id}", api_device_patch },
-	{ V2, DELETE, "/devices/{id}", api_device_delete },
-	{ V2, PUT, "/devices/{id}/status", api_device_status },
-	{ V2, POST, "/devices/{id}/telemetry", api_telemetry_post },
-	{ V2, GET, "/telemetry/recent", api_telemetry_recent },
-	{ V2, GET, "/audit", api_audit_list },
+#define ROUTE(versions, methods, pattern, handler) { versions, methods, pattern, handler },
+#include "routes.def"
+#undef ROUTE
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

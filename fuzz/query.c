@@ -27,36 +27,12 @@
 #define PATCH HTTP_METHOD_BIT(HTTP_PATCH)
 #define PUT HTTP_METHOD_BIT(HTTP_PUT)
 
-/* The patterns, versions and methods of api/dispatch.c's table (static
- * there, and linking it would bring in every handler). Keep in step. */
+/* api/dispatch.c's table, without its handlers (linking them would bring
+ * in every module) */
 static const struct route routes[] = {
-	{ V1 | V2, GET, "/health", NULL },
-	{ V2, GET, "/ready", NULL },
-	{ V1 | V2, GET, "/version", NULL },
-	{ V2, GET, "/version/stream", NULL },
-	{ V2, POST, "/auth/login", NULL },
-	{ V2, POST, "/auth/logout", NULL },
-	{ V2, POST, "/auth/refresh", NULL },
-	{ V2, GET, "/me", NULL },
-	{ V2, GET, "/users", NULL },
-	{ V2, POST, "/users", NULL },
-	{ V2, GET, "/users/{id}", NULL },
-	{ V2, PATCH, "/users/{id}", NULL },
-	{ V2, DELETE, "/users/{id}", NULL },
-	{ V2, DELETE, "/users/{id}/sessions", NULL },
-	{ V2, POST, "/events/session", NULL },
-	{ V2, GET, "/events/stream", NULL },
-	{ V2, POST, "/events", NULL },
-	{ V1 | V2, GET, "/devices", NULL },
-	{ V2, POST, "/devices", NULL },
-	{ V2, GET, "/devices/count", NULL },
-	{ V1 | V2, GET, "/devices/{id}", NULL },
-	{ V2, PATCH, "/devices/{id}", NULL },
-	{ V2, DELETE, "/devices/{id}", NULL },
-	{ V2, PUT, "/devices/{id}/status", NULL },
-	{ V2, POST, "/devices/{id}/telemetry", NULL },
-	{ V2, GET, "/telemetry/recent", NULL },
-	{ V2, GET, "/audit", NULL },
+#define ROUTE(versions, methods, pattern, handler) { versions, methods, pattern, NULL },
+#include "../api/routes.def"
+#undef ROUTE
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
