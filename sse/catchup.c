@@ -1,5 +1,7 @@
 #include "catchup.h"
 
+#include "../core/clock.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,7 @@ struct cursor *catchup_cursor(struct catchup *cu, const char *tenant, int create
 		return NULL;
 	memcpy(c->tenant, tenant, n);
 	ring_init(&c->ring, CATCHUP_RECENT_MAX, CATCHUP_RECENT_BYTES);
+	c->used_ms = clock_mono_ms();
 	c->next = cu->cursors[b];
 	cu->cursors[b] = c;
 	return c;
@@ -51,8 +54,36 @@ struct cursor *catchup_saw(struct catchup *cu, const char *tenant, const struct 
 			ring_clear(&c->ring); /* events before this one may be missing */
 		snprintf(c->id, sizeof(c->id), "%s", e->id);
 		c->epoch = cu->epoch;
+		c->used_ms = clock_mono_ms();
 	}
 	return c;
+}
+
+void catchup_count(struct cursor *c, int delta)
+{
+	c->streams += delta;
+	c->used_ms = clock_mono_ms();
+}
+
+int catchup_evict_idle(struct catchup *cu, long long now_ms)
+{
+	int n = 0;
+
+	for (int b = 0; b < STREAM_BUCKETS; b++) {
+		struct cursor **pp = &cu->cursors[b];
+		while (*pp != NULL) {
+			struct cursor *c = *pp;
+			if (c->streams > 0 || c->fetches != NULL || now_ms - c->used_ms < CATCHUP_IDLE_MS) {
+				pp = &c->next;
+				continue;
+			}
+			*pp = c->next;
+			ring_release(&c->ring);
+			free(c);
+			n++;
+		}
+	}
+	return n;
 }
 
 void catchup_keep(struct catchup *cu, struct cursor *c, const struct bus_entry *e,

@@ -35,6 +35,8 @@ struct cursor {
 	struct ring ring;       /* recent events, so that a client resuming from
 				 * an id just seen needs no Redis */
 	struct fetch *fetches;  /* bus queries in flight for this tenant */
+	int streams;            /* open streams naming it (stream.cur) */
+	long long used_ms;      /* monotonic: its last event, or a stream's start or end */
 	char tenant[];          /* flexible: the tenant id */
 };
 
@@ -83,6 +85,16 @@ void catchup_on_range(struct catchup *cu, void *tag, const char *trimmed,
 /* The bus is gone for good (shutdown): forgets every fetch; the streams
  * waiting on them are not touched. */
 void catchup_abandon(struct catchup *cu);
+
+/* A stream of the cursor's tenant started (+1) or ended (-1). */
+void catchup_count(struct cursor *c, int delta);
+
+/* Frees the cursors no stream names, with no bus query in flight, unused
+ * for CATCHUP_IDLE_MS: a process would otherwise keep a cursor, and a ring
+ * of up to CATCHUP_RECENT_BYTES, for every tenant it ever saw. Returns how
+ * many it freed. */
+#define CATCHUP_IDLE_MS (10 * 60 * 1000)
+int catchup_evict_idle(struct catchup *cu, long long now_ms);
 
 /* Frees the cursors. */
 void catchup_free(struct catchup *cu);

@@ -35,6 +35,7 @@
 
 #define TICK_MS 100           /* heartbeat and lifetime resolution */
 #define PROBE_MS 2000         /* a delivery self-test through the bus this often */
+#define EVICT_MS 60000        /* idle tenants' cursors are looked for this often */
 #define EPOLL_BATCH 256
 
 enum cmd_kind { CMD_ADD, CMD_EVENT, CMD_STOP, CMD_REVOKE_SESSION, CMD_REVOKE_USER, CMD_PEERS };
@@ -67,6 +68,7 @@ struct hub {
 	long long started_ms;
 	char nonce[REQID_GENERATED_LEN + 1]; /* this process's probes */
 	long long probe_next_ms;
+	long long evict_next_ms;
 	long long probe_seen_ms; /* when one came back (guarded by mu); 0: none yet */
 	long long probe_rtt_ms;  /* guarded by mu */
 	struct bus *bus;         /* NULL: in-process only */
@@ -179,7 +181,11 @@ static void on_bus_control(void *ctx, const struct busmsg *m)
 
 static void count_stream(void *ctx, const struct stream *s, int delta)
 {
-	counts_add(ctx, s->tenant, s->user, delta);
+	struct hub *h = ctx;
+
+	counts_add(h->counts, s->tenant, s->user, delta);
+	if (s->cur != NULL) /* the hub made it; the stream only reads it */
+		catchup_count((struct cursor *)s->cur, delta);
 }
 
 struct stream_counts *hub_counts(struct hub *h)
@@ -466,6 +472,10 @@ static void *hub_main(void *arg)
 			if (h->bus != NULL)
 				bus_tick(h->bus, now);
 			probe(h, now);
+			if (now >= h->evict_next_ms) {
+				h->evict_next_ms = now + EVICT_MS;
+				catchup_evict_idle(&h->cu, now);
+			}
 			if (h->bus != NULL && h->cu.epoch == 0 && !h->bus_warned &&
 			    now - h->started_ms > 2000) {
 				/* never up since start: say so once (after that, lost/up say it) */
@@ -555,7 +565,7 @@ struct hub *hub_start(const struct hub_opts *o, struct buf *err)
 		goto err;
 	}
 	h->reg.on_count = count_stream;
-	h->reg.count_ctx = h->counts;
+	h->reg.count_ctx = h;
 	if (o->redis != NULL && (h->bus = bus_open(o->redis, h->ep, &bh)) == NULL) {
 		errno = ENOMEM;
 		goto err;

@@ -377,7 +377,43 @@ static void test_an_event_that_does_not_fit_is_counted_dropped(void)
 	teardown(&f);
 }
 
+/* Cursors of tenants no stream follows any more go after a while idle, so
+ * a process does not keep one (and its ring) for every tenant it ever
+ * saw; those with streams, with a query in flight, or used lately stay. */
+static void test_idle_cursors_are_freed(void)
+{
+	struct catchup cu;
+	struct cursor *gone, *followed, *recent;
+	struct bus_entry e = { "1-0", "t.x", NULL, "{}", 2, 0 };
+	struct frames f;
+	long long now;
+
+	memset(&cu, 0, sizeof(cu));
+	cu.bus = (struct bus *)&cu; /* only compared with NULL by catchup_keep */
+	gone = catchup_cursor(&cu, "gone", 1);
+	followed = catchup_cursor(&cu, "followed", 1);
+	recent = catchup_cursor(&cu, "recent", 1);
+	CU_ASSERT_FATAL(gone != NULL && followed != NULL && recent != NULL);
+	CU_ASSERT_FATAL(frames_encode(&f, &e) == 0);
+	catchup_keep(&cu, gone, &e, &f); /* a ring with an event in it: freed too */
+	CU_ASSERT_EQUAL(gone->ring.len, 1);
+	catchup_count(followed, 1);
+	now = clock_mono_ms();
+	gone->used_ms = followed->used_ms = now - CATCHUP_IDLE_MS - 1;
+	CU_ASSERT_EQUAL(catchup_evict_idle(&cu, now), 1);
+	CU_ASSERT_PTR_NULL(catchup_cursor(&cu, "gone", 0));
+	CU_ASSERT_PTR_EQUAL(catchup_cursor(&cu, "followed", 0), followed);
+	CU_ASSERT_PTR_EQUAL(catchup_cursor(&cu, "recent", 0), recent);
+	/* its last stream ends: idle from then on, not from its last event */
+	catchup_count(followed, -1);
+	CU_ASSERT_EQUAL(catchup_evict_idle(&cu, now), 0);
+	CU_ASSERT_EQUAL(catchup_evict_idle(&cu, clock_mono_ms() + CATCHUP_IDLE_MS), 2);
+	CU_ASSERT_PTR_NULL(catchup_cursor(&cu, "followed", 0));
+	catchup_free(&cu);
+}
+
 static CU_TestInfo tests[] = {
+	{ "idle cursors are freed", test_idle_cursors_are_freed },
 	{ "an event that does not fit is counted dropped", test_an_event_that_does_not_fit_is_counted_dropped },
 	{ "the events of a pass go out as one record", test_events_of_a_pass_go_out_as_one_record },
 	{ "a close event ends the stream", test_close_event_ends_the_stream },
