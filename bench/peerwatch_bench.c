@@ -72,7 +72,7 @@ int main(int argc, char **argv)
 	usleep(100000);
 	t0 = now_s();
 	for (int s = 0; s < scans; s++)
-		if (peerwatch_scan(w, &closed, est) < 0) {
+		if (peerwatch_scan(w, &closed, est, PEER_V4 | PEER_V6) < 0) {
 			perror("peerwatch_scan");
 			return 1;
 		}
@@ -83,6 +83,6 @@ int main(int argc, char **argv)
 	t2 = now_s();
 	printf("connections %d, closed %d, established listed %d: scan %.1f us (%d listed), "
 	       "matching every stream %.1f us, %d found closed\n",
-	       n, k, est, (t1 - t0) / scans * 1e6, peerwatch_scan(w, &closed, est), (t2 - t1) / scans * 1e6, found / scans);
+	       n, k, est, (t1 - t0) / scans * 1e6, peerwatch_scan(w, &closed, est, PEER_V4 | PEER_V6), (t2 - t1) / scans * 1e6, found / scans);
 	return 0;
 }

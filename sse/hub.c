@@ -308,8 +308,9 @@ static void *peer_main(void *arg)
 	struct hub *h = arg;
 	struct peer_list lists[2] = { { 0 }, { 0 } }, *prev = &lists[0], *cur = &lists[1];
 	struct peer_list closed = { 0 }, gone = { 0 };
-	unsigned round = 0;
-	int n = 0, err = 0;
+	unsigned round = 0, families;
+	int v4, v6;
+	int n = 0, err = 0, v6_mapped = 1; /* until a sweep says otherwise */
 
 	pthread_mutex_lock(&h->mu);
 	while (!atomic_load(&h->stopping)) {
@@ -331,10 +332,24 @@ static void *peer_main(void *arg)
 		}
 		pthread_mutex_unlock(&h->mu);
 		sweep = round++ % PEER_SWEEP_EVERY == 0;
-		if ((n = peerwatch_scan(h->pw, sweep ? cur : &closed, sweep)) < 0) {
+		/* each family is a walk of the kernel's table: a sweep looks in
+		 * both; between sweeps only where the streams' connections can
+		 * be (an IPv4 peer on an IPv6 socket only where the last sweep
+		 * saw such connections at all) */
+		v4 = atomic_load(&h->reg.peers_v4);
+		v6 = atomic_load(&h->reg.peers_v6);
+		families = v4 + v6 == 0 ? 0 /* no stream names its connection: nothing to find */
+			 : sweep ? PEER_V4 | PEER_V6
+				 : (v4 > 0 ? PEER_V4 : 0) | (v6 > 0 || (v6_mapped && v4 > 0) ? PEER_V6 : 0);
+		if (families == 0) {
+			n = 0;
+			if (sweep)
+				prev->n = 0;
+		} else if ((n = peerwatch_scan(h->pw, sweep ? cur : &closed, sweep, families)) < 0) {
 			err = errno;
 		} else if (sweep) {
 			struct peer_list *t = prev;
+			v6_mapped = cur->v6_mapped;
 			if (peer_list_gone(prev, cur, &gone) == 0)
 				send_gone(h, &gone);
 			gone.n = 0;

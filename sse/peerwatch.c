@@ -85,6 +85,13 @@ static void from_diag(struct peer_end *e, int family, const __be32 *a, __be16 po
 	e->port = ntohs(port);
 }
 
+int peer_conn_v4(const struct peer_conn *c)
+{
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	return memcmp(c->local.addr, mapped, sizeof(mapped)) == 0;
+}
+
 static int conn_cmp(const void *a, const void *b)
 {
 	return memcmp(a, b, sizeof(struct peer_conn)); /* the first member of peer_seen */
@@ -177,6 +184,8 @@ static int keep(struct peer_list *l, const struct inet_diag_msg *m)
 	from_diag(&e->c.local, m->idiag_family, m->id.idiag_src, m->id.idiag_sport);
 	from_diag(&e->c.remote, m->idiag_family, m->id.idiag_dst, m->id.idiag_dport);
 	e->closed = m->idiag_state == TCP_CLOSE_WAIT;
+	if (m->idiag_family == AF_INET6 && peer_conn_v4(&e->c))
+		l->v6_mapped = 1;
 	return 0;
 }
 
@@ -227,12 +236,14 @@ static int dump(struct peerwatch *w, int family, uint32_t states, struct peer_li
 	}
 }
 
-int peerwatch_scan(struct peerwatch *w, struct peer_list *out, int established)
+int peerwatch_scan(struct peerwatch *w, struct peer_list *out, int established, unsigned families)
 {
 	uint32_t states = 1u << TCP_CLOSE_WAIT | (established ? 1u << TCP_ESTABLISHED : 0);
 
 	out->n = 0;
-	if (dump(w, AF_INET, states, out) < 0 || dump(w, AF_INET6, states, out) < 0) {
+	out->v6_mapped = 0;
+	if (((families & PEER_V4) && dump(w, AF_INET, states, out) < 0) ||
+	    ((families & PEER_V6) && dump(w, AF_INET6, states, out) < 0)) {
 		/* a dump cut short would answer the next request: start afresh */
 		int e = errno, fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 		struct timeval tv = { 0, RECV_TIMEOUT_MS * 1000 };

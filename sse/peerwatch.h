@@ -59,7 +59,15 @@ struct peer_seen {
 struct peer_list {
 	struct peer_seen *v;
 	size_t n, cap;
+	int v6_mapped;          /* an IPv6 socket's peer was an IPv4 address */
 };
+
+/* Address families to look in (peerwatch_scan). */
+#define PEER_V4 1u
+#define PEER_V6 2u
+
+/* Whether c's local address is IPv4 (mapped) rather than IPv6. */
+int peer_conn_v4(const struct peer_conn *c);
 
 /* Whether c is in l (and then its entry). */
 const struct peer_seen *peer_list_find(const struct peer_list *l, const struct peer_conn *c);
@@ -82,14 +90,15 @@ struct peerwatch;
 struct peerwatch *peerwatch_open(void);
 
 /* Asks the kernel for this namespace's TCP connections in CLOSE_WAIT, and
- * with established also those ESTABLISHED, and puts them (at most
+ * with established also those ESTABLISHED, of the families (PEER_V4,
+ * PEER_V6: one walk of the table each), and puts them (at most
  * PEERWATCH_MAX) in out, sorted, reusing its memory. Returns their count,
  * or -1 with errno set (out is then empty). The kernel walks its whole
  * connection table for either, a few ms on a busy host (call it off any
  * latency-critical thread); listing the established ones costs about
  * 0.35 µs more for each. */
 #define PEERWATCH_MAX 262144
-int peerwatch_scan(struct peerwatch *w, struct peer_list *out, int established);
+int peerwatch_scan(struct peerwatch *w, struct peer_list *out, int established, unsigned families);
 
 void peerwatch_close(struct peerwatch *w);
 

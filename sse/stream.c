@@ -1,6 +1,7 @@
 #include "stream.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <json-c/json.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -177,6 +178,7 @@ int registry_add(struct registry *r, struct stream *s)
 		if (s->pnext)
 			s->pnext->pprev = s;
 		*head = s;
+		atomic_fetch_add(peer_conn_v4(&s->peer) ? &r->peers_v4 : &r->peers_v6, 1);
 	}
 	r->count++;
 	if (r->on_count != NULL && s->tenant[0])
@@ -388,6 +390,7 @@ static void unlink_stream(struct registry *r, struct stream *s)
 			r->peers[peer_bucket(&s->peer)] = s->pnext;
 		if (s->pnext)
 			s->pnext->pprev = s->pprev;
+		atomic_fetch_sub(peer_conn_v4(&s->peer) ? &r->peers_v4 : &r->peers_v6, 1);
 	}
 	r->count--;
 	if (r->on_count != NULL && s->tenant[0])

@@ -87,6 +87,9 @@ struct registry {
 	struct hub_stats *stats;
 	struct stream *buckets[STREAM_BUCKETS];
 	struct stream *peers[STREAM_PEER_BUCKETS];
+	_Atomic int peers_v4, peers_v6; /* streams in peers by their connection's
+					 * local address family (read by the
+					 * hub's peer thread) */
 	struct stream *all;
 	int count;
 	struct stream *dirty;         /* streams with queued text this pass (dnext) */

@@ -81,7 +81,7 @@ static void test_the_connections_that_ended_between_two_looks_are_found(void)
 	/* sorted by port, as the ports are the last bytes that differ */
 	struct peer_seen p[] = { seen(1001, 0), seen(1002, 0), seen(1003, 0), seen(1005, 1) };
 	struct peer_seen c[] = { seen(1001, 0), seen(1003, 1), seen(1004, 0), seen(1006, 1) };
-	struct peer_list prev = { p, 4, 4 }, cur = { c, 4, 4 }, gone = { 0 };
+	struct peer_list prev = { p, 4, 4, 0 }, cur = { c, 4, 4, 0 }, gone = { 0 };
 
 	CU_ASSERT_EQUAL(peer_list_gone(&prev, &cur, &gone), 0);
 	CU_ASSERT_EQUAL(gone.n, 4);
@@ -135,7 +135,7 @@ static int look_until(struct peerwatch *w, struct peer_list *l, const struct pai
 {
 	for (int i = 0; i < 200; i++) {
 		const struct peer_seen *e;
-		if (peerwatch_scan(w, l, established) < 0)
+		if (peerwatch_scan(w, l, established, PEER_V4 | PEER_V6) < 0)
 			return 0;
 		e = peer_list_find(l, &p->c);
 		if ((e == NULL ? -1 : e->closed) == want)
