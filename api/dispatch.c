@@ -6,14 +6,6 @@
 
 #include "api.h"
 
-#define V1 (1u << 1)
-#define V2 (1u << 2)
-#define GET HTTP_METHOD_BIT(HTTP_GET)
-#define POST HTTP_METHOD_BIT(HTTP_POST)
-#define DELETE HTTP_METHOD_BIT(HTTP_DELETE)
-#define PATCH HTTP_METHOD_BIT(HTTP_PATCH)
-#define PUT HTTP_METHOD_BIT(HTTP_PUT)
-
 static const struct route routes[] = {
 #define ROUTE(versions, methods, pattern, handler) { versions, methods, pattern, handler },
 #include "routes.def"

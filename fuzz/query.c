@@ -19,14 +19,6 @@
 #include "../core/router.h"
 #include "../versioning/versioning.h"
 
-#define V1 (1u << 1)
-#define V2 (1u << 2)
-#define GET HTTP_METHOD_BIT(HTTP_GET)
-#define POST HTTP_METHOD_BIT(HTTP_POST)
-#define DELETE HTTP_METHOD_BIT(HTTP_DELETE)
-#define PATCH HTTP_METHOD_BIT(HTTP_PATCH)
-#define PUT HTTP_METHOD_BIT(HTTP_PUT)
-
 /* api/dispatch.c's table, without its handlers (linking them would bring
  * in every module) */
 static const struct route routes[] = {
