@@ -48,9 +48,43 @@ size_t jsontext_utf8_seq(const unsigned char *p, size_t n)
 	return len;
 }
 
-static int hex(unsigned char c)
+static int hexval(unsigned char c)
 {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* The UTF-16 unit of the escape \uXXXX at p[0..n) (p[0] the backslash),
+ * or -1 when p holds no such escape. */
+static long unit_at(const unsigned char *p, size_t n)
+{
+	long u = 0;
+
+	if (n < 6 || p[0] != '\\' || p[1] != 'u')
+		return -1;
+	for (size_t i = 2; i < 6; i++) {
+		int v = hexval(p[i]);
+
+		if (v < 0)
+			return -1;
+		u = u << 4 | v;
+	}
+	return u;
+}
+
+static int is_high(long u)
+{
+	return u >= 0xd800 && u <= 0xdbff;
+}
+
+static int is_low(long u)
+{
+	return u >= 0xdc00 && u <= 0xdfff;
 }
 
 /* The string whose opening quote is at p[*i]: moves *i past its closing
@@ -70,10 +104,16 @@ static int string_token(const unsigned char *p, size_t n, size_t *i)
 			if (k + 1 >= n)
 				return -1;
 			if (p[k + 1] == 'u') {
-				if (k + 5 >= n || !hex(p[k + 2]) || !hex(p[k + 3]) || !hex(p[k + 4]) ||
-				    !hex(p[k + 5]))
+				long u = unit_at(p + k, n - k);
+
+				/* a surrogate only as half of a pair (RFC 7493
+				 * §2.1): alone it is no character, and json-c
+				 * would put U+FFFD in its place */
+				if (u < 0 || is_low(u))
 					return -1;
-				k += 6;
+				if (is_high(u) && !is_low(unit_at(p + k + 6, n - k - 6)))
+					return -1;
+				k += is_high(u) ? 12 : 6;
 			} else if (strchr("\"\\/bfnrt", p[k + 1]) != NULL && p[k + 1] != '\0') {
 				k += 2;
 			} else {
@@ -180,4 +220,41 @@ enum jsontext_result jsontext_check(const char *text, size_t n)
 		}
 	}
 	return rc;
+}
+
+size_t jsontext_pairs_to_utf8(char *text, size_t n)
+{
+	unsigned char *p = (unsigned char *)text;
+	size_t r = 0, w = 0;
+
+	while (r < n) {
+		long hi = p[r] == '\\' ? unit_at(p + r, n - r) : -1, lo;
+		unsigned long cp;
+
+		if (hi < 0) {
+			/* any other escape is two bytes or \uXXXX: copied
+			 * as they are (the second byte is never a quote) */
+			size_t len = p[r] == '\\' && r + 1 < n ? 2 : 1;
+
+			memmove(p + w, p + r, len);
+			r += len, w += len;
+			continue;
+		}
+		lo = unit_at(p + r + 6, n - r - 6);
+		if (!is_high(hi) || !is_low(lo)) {
+			memmove(p + w, p + r, 6);
+			r += 6, w += 6;
+			continue;
+		}
+		cp = 0x10000 + ((unsigned long)(hi - 0xd800) << 10) + (unsigned long)(lo - 0xdc00);
+
+		p[w++] = (unsigned char)(0xf0 | cp >> 18);
+		p[w++] = (unsigned char)(0x80 | (cp >> 12 & 0x3f));
+		p[w++] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+		p[w++] = (unsigned char)(0x80 | (cp & 0x3f));
+		r += 12;
+	}
+	if (w < n)
+		p[w] = '\0';
+	return w;
 }

@@ -10,8 +10,15 @@
  * controls, UTF-8), numbers (the JSON grammar), true, false, null,
  * whitespace and the six structural characters, nothing else. How they
  * nest (brackets, commas, depth) is left to json-c's strict parser, which
- * gets that right; the two together accept exactly JSON. Pure; leaf
- * module. */
+ * gets that right; the two together accept exactly JSON. A surrogate
+ * escape must be half of a pair (RFC 7493 §2.1: "\ud800" alone is no
+ * character; json-c would put U+FFFD in its place).
+ *
+ * json-c 0.16 also decodes some escaped pairs wrongly: a code point of
+ * U+1D800-1DFFF, U+2D800-2DFFF, ... (whose low 16 bits look like a
+ * surrogate) comes out as U+FFFD (json-c pull request #893, open).
+ * jsontext_pairs_to_utf8 writes every pair as its UTF-8 before json-c
+ * sees it, so json-c decodes only escapes it gets right. Leaf module. */
 #ifndef FCGI_SSE_API_JSONTEXT_H
 #define FCGI_SSE_API_JSONTEXT_H
 
@@ -34,5 +41,11 @@ enum jsontext_result jsontext_check(const char *p, size_t n);
  * surrogates, at most U+10FFFF) that starts p[0..n), 1 to 4, or 0 when
  * none does. */
 size_t jsontext_utf8_seq(const unsigned char *p, size_t n);
+
+/* Rewrites, in place, every escaped surrogate pair (\uD83D\uDE00) of a
+ * text jsontext_check did not call malformed as the UTF-8 of its code
+ * point, which is shorter; the other escapes and bytes stay as they are.
+ * Returns the new length, and writes a NUL there when the text shrank. */
+size_t jsontext_pairs_to_utf8(char *text, size_t n);
 
 #endif

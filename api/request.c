@@ -50,6 +50,8 @@ int api_read_json(struct api_call *call, struct json_object **out)
 	/* json-c's strict mode still takes much that is not JSON (jsontext.h):
 	 * the tokens are checked first, the nesting by json-c */
 	lexed = jsontext_check(buf_str(&body), body.len);
+	if (lexed != JSONTEXT_MALFORMED && body.data != NULL) /* (json-c's #893) */
+		body.len = jsontext_pairs_to_utf8(body.data, body.len);
 	tok = lexed == JSONTEXT_MALFORMED ? NULL : json_tokener_new();
 	if (tok != NULL) {
 		json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);

@@ -629,6 +629,47 @@ def hostile_invalid_utf8_is_malformed_json_on_every_route(s):
 
 
 @test
+def hostile_escaped_surrogates_pairs_exact_lone_ones_refused(s):
+    """API.md §2: an escaped surrogate pair is the code point it names,
+    stored and sent on exactly (json-c 0.16 alone reads U+1D800-1DFFF and
+    the like, sent as \\ud836\\udc00, as U+FFFD); a lone escaped
+    surrogate is no character (RFC 7493 §2.1): 400 request.malformed_json,
+    nothing applied."""
+    tenant = new_tenant(s, (("op", "operator"), ("viewer", "viewer")))
+    op, viewer = Client(s.port, tenant, "op"), Client(s.port, tenant, "viewer")
+    fds = warm(s, op)
+    h = dict(op.headers(), **{"Content-Type": "application/json"})
+    names = {b"\\ud836\\udc00": "\U0001d800", b"x\\ud837\\ude00y": "x\U0001de00y",
+             b"\\uDBFF\\uDFFF": "\U0010ffff", b"\\ud83d\\ude00\\u00e9": "\U0001f600\u00e9",
+             b"\\\\ud836": "\\ud836"}
+    made = {}
+    for raw, want in names.items():
+        r = request(s.port, "POST", DEVICES, h, b'{"name":"%s"}' % raw)
+        check(r.status == 201, "%r: %d %r" % (raw, r.status, r.body[:200]))
+        got = op.get(DEVICES + "/" + r.json()["id"]).json()["name"]
+        check(got == want, "%r stored as %r, not %r" % (raw, got, want))
+        made[raw] = got
+    for raw in (b"\\ud800", b"a\\udc00", b"\\ud83d\\u0041", b"\\ude00\\ud83d", b"\\ud83d\\ud83d"):
+        problem(request(s.port, "POST", DEVICES, h, b'{"name":"%s"}' % raw), 400, "request.malformed_json")
+    evh = {"X-Internal-Secret": SECRET, "Content-Type": "application/json"}
+    problem(request(s.port, "POST", "/api/v2/events", evh,
+                    b'{"tenant":"%s","type":"t","data":"\\udfff"}' % tenant.encode()), 400, "request.malformed_json")
+    marker = []
+
+    def act():
+        r = request(s.port, "POST", "/api/v2/events", evh,
+                    b'{"tenant":"%s","type":"astral","data":{"s":"\\ud836\\udfff"}}' % tenant.encode())
+        check(r.status in (200, 201, 202), "publish: %d %r" % (r.status, r.body[:200]))
+        marker.append(published_id(publish(s.port, tenant, "marker", None)))
+
+    body = _raw_stream_until(viewer, lambda: marker[0], act)
+    got = [json.loads(e[2]) for e in _events_of(body) if e[1] == "astral"]
+    check(got == [{"s": "\U0001dbff"}], "the stream carries U+1DBFF exactly: %r" % got)
+    check(sorted(device_names(op)) == sorted(made.values()), "only the pairs were applied: %r" % device_names(op))
+    healthy(s, op, fds)
+
+
+@test
 def hostile_content_types_and_charsets(s):
     """Only application/json (any case, with parameters) is read as JSON;
     everything else is 415 before the body is looked at. A charset other

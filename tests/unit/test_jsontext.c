@@ -3,6 +3,7 @@
 #include <CUnit/CUnit.h>
 #include <json-c/json.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../../api/jsontext.h"
@@ -173,6 +174,66 @@ static void test_range_is_what_json_c_holds(void)
 	json_object_put(o);
 }
 
+/* A surrogate escape only as half of a pair: json-c would put U+FFFD for
+ * a lone one. */
+static void test_lone_surrogates(void)
+{
+	static const char *const bad[] = {
+		"\"\\ud800\"", "\"\\uDBFF\"", "\"\\udc00\"", "\"\\uDFFF x\"",
+		"\"\\ud800\\u0041\"", "\"\\ud800\\ud800\"", "\"\\ude00\\ud83d\"",
+		"\"\\ud83d\\\"", "\"\\ud83d\\u\"", "\"\\ud83d\\uDE0\"",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CU_ASSERT_EQUAL(jsontext_check(bad[i], strlen(bad[i])), JSONTEXT_MALFORMED);
+	CU_ASSERT_EQUAL(CHECK("\"\\ud800\\udc00 \\uDBFF\\uDFFF \\uD7FF \\uE000\""), JSONTEXT_OK);
+	/* an escaped backslash before "ud800" is no escape of it */
+	CU_ASSERT_EQUAL(CHECK("\"\\\\ud800\""), JSONTEXT_OK);
+}
+
+/* json-c 0.16 decodes U+1D800 sent as \ud836\udc00 as U+FFFD (the
+ * reason for jsontext_pairs_to_utf8); the rewritten text decodes right. */
+static void test_pairs_to_utf8(void)
+{
+	char t[] = "{\"a\":\"x\\ud836\\udc00y\\u00e9\\\\ud83d\\\\ude00\\n\\uD83D\\uDE00\"}";
+	const char want[] = "{\"a\":\"x\xf0\x9d\xa0\x80y\\u00e9\\\\ud83d\\\\ude00\\n\xf0\x9f\x98\x80\"}";
+	struct json_object *o = json_tokener_parse("\"\\ud836\\udc00\"");
+	size_t n;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	CU_ASSERT_STRING_EQUAL(json_object_get_string(o), "\xef\xbf\xbd"); /* json-c's bug */
+	json_object_put(o);
+
+	CU_ASSERT_EQUAL(CHECK(t), JSONTEXT_OK);
+	n = jsontext_pairs_to_utf8(t, sizeof(t) - 1);
+	CU_ASSERT_EQUAL(n, sizeof(want) - 1);
+	CU_ASSERT_EQUAL(memcmp(t, want, sizeof(want)), 0); /* NUL written at the end */
+	CU_ASSERT_EQUAL(CHECK(want), JSONTEXT_OK);
+	o = json_tokener_parse(t);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	CU_ASSERT_STRING_EQUAL(json_object_get_string(json_object_object_get(o, "a")),
+			       "x\xf0\x9d\xa0\x80y\xc3\xa9\\ud83d\\ude00\n\xf0\x9f\x98\x80");
+	json_object_put(o);
+
+	/* every pair, against the code point it names */
+	for (unsigned hi = 0xd800; hi <= 0xdbff; hi++)
+		for (unsigned lo = 0xdc00; lo <= 0xdfff; lo += 0x3f) {
+			char b[16];
+			unsigned cp = 0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00);
+			const unsigned char e[4] = { (unsigned char)(0xf0 | cp >> 18),
+						     (unsigned char)(0x80 | (cp >> 12 & 0x3f)),
+						     (unsigned char)(0x80 | (cp >> 6 & 0x3f)),
+						     (unsigned char)(0x80 | (cp & 0x3f)) };
+
+			snprintf(b, sizeof(b), "\\u%04x\\u%04X", hi, lo);
+			if (jsontext_pairs_to_utf8(b, 12) != 4 || memcmp(b, e, 4) != 0 ||
+			    jsontext_utf8_seq(e, 4) != 4) {
+				CU_FAIL("a pair not rewritten as its code point");
+				return;
+			}
+		}
+}
+
 static CU_TestInfo tests[] = {
 	{ "UTF-8: named sequences", test_utf8_named_sequences },
 	{ "UTF-8: every short sequence as the reference says", test_utf8_agrees_with_the_reference },
@@ -180,6 +241,8 @@ static CU_TestInfo tests[] = {
 	{ "refuses what json-c's strict mode takes", test_refuses_what_json_c_takes },
 	{ "integers beyond what json-c holds", test_big_integers },
 	{ "the integer range is json-c's", test_range_is_what_json_c_holds },
+	{ "lone surrogate escapes", test_lone_surrogates },
+	{ "escaped pairs rewritten as UTF-8", test_pairs_to_utf8 },
 	CU_TEST_INFO_NULL,
 };
 
