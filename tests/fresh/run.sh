@@ -64,6 +64,7 @@ unshare --pid --fork --mount --propagation private bash -euc '
 	mount -t sysfs sysfs "$r/sys"
 	mount -t tmpfs -o mode=1777 tmpfs "$r/dev/shm"
 	exec chroot "$r" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		HOME=/root LANG=C.UTF-8 TERM=dumb CI="${CI:-}" PORT="$2" /bin/bash /inside.sh
+		HOME=/root LANG=C.UTF-8 TERM=dumb CI="${CI:-}" FRESH_FULL="${FRESH_FULL:-}" PORT="$2" \
+		/bin/bash /inside.sh
 ' fresh "$work/root" "$port"
 echo "test-fresh: passed in $(( $(date +%s) - t0 )) s" >&2
