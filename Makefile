@@ -17,7 +17,9 @@ CFLAGS   += -std=c11 $(OPT) $(WARNINGS) $(WERROR) -pthread
 # benchmarks build variants into a directory of their own:
 # make BUILD=build/<variant> BENCH_CPPFLAGS=-D... build/<variant>/fcgi_sse
 CPPFLAGS += $(BENCH_CPPFLAGS)
-LDLIBS   += -lfcgi -ljson-c -lhiredis -lsqlite3 -lcrypto -pthread
+LDLIBS   += -lfcgi -ljson-c -lhiredis -lsqlite3 -lpq -lcrypto -pthread
+# libpq-fe.h (Debian's libpq-dev puts it under /usr/include/postgresql)
+CPPFLAGS += -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 
 # SANITIZE=address,undefined builds everything into build/san/ instead.
 ifneq ($(SANITIZE),)
@@ -92,6 +94,9 @@ integration: deps all
 # sanitizer report from any fcgi_sse process (written under build/san/reports,
 # or to its front server's log, the process dying) fails. Leaks are the unit
 # tests' and valgrind's business; the RSS test measures ASan, so it is skipped.
+# This run keeps its store in PostgreSQL (a private cluster, a database per
+# fcgi_sse: tests/pgcluster.py), the plain one in SQLite: the whole suite
+# meets both backends at no extra cost.
 integration-san: deps
 	$(MAKE) SANITIZE=address,undefined build/san/fcgi_sse
 	rm -rf build/san/reports && mkdir -p build/san/reports
@@ -99,6 +104,7 @@ integration-san: deps
 	chmod 1777 build/san/reports
 	ASAN_OPTIONS=detect_leaks=0:log_path=$(CURDIR)/build/san/reports/asan \
 	UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/build/san/reports/ubsan \
+	  FCGI_SSE_TEST_STORE=postgres \
 	  python3 tests/integration/run.py --binary build/san/fcgi_sse --skip leave_memory_where_it_was
 	@if ls build/san/reports/* >/dev/null 2>&1; then cat build/san/reports/*; \
 	  echo "sanitizer reports above"; exit 1; fi

@@ -313,7 +313,10 @@ static int services_open(const struct config *cfg, struct services *svc, int sto
 	int rc;
 
 	memset(svc, 0, sizeof(*svc));
-	svc->store = store_open_sqlite(cfg->store_path, (int)cfg->store_busy_timeout_ms, err);
+	if (cfg->store_backend == STORE_BACKEND_POSTGRES)
+		svc->store = store_open_postgres(cfg->store_postgres, err);
+	else
+		svc->store = store_open_sqlite(cfg->store_path, (int)cfg->store_busy_timeout_ms, err);
 	if (svc->store == NULL)
 		return EXIT_IOERR;
 	if (store_only)

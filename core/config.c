@@ -30,6 +30,7 @@ struct config_entry {
 };
 
 static const char *const log_levels[] = { "debug", "info", "warn", "error", NULL };
+static const char *const store_backends[] = { "sqlite", "postgres", NULL }; /* enum store_backend */
 
 static int check_listen(const char *v, const char **why)
 {
@@ -131,6 +132,10 @@ static const struct config_entry entries[] = {
 	  "Events older than this are trimmed from history on the tenant's next publishes (up to 1% of sse.history_max_len, at most 100, per publish). 0: no age limit, only sse.history_max_len." },
 	{ "security.internal_secret", CFG_STRING, OFF(internal_secret), 0, 1024, "", NULL, 1, NULL,
 	  "Shared secret for internal callers (X-Internal-Secret); reserved for /metrics and internal publish. Never printed." },
+	{ "store.backend", CFG_ENUM, OFF(store_backend), 0, 0, "sqlite", store_backends, 0, NULL,
+	  "The durable store: \"sqlite\" (one file, store.path, on this machine) or \"postgres\" (a PostgreSQL server, store.postgres; several hosts can share it: docs/SCALING.md)." },
+	{ "store.postgres", CFG_STRING, OFF(store_postgres), 0, 2048, "", NULL, 1, NULL,
+	  "With store.backend \"postgres\": the libpq connection string, keywords (\"host=db1 dbname=fcgi_sse user=fcgi_sse\") or a URI (postgresql://...). A password here is a secret like the others; libpq's PGPASSFILE works too." },
 	{ "store.path", CFG_STRING, OFF(store_path), 1, 1024, "/var/lib/fcgi_sse/fcgi_sse.db", NULL, 0, check_nonempty,
 	  "SQLite database file (created with its schema when absent; WAL mode, so its directory must be writable)." },
 	{ "store.busy_timeout_ms", CFG_INT, OFF(store_busy_timeout_ms), 0, 60000, "5000", NULL, 0, NULL,
@@ -569,6 +574,10 @@ int config_validate(const struct config *cfg, struct buf *err)
 {
 	if (cfg->v1_sunset <= cfg->v1_deprecation) {
 		buf_puts(err, "api.v1_sunset must be later than api.v1_deprecation");
+		return -1;
+	}
+	if (cfg->store_backend == STORE_BACKEND_POSTGRES && cfg->store_postgres[0] == '\0') {
+		buf_puts(err, "store.backend \"postgres\" needs store.postgres (a libpq connection string)");
 		return -1;
 	}
 	return 0;

@@ -14,6 +14,7 @@
 #include "buf.h"
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+enum store_backend { STORE_BACKEND_SQLITE, STORE_BACKEND_POSTGRES };
 
 struct config {
 	/* server */
@@ -52,7 +53,9 @@ struct config {
 	/* security */
 	char *internal_secret;
 	/* store */
+	int store_backend;             /* enum store_backend */
 	char *store_path;
+	char *store_postgres;          /* libpq connection string */
 	long long store_busy_timeout_ms;
 	long long store_statement_timeout_ms;
 	/* redis */

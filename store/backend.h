@@ -1,5 +1,5 @@
-/* store backend interface: private to store/. What a backend (sqlite.c now,
- * a PostgreSQL one later) provides behind the narrow API of store.h.
+/* store backend interface: private to store/. What a backend (sqlite.c,
+ * postgres.c) provides behind the narrow API of store.h.
  *
  * store.c owns everything common: argument validation, id generation and
  * the public entry points; it calls a backend only with arguments already
@@ -16,7 +16,7 @@
 struct logger;
 
 struct store_ops {
-	const char *name; /* "sqlite" */
+	const char *name; /* "sqlite", "postgres" */
 
 	/* Closes every connection and frees impl. */
 	void (*close)(void *impl);
@@ -120,5 +120,14 @@ enum { STORE_LOG_READ, STORE_LOG_WRITE };
  * state for store_sqlite_ops, or NULL with a message appended to err. */
 void *store_sqlite_open(const char *path, int busy_timeout_ms, struct buf *err);
 extern const struct store_ops store_sqlite_ops;
+
+/* The PostgreSQL backend (store/postgres.c). conninfo is a libpq
+ * connection string (keywords or a URI); a connect timeout is added when
+ * it sets none. Connects, checks the encoding and runs pending migrations
+ * (under an advisory lock). Returns the backend state for
+ * store_postgres_ops, or NULL with a message appended to err (never the
+ * connection string itself: it may hold a password). */
+void *store_postgres_open(const char *conninfo, struct buf *err);
+extern const struct store_ops store_postgres_ops;
 
 #endif

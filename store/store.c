@@ -249,6 +249,31 @@ err:
 	return NULL;
 }
 
+struct store *store_open_postgres(const char *conninfo, struct buf *err)
+{
+	struct buf scratch = BUF_INIT;
+	struct buf *e = err ? err : &scratch;
+	struct store *s = NULL;
+
+	if (conninfo == NULL || conninfo[0] == '\0') {
+		buf_puts(e, "store: invalid argument: the connection string must be set");
+		goto err;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		buf_puts(e, "store: out of memory");
+		goto err;
+	}
+	s->ops = &store_postgres_ops;
+	if ((s->impl = store_postgres_open(conninfo, e)) == NULL)
+		goto err;
+	buf_release(&scratch);
+	return s;
+err:
+	free(s);
+	buf_release(&scratch);
+	return NULL;
+}
+
 void store_close(struct store *s)
 {
 	if (s == NULL)

@@ -120,6 +120,9 @@ struct store;
  * own connection with prepared statements, on first use. Returns the store,
  * or NULL with a message in err. */
 struct store *store_open_sqlite(const char *path, int busy_timeout_ms, struct buf *err);
+/* The PostgreSQL backend (store/postgres.c): conninfo is a libpq
+ * connection string. NULL with a message appended to err. */
+struct store *store_open_postgres(const char *conninfo, struct buf *err);
 
 /* What guards every call of a store (set once, before any call):
  * - reads and writes each behind a circuit breaker (protect/breaker.h):

@@ -6,6 +6,7 @@ stream-session replacement cross processes. Registered by run.py."""
 
 import json
 import random
+import re
 import signal
 import socket
 import threading
@@ -15,6 +16,7 @@ from auth_tests import Client, claims_of, new_tenant
 from common import BASE_CONFIG, _stack, check, outage_redis, problem, test
 from events_tests import (STREAM, closing, connected, new_session, publish, published_id, read_events,
                           read_to_eof, session_url, stream_ends)
+import harness
 from harness import EventStream, RedisServer, request, wait_until
 
 HEARTBEAT_MS = 300
@@ -804,10 +806,15 @@ def bus_close_survives_a_lost_finish_step(s, binary):
         check(eof and [e["event"] for _, e in evs if e["event"] != "ping"][-2:] == ["task.done", "close"],
               "closed by the publisher: %r" % evs[-2:])
         es.close()
-        db = sqlite3.connect(a.config["store"]["path"])
-        with db:
-            n = db.execute("UPDATE stream_sessions SET finished_at = 0 WHERE id = ?", (sid,)).rowcount
-        db.close()
+        if harness.STORE == "postgres":
+            check(re.fullmatch(r"[A-Za-z0-9_-]+", sid) is not None, "(harness) a plain id %r" % sid)
+            n = int(harness.postgres_sql(a.config, "WITH u AS (UPDATE stream_sessions SET finished_at = 0"
+                                         " WHERE id = '%s' RETURNING 1) SELECT count(*) FROM u" % sid))
+        else:
+            db = sqlite3.connect(a.config["store"]["path"])
+            with db:
+                n = db.execute("UPDATE stream_sessions SET finished_at = 0 WHERE id = ?", (sid,)).rowcount
+            db.close()
         check(n == 1, "(harness) the finish mark cleared")
         # from the close event: finished, on either process
         for st in (a, b):

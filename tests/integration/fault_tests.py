@@ -633,6 +633,9 @@ def fault_store_made_read_only_then_writable_again(s, binary):
     breaker opens and ready says writes_failing. Permissions back, changes
     are accepted again, by every worker, without another restart."""
     import common
+    import harness
+    harness.skip_under_postgres("file modes of a SQLite file"
+                                " (fault_postgres_made_read_only_then_writable_again instead)")
     cfg = json.loads(json.dumps(common.BASE_CONFIG))
     cfg["resilience"] = {"breaker_failures": 3, "breaker_open_ms": 2000}
     st = UserStack(binary, cfg, name="readonly")
@@ -719,6 +722,65 @@ def fault_store_made_read_only_then_writable_again(s, binary):
         st.cleanup()
 
 
+@test
+def fault_postgres_made_read_only_then_writable_again(s, binary):
+    """PostgreSQL's read-only store: the database set to
+    default_transaction_read_only (what a standby answers) and the store's
+    connections ended under it. Every change is refused whole (503
+    dependency.unavailable), reads go on, the store_writes breaker opens
+    and ready says writes_failing. The setting gone, changes are accepted
+    again, by every worker, without a restart; nothing refused is stored."""
+    import common
+    import harness
+    if harness.STORE != "postgres":
+        raise harness.Skipped("store is SQLite (fault_store_made_read_only_then_writable_again)")
+    cfg = json.loads(json.dumps(common.BASE_CONFIG))
+    cfg["resilience"] = {"breaker_failures": 3, "breaker_open_ms": 2000}
+    st = _stack(binary, cfg, name="pg-readonly")
+    pg = harness.postgres()
+    db = harness._dbname(st.config)
+    try:
+        tenant = new_tenant(st, (("op", "operator"),))
+        op = Client(st.port, tenant, "op")
+        made = ["first"] + ["warm-%d" % i for i in range(3)]
+        dev = create(op, "first")["id"]
+        for name in made[1:]:
+            create(op, name)
+        pg.psql("ALTER DATABASE %s SET default_transaction_read_only = on" % db, dbname="postgres")
+        try:
+            ended = pg.psql("SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
+                            " WHERE datname = '%s' AND pid <> pg_backend_pid()" % db, dbname="postgres")
+            check(int(ended) >= 1, "(harness) the store's connections ended: %r" % ended)
+            refused = []
+            for i in range(6):
+                name = "ro-%d" % i
+                refused.append(name)
+                refused_whole(op.post(DEVICES, {"name": name, "metadata": {"i": i}}))
+            refused_whole(send(op, "PATCH", DEVICES + "/" + dev, {"name": "renamed"}))
+            refused_whole(op.post(DEVICES + "/" + dev + "/telemetry", {"metrics": {"ro": -1}}))
+            status, body = ready(st)
+            check(status == 503 and body["store"] == "writes_failing" and body["breakers"]["store_writes"] == "open",
+                  "ready with a read-only database: %d %r" % (status, body))
+            check(op.get(DEVICES + "/" + dev).status == 200, "a read of a read-only database")
+            check(op.get(DEVICES + "/count").status == 200, "a count of a read-only database")
+            check(request(st.port, "GET", "/api/v2/health").status == 200, "health")
+        finally:
+            pg.psql("ALTER DATABASE %s RESET default_transaction_read_only" % db, dbname="postgres")
+        after_ok, after_refused = [], []
+        check(writes_work_again(op, after_ok, after_refused),
+              "writes accepted again once the database is writable: %d accepted, %d refused since" %
+              (len(after_ok), len(after_refused)))
+        names = device_names(op)
+        check(sorted(names) == sorted(made + after_ok),
+              "stored: the accepted changes and nothing refused: extra %r, missing %r" %
+              (sorted(set(names) - set(made + after_ok)), sorted(set(made + after_ok) - set(names))))
+        check(op.get(DEVICES + "/" + dev).json()["name"] == "first", "the refused rename left no trace")
+        check(wait_until(lambda: ready(st)[0] == 200 and all_closed(st), 10),
+              "ready and closed again: %r %r" % (ready(st), breakers(st)))
+    finally:
+        st.cleanup()
+
+
 # ---------------------------------------------------------------- the disk full
 
 class Tmpfs:
@@ -759,6 +821,8 @@ def fault_disk_full_refuses_changes_whole_and_recovers(s, binary):
     creates are accepted or refused whole (503 dependency.unavailable),
     reads go on, ready says writes_failing; space freed, changes are
     accepted again. Nothing refused is stored, nothing accepted is lost."""
+    import harness
+    harness.skip_under_postgres("a full disk under a SQLite file (the server's disk is not ours)")
     fs = Tmpfs("8m")
     st = None
     try:

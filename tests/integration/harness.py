@@ -313,11 +313,118 @@ def fcgi_request(addr, params, stdin=b"", timeout=10):
         s.close()
 
 
+# FCGI_SSE_TEST_STORE=postgres: every fcgi_sse gets a PostgreSQL database
+# of its own where it would get a SQLite file of its own, in one private
+# cluster for the whole run (tests/pgcluster.py), started on first use.
+STORE = os.environ.get("FCGI_SSE_TEST_STORE", "sqlite")
+if STORE not in ("sqlite", "postgres"):
+    raise SystemExit("FCGI_SSE_TEST_STORE must be sqlite or postgres, not %r" % STORE)
+_pg = {"cluster": None, "dir": None, "dbs": {}}
+
+
+def postgres():
+    """The run's PostgreSQL cluster (a pgcluster.Cluster), started on first
+    use and stopped when the run ends."""
+    if _pg["cluster"] is None:
+        import atexit
+        import sys
+        sys.path.insert(0, os.path.join(ROOT, "tests"))
+        import pgcluster
+        # right under /tmp: the cluster's user (not root) must reach it
+        _pg["dir"] = tempfile.mkdtemp(prefix="fcgi_sse_it_pg_", dir="/tmp")
+        try:
+            _pg["cluster"] = pgcluster.start(_pg["dir"])
+        except BaseException:
+            shutil.rmtree(_pg["dir"], ignore_errors=True)
+            raise
+        atexit.register(stop_postgres)
+    return _pg["cluster"]
+
+
+def stop_postgres():
+    if _pg["cluster"] is not None:
+        _pg["cluster"].stop()
+        _pg["cluster"] = None
+        shutil.rmtree(_pg["dir"], ignore_errors=True)
+
+
+def postgres_database(path):
+    """The conninfo of the database standing for the SQLite file at path:
+    the same path (two processes sharing a store) gets the same database."""
+    if path not in _pg["dbs"]:
+        _pg["dbs"][path] = postgres().create_database("t_%d" % (len(_pg["dbs"]) + 1))
+    return _pg["dbs"][path]
+
+
 def with_local_paths(config, run_dir):
-    """The config with the store file in run_dir unless it names one."""
+    """The config with the store file in run_dir unless it names one (under
+    PostgreSQL: the database standing for that file)."""
     cfg = json.loads(json.dumps(config or {}))
-    cfg.setdefault("store", {}).setdefault("path", os.path.join(run_dir, "fcgi_sse.db"))
+    store = cfg.setdefault("store", {})
+    store.setdefault("path", os.path.join(run_dir, "fcgi_sse.db"))
+    if STORE == "postgres" and store.get("backend", "postgres") == "postgres":
+        store["backend"] = "postgres"
+        store.setdefault("postgres", postgres_database(store["path"]))
     return cfg
+
+
+def store_env(path):
+    """The environment that puts a process's store at path (under
+    PostgreSQL: in the database standing for it)."""
+    env = {"FCGI_SSE_STORE_PATH": path}
+    if STORE == "postgres":
+        env["FCGI_SSE_STORE_BACKEND"] = "postgres"
+        env["FCGI_SSE_STORE_POSTGRES"] = postgres_database(path)
+    return env
+
+
+def _dbname(config):
+    conninfo = config["store"]["postgres"]
+    return dict(kv.split("=", 1) for kv in conninfo.split())["dbname"]
+
+
+def postgres_sql(config, sql):
+    """Runs the tests' own SQL on the database of a PostgreSQL-backed
+    config; returns psql's unaligned output."""
+    return postgres().psql(sql, dbname=_dbname(config))
+
+
+class PostgresLock:
+    """A session of its own on a config's database that runs `sql` (taking
+    a lock) in a transaction and holds it until release()."""
+
+    def __init__(self, config, sql):
+        import pgcluster  # (on sys.path since postgres() started)
+        self.proc = subprocess.Popen(
+            [os.path.join(pgcluster.BIN, "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+             "-d", postgres().conninfo(_dbname(config))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc.stdin.write("BEGIN;\n%s;\nSELECT 'held';\n" % sql)
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if line.strip() != "held":
+            self.release()
+            raise RuntimeError("(harness) lock not taken: %r" % line)
+
+    def release(self):
+        if self.proc is not None:
+            try:
+                self.proc.stdin.write("ROLLBACK;\n")
+                self.proc.stdin.close()
+            except OSError:
+                pass
+            stop_process(self.proc, 10)
+            self.proc = None
+
+
+class Skipped(Exception):
+    """Raised by a test that does not apply to this run (run.py says SKIP)."""
+
+
+def skip_under_postgres(reason):
+    """Skips the calling test when the run's store is PostgreSQL."""
+    if STORE == "postgres":
+        raise Skipped("store is PostgreSQL: " + reason)
 
 
 def admin(binary, config_path, *args, stdin=None):

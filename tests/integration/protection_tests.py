@@ -406,10 +406,13 @@ def store_writes_breaker_opens_on_a_locked_store_while_reads_go_on(s, binary):
     opens; ready is 503 ("writes_failing"); reads keep answering. The lock
     gone and open_ms past, ready is 200 again and a write closes it."""
     import sqlite3
+    import harness
     from auth_tests import Client
     from devices_tests import DEVICES
     from harness import wait_until
-    st = _stack(binary, {"store": {"busy_timeout_ms": 50},
+    # PostgreSQL: another session's lock on the devices table, and writes
+    # that wait for it until the statement timeout
+    st = _stack(binary, {"store": {"busy_timeout_ms": 50, "statement_timeout_ms": 100},
                          "resilience": {"breaker_failures": 3, "breaker_open_ms": 500}}, name="store-breaker")
     lock = None
     try:
@@ -418,8 +421,11 @@ def store_writes_breaker_opens_on_a_locked_store_while_reads_go_on(s, binary):
         r = c.post(DEVICES, {"name": "first"})
         check(r.status == 201, "a device: %d %r" % (r.status, r.body[:200]))
         dev = r.json()["id"]
-        lock = sqlite3.connect(st.config["store"]["path"], isolation_level=None, timeout=5)
-        lock.execute("BEGIN IMMEDIATE")
+        if harness.STORE == "postgres":
+            lock = harness.PostgresLock(st.config, "LOCK TABLE devices IN EXCLUSIVE MODE")
+        else:
+            lock = sqlite3.connect(st.config["store"]["path"], isolation_level=None, timeout=5)
+            lock.execute("BEGIN IMMEDIATE")
         for i in range(4):
             problem(c.post(DEVICES, {"name": "d%d" % i}), 503, "dependency.unavailable")
         ready = request(st.port, "GET", "/api/v2/ready")
@@ -431,8 +437,11 @@ def store_writes_breaker_opens_on_a_locked_store_while_reads_go_on(s, binary):
         check(c.get(DEVICES).status == 200, "a list while writes fail")
         m = request(st.port, "GET", "/metrics").body.decode()
         check('fcgi_sse_breaker_state{dependency="store_writes"} 1' in m, "store_writes state in /metrics")
-        lock.execute("ROLLBACK")
-        lock.close()
+        if harness.STORE == "postgres":
+            lock.release()
+        else:
+            lock.execute("ROLLBACK")
+            lock.close()
         lock = None
         check(wait_until(lambda: request(st.port, "GET", "/api/v2/ready").status == 200, timeout=5, step=0.1),
               "ready again once the open time has passed")
@@ -444,5 +453,5 @@ def store_writes_breaker_opens_on_a_locked_store_while_reads_go_on(s, binary):
               "closed by the write")
     finally:
         if lock is not None:
-            lock.close()
+            lock.release() if harness.STORE == "postgres" else lock.close()
         st.cleanup()

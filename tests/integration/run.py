@@ -29,6 +29,7 @@ from harness import (ApacheStack, EventStream, RedisServer, Stack, fcgi_request,
 from common import (BASE_CONFIG, DEPRECATION, DEPR_DOC, SECRET, SUCCESSOR, SUNSET,  # noqa: E402
                     TESTS, TOKEN, _stack, check, problem, test, unix)
 import common  # noqa: E402
+import harness  # noqa: E402
 import auth_tests  # noqa: E402,F401  (registers its tests)
 import events_tests  # noqa: E402,F401  (registers its tests)
 import protection_tests  # noqa: E402,F401  (registers its tests)
@@ -342,7 +343,7 @@ def a_request_half_sent_when_shutdown_begins_is_still_answered(s, binary):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FCGI_SSE_")}
     tmp = tempfile.mkdtemp(prefix="fcgi_sse_it_halfsent_")
-    env["FCGI_SSE_STORE_PATH"] = os.path.join(tmp, "fcgi_sse.db")
+    env.update(harness.store_env(os.path.join(tmp, "fcgi_sse.db")))
     env["FCGI_SSE_SERVER_SHUTDOWN_TIMEOUT_MS"] = "5000"
     env["FCGI_SSE_SSE_SHUTDOWN_GRACE_MS"] = "0"  # the workers are stopped at once
     p = subprocess.Popen([binary, "--listen", "127.0.0.1:%d" % port], env=env,
@@ -487,7 +488,7 @@ def standalone_tcp_mode_speaks_fastcgi(s, binary):
     env = {k: v for k, v in os.environ.items() if not k.startswith("FCGI_SSE_")}
     env["FCGI_SSE_SSE_HEARTBEAT_INTERVAL_MS"] = "200"
     tmp = tempfile.mkdtemp(prefix="fcgi_sse_it_tcp_")
-    env["FCGI_SSE_STORE_PATH"] = os.path.join(tmp, "fcgi_sse.db")
+    env.update(harness.store_env(os.path.join(tmp, "fcgi_sse.db")))
     env["FCGI_SSE_AUTH_PBKDF2_ITERATIONS"] = "1000"
     p = subprocess.Popen([binary, "--listen", "127.0.0.1:%d" % port], env=env,
                          stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -732,7 +733,8 @@ def main():
     BASE_CONFIG["redis"] = {"host": "127.0.0.1", "port": redis.port}
     common.REDIS = redis
     shared = Stack(binary, BASE_CONFIG, name="shared").start()
-    passed = failed = 0
+    passed = failed = skipped = 0
+    print("store: %s" % harness.STORE, flush=True)
     try:
         for fn in TESTS:
             if args.k not in fn.__name__ or any(x in fn.__name__ for x in args.skip):
@@ -745,6 +747,9 @@ def main():
                     fn(shared)
                 passed += 1
                 print("PASS %-70s %.2fs" % (fn.__name__, time.monotonic() - t0), flush=True)
+            except harness.Skipped as e:
+                skipped += 1
+                print("SKIP %-70s %s" % (fn.__name__, e), flush=True)
             except Exception as e:  # report and continue
                 failed += 1
                 print("FAIL %s: %s" % (fn.__name__, e), flush=True)
@@ -760,7 +765,7 @@ def main():
     if rc != 0:
         failed += 1
         print("FAIL shared fcgi_sse exit status %r on SIGTERM" % rc)
-    print("%d passed, %d failed" % (passed, failed))
+    print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
     return 1 if failed else 0
 
 
