@@ -205,6 +205,7 @@ static struct redis_opts redis_opts_of(const struct config *cfg)
 		cfg->redis_host, (int)cfg->redis_port, cfg->redis_password,
 		cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms, cfg->redis_backoff_max_ms,
 		(int)cfg->retries, cfg->retry_backoff_ms,
+		cfg->redis_sentinels, cfg->redis_sentinel_master, cfg->redis_sentinel_password,
 	};
 }
 

@@ -98,7 +98,7 @@ static int by_ids(struct redis *r, struct bus_history *h, const char *mode, int 
 
 int main(int argc, char **argv)
 {
-	const struct redis_opts ro = { "127.0.0.1", argc > 1 ? atoi(argv[1]) : 0, "", 1000, 5000, 1000 };
+	const struct redis_opts ro = { "127.0.0.1", argc > 1 ? atoi(argv[1]) : 0, "", 1000, 5000, 1000, 0, 0, NULL, NULL, NULL };
 	struct bus_history h;
 	struct redis *r;
 	int tenants;

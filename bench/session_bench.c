@@ -26,7 +26,7 @@ static double now_us(void)
 static struct sessions *open_sessions(struct store *st, int port, struct redis **r,
 				      struct cache **c)
 {
-	const struct redis_opts ro = { "127.0.0.1", port, "", 200, 200, 60000 };
+	const struct redis_opts ro = { "127.0.0.1", port, "", 200, 200, 60000, 0, 0, NULL, NULL, NULL };
 	const struct cache_opts co = { "bench-sess:", 1800000, 10, 5000 };
 	struct cache_kv kv;
 

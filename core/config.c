@@ -71,6 +71,54 @@ static int check_nonempty(const char *v, const char **why)
 	return 0;
 }
 
+/* "host:port" items separated by commas (no blanks), at most 16; "" for
+ * none. A host is a name or an IPv4 address (no brackets: IPv6 sentinels
+ * are named). */
+static int check_sentinels(const char *v, const char **why)
+{
+	int n = 0;
+
+	while (*v != '\0') {
+		const char *end = strchr(v, ','), *colon;
+		size_t len = end ? (size_t)(end - v) : strlen(v);
+		long port = 0;
+		size_t i;
+
+		colon = memchr(v, ':', len);
+		if (colon == NULL || colon == v || colon + 1 == v + len || memchr(colon + 1, ':', (size_t)(v + len - colon - 1))) {
+			*why = "must be host:port items separated by commas";
+			return -1;
+		}
+		for (i = 0; v + i < colon; i++)
+			if (!isalnum((unsigned char)v[i]) && v[i] != '.' && v[i] != '-' && v[i] != '_') {
+				*why = "a sentinel's host must be a name or an IPv4 address";
+				return -1;
+			}
+		for (const char *p = colon + 1; p < v + len; p++) {
+			if (!isdigit((unsigned char)*p) || (port = port * 10 + (*p - '0')) > 65535) {
+				*why = "a sentinel's port must be 1..65535";
+				return -1;
+			}
+		}
+		if (port < 1) {
+			*why = "a sentinel's port must be 1..65535";
+			return -1;
+		}
+		if (++n > 16) {
+			*why = "at most 16 sentinels";
+			return -1;
+		}
+		if (end == NULL)
+			break;
+		v = end + 1;
+		if (*v == '\0') {
+			*why = "must not end with a comma";
+			return -1;
+		}
+	}
+	return 0;
+}
+
 #define OFF(f) offsetof(struct config, f)
 
 static const struct config_entry entries[] = {
@@ -148,6 +196,12 @@ static const struct config_entry entries[] = {
 	  "Redis TCP port." },
 	{ "redis.password", CFG_STRING, OFF(redis_password), 0, 512, "", NULL, 1, NULL,
 	  "Redis AUTH password; \"\" for none." },
+	{ "redis.sentinels", CFG_STRING, OFF(redis_sentinels), 0, 1024, "", NULL, 0, check_sentinels,
+	  "Redis Sentinel: \"host:port,host:port,...\" of the sentinels to ask for the master of redis.sentinel_master; redis.host and redis.port are then not used. A failover is followed without a restart; a publish is accepted only once a replica has it too (WAIT 1; docs/DEPLOY.md, Redis Sentinel). \"\": no sentinels, redis.host is the server." },
+	{ "redis.sentinel_master", CFG_STRING, OFF(redis_sentinel_master), 1, 128, "fcgi_sse", NULL, 0, check_nonempty,
+	  "The master's name the sentinels monitor (sentinel.conf's `sentinel monitor <name> ...`)." },
+	{ "redis.sentinel_password", CFG_STRING, OFF(redis_sentinel_password), 0, 512, "", NULL, 1, NULL,
+	  "AUTH password of the sentinels themselves (sentinel.conf's requirepass); \"\" for none. The master's is redis.password." },
 	{ "redis.connect_timeout_ms", CFG_INT, OFF(redis_connect_timeout_ms), 1, 60000, "200", NULL, 0, NULL,
 	  "Connect timeout of a Redis connection." },
 	{ "redis.command_timeout_ms", CFG_INT, OFF(redis_command_timeout_ms), 1, 60000, "200", NULL, 0, NULL,

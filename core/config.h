@@ -62,6 +62,9 @@ struct config {
 	char *redis_host;
 	long long redis_port;
 	char *redis_password;
+	char *redis_sentinels;         /* "host:port,host:port"; "" for none */
+	char *redis_sentinel_master;
+	char *redis_sentinel_password;
 	long long redis_connect_timeout_ms;
 	long long redis_command_timeout_ms;
 	long long redis_backoff_max_ms;

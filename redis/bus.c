@@ -11,11 +11,13 @@
 #include <time.h>
 
 #include "../core/clock.h"
+#include "sentinel.h"
 
 #define KEY_MAX 320
 #define PING_EVERY_MS 1000
 #define BACKOFF_MIN_MS 50
 #define QUEUE_MIN 64
+#define SENTINEL_POLL_MS 2000  /* the sentinels are asked for the master this often */
 
 /* ---------------------------------------------------------------- scripts */
 
@@ -140,6 +142,13 @@ int bus_publish(struct redis *r, const struct bus_history *h, const char *tenant
 	for (int i = 0; i < 11; i++)
 		lens[i] = i == 7 ? e->len : strlen(argv[i]);
 	rc = redis_script(r, publish_sha, publish_lua, 2, 11, argv, lens, &out);
+	/* with sentinels, an event is accepted only once a replica has it too:
+	 * a failover promotes a replica, and writes the old master had not
+	 * sent it yet would be gone (the event answered 202, or its outbox
+	 * row deleted, and then lost). Refused so, it was published all the
+	 * same: the caller's retry (or the outbox's) makes it at least once. */
+	if (rc == 1 && redis_replicated(r) < 0)
+		rc = -1;
 	if (rc == 1 && out.len <= BUS_ID_MAX) {
 		memcpy(id, out.data, out.len);
 		id[out.len] = '\0';
@@ -249,6 +258,12 @@ struct bus {
 	long long last_ping_ms;
 	struct query *queue;           /* query connection, in order */
 	size_t qhead, qlen, qcap;
+	/* Redis Sentinel (NULL: o.host and o.port are the server) */
+	struct sentinels *sentinels;
+	struct redisContext *sentinel; /* kept to the one that answered last */
+	struct sentinel_addr master;   /* what the link connects to */
+	long long poll_at_ms;          /* the next look at the sentinels' master */
+	int role_ok;                   /* sub: ROLE said master */
 };
 
 int bus_owns(const struct bus *b, const void *ptr)
@@ -329,7 +344,7 @@ static void link_fail(struct bus *b)
 	uint32_t jitter = 0;
 
 	b->gen++;
-	b->up = b->subscribed = 0;
+	b->up = b->subscribed = b->role_ok = 0;
 	b->broken = 0;
 	b->ping_sent_ms = 0;
 	conn_close(&b->sub);
@@ -365,6 +380,8 @@ static int append_auth(struct bus *b, struct bconn *c)
 
 static redisContext *connect_nb(const struct bus *b)
 {
+	if (b->sentinels != NULL)
+		return redisConnectNonBlock(b->master.host, b->master.port);
 	if (strncmp(b->host, "unix:", 5) == 0)
 		return redisConnectUnixNonBlock(b->host + 5);
 	return redisConnectNonBlock(b->host, b->o.port);
@@ -390,12 +407,31 @@ static int conn_open(struct bus *b, struct bconn *c)
 	return 0;
 }
 
+/* With sentinels: where the master is now. Blocking, in the loop's
+ * thread: one sentinel per attempt (the next attempt, after the backoff,
+ * asks the next one), on the connection kept to the last one that
+ * answered when it is still open: one round trip then, at worst the
+ * connect timeout and two command timeouts. Returns 0 or -1. */
+static int find_master(struct bus *b)
+{
+	char err[160];
+
+	b->poll_at_ms = clock_mono_ms() + SENTINEL_POLL_MS;
+	return sentinels_ask(b->sentinels, 1, &b->sentinel, &b->master, err, sizeof(err));
+}
+
 static void link_open(struct bus *b)
 {
 	const char *sub[2] = { "SUBSCRIBE", BUS_CHANNEL };
 	const size_t sublen[2] = { 9, strlen(BUS_CHANNEL) };
+	const char *role[1] = { "ROLE" };
+	const size_t rolelen[1] = { 4 };
 
-	if (conn_open(b, &b->sub) < 0 || conn_open(b, &b->q) < 0 || append_auth(b, &b->sub) < 0 ||
+	/* with sentinels, ROLE goes ahead of SUBSCRIBE: a sentinel's view can
+	 * be stale, and up() must wait for the server to say it is the master */
+	if ((b->sentinels != NULL && find_master(b) < 0) ||
+	    conn_open(b, &b->sub) < 0 || conn_open(b, &b->q) < 0 || append_auth(b, &b->sub) < 0 ||
+	    (b->sentinels != NULL && append(&b->sub, 1, role, rolelen) < 0) ||
 	    append(&b->sub, 2, sub, sublen) < 0 || append_auth(b, &b->q) < 0 ||
 	    (*b->password && push_query(b, Q_AUTH, NULL) < 0)) {
 		link_fail(b);
@@ -407,13 +443,16 @@ static void link_open(struct bus *b)
 struct bus *bus_open(const struct redis_opts *o, int epfd, const struct bus_handlers *h)
 {
 	struct bus *b = calloc(1, sizeof(*b));
+	int none;
 
 	if (b == NULL)
 		return NULL;
 	b->o = *o;
+	b->o.sentinels = b->o.sentinel_master = b->o.sentinel_password = NULL; /* copied below */
 	b->host = strdup(o->host);
 	b->password = strdup(o->password ? o->password : "");
-	if (b->host == NULL || b->password == NULL) {
+	b->sentinels = sentinels_new(o, &none);
+	if (b->host == NULL || b->password == NULL || (b->sentinels == NULL && !none)) {
 		bus_free(b);
 		return NULL;
 	}
@@ -434,6 +473,8 @@ void bus_free(struct bus *b)
 		return;
 	conn_close(&b->sub);
 	conn_close(&b->q);
+	sentinels_close(b->sentinel);
+	sentinels_free(b->sentinels);
 	free(b->queue);
 	free(b->host);
 	free(b->password);
@@ -491,6 +532,11 @@ static int on_sub_reply(struct bus *b, const redisReply *r)
 	if (strcmp(kind->str, "pong") == 0) {
 		b->ping_sent_ms = 0;
 		return 0;
+	}
+	if (b->sentinels != NULL && !b->subscribed && !b->role_ok) {
+		/* ROLE's answer, first: "master", or "slave" / "sentinel" */
+		b->role_ok = strcmp(kind->str, "master") == 0;
+		return b->role_ok ? 0 : -1;
 	}
 	if (strcmp(kind->str, "subscribe") == 0 && !b->subscribed) {
 		b->subscribed = 1;
@@ -650,6 +696,30 @@ void bus_on_io(struct bus *b, void *ptr, uint32_t events)
 		on_writable(b, c);
 }
 
+/* With sentinels, every SENTINEL_POLL_MS: whether they name another master
+ * now. A failover does not always close our connections to the old master
+ * (a partition, or an old master that comes back still thinking it is
+ * one), and events published on the new one would never reach us. Polled
+ * rather than subscribed to (+switch-master): one round trip on the kept
+ * connection every 2 s, no third connection to keep in the loop, and a
+ * switch missed while a subscription was down cannot go unseen. Returns 1
+ * when it failed the link for a reconnect to the new master (at once). */
+static int master_moved(struct bus *b, long long now)
+{
+	struct sentinel_addr was = b->master;
+
+	if (find_master(b) < 0) {
+		b->master = was; /* no answer: the link's own checks say whether it works */
+		return 0;
+	}
+	if (sentinel_addr_eq(&b->master, &was))
+		return 0;
+	link_fail(b);
+	b->backoff_ms = 0;
+	b->retry_at_ms = now;
+	return 1;
+}
+
 void bus_tick(struct bus *b, long long now)
 {
 	if (b->sub.ctx == NULL) {
@@ -657,6 +727,8 @@ void bus_tick(struct bus *b, long long now)
 			link_open(b);
 		return;
 	}
+	if (b->sentinels != NULL && now >= b->poll_at_ms && master_moved(b, now))
+		return;
 	if (b->broken || (b->ping_sent_ms && now - b->ping_sent_ms > b->stall_ms) ||
 	    (b->qlen > 0 && now - b->queue[b->qhead].sent_ms > b->stall_ms) ||
 	    (!b->subscribed && now - b->last_ping_ms > b->stall_ms)) {

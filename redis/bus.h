@@ -18,6 +18,12 @@
  *   subscriber connection and one query connection, registered in the
  *   caller's epoll set, reconnecting with backoff. It hands decoded
  *   events, history reads and control messages to callbacks.
+ * With Redis Sentinel (redis_opts.sentinels), each (re)connect of the link
+ * first asks one sentinel where the master is (redis/sentinel.h;
+ * blocking, in the loop's thread: see find_master in bus.c for the worst
+ * case), and ROLE must say master before up(); every 2 s the link asks
+ * again and reconnects at once when the master moved. bus_publish then
+ * accepts an event only once a replica acknowledged it (redis_replicated).
  * hiredis stays inside redis/. hiredis writes with write(2): the process
  * must ignore SIGPIPE (fcgi_sse.c does), or a Redis that goes away kills it. */
 #ifndef FCGI_SSE_BUS_H
@@ -54,7 +60,10 @@ long long bus_trim_batch(long long max_len);
 
 /* Appends e to the tenant's history and publishes it to every process, in
  * one atomic step. Writes the new id to id (BUS_ID_MAX + 1 bytes).
- * Returns 0, or -1 when Redis is unavailable (nothing was published). */
+ * Returns 0, or -1 when Redis is unavailable (nothing was published), or,
+ * with sentinels, when no replica acknowledged it in time (it was
+ * published, but a failover could lose it: the caller treats it as not
+ * accepted, and a retry may publish it twice). */
 int bus_publish(struct redis *r, const struct bus_history *h, const char *tenant,
 		const struct bus_entry *e, char *id);
 

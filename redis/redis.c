@@ -17,8 +17,10 @@
 #include "../core/clock.h"
 #include "../protect/breaker.h"
 #include "../protect/retry.h"
+#include "sentinel.h"
 
 #define BACKOFF_MIN_MS 50
+#define MASTER_CHECK_MS 2000 /* with sentinels: their master is looked up this often */
 
 struct conn {
 	struct redis *owner;
@@ -27,6 +29,8 @@ struct conn {
 	long long failed_at_ms; /* when the last failure was recorded */
 	long long backoff_ms;
 	char errstr[160];
+	struct sentinel_addr at; /* with sentinels: the master it is connected to */
+	unsigned master_gen;     /* r->master_gen when it connected */
 	struct conn *next;     /* every thread's conn, for redis_free */
 };
 
@@ -44,6 +48,15 @@ struct redis {
 	pthread_mutex_t mu; /* guards conns */
 	struct conn *conns;
 	struct breaker *breaker; /* NULL: none */
+	struct sentinels *sentinels; /* NULL: host and port are the server */
+	long long wait_ms;       /* WAIT's timeout for redis_replicated */
+	/* the master the sentinels named last (guarded by mu), and a count of
+	 * its changes: a connection made before the last change is to a
+	 * master the sentinels have replaced, and is dropped before use */
+	struct sentinel_addr master;
+	int master_known;
+	_Atomic unsigned master_gen;
+	_Atomic long long master_check_ms; /* the next periodic look */
 };
 
 static struct timeval to_tv(long long ms)
@@ -80,9 +93,12 @@ static void conn_destroy(void *p)
 struct redis *redis_new(const struct redis_opts *o)
 {
 	struct redis *r = calloc(1, sizeof(*r));
+	int none;
 
 	if (r == NULL)
 		return NULL;
+	if ((r->sentinels = sentinels_new(o, &none)) == NULL && !none)
+		goto err;
 	r->host = strdup(o->host);
 	r->password = strdup(o->password ? o->password : "");
 	if (r->host == NULL || r->password == NULL)
@@ -93,11 +109,16 @@ struct redis *redis_new(const struct redis_opts *o)
 	r->backoff_max_ms = o->backoff_max_ms;
 	r->retries = o->retries < 0 ? 0 : o->retries > RETRY_MAX ? RETRY_MAX : o->retries;
 	r->retry_backoff_ms = o->retry_backoff_ms;
+	/* within the command timeout, so that WAIT answers before the socket
+	 * gives up on it */
+	r->wait_ms = o->command_timeout_ms / 2 > 0 ? o->command_timeout_ms / 2 : 1;
+	r->master_check_ms = clock_mono_ms() + MASTER_CHECK_MS;
 	if (pthread_key_create(&r->key, conn_destroy) != 0)
 		goto err;
 	pthread_mutex_init(&r->mu, NULL);
 	return r;
 err:
+	sentinels_free(r->sentinels);
 	free(r->host);
 	free(r->password);
 	free(r);
@@ -124,6 +145,7 @@ void redis_free(struct redis *r)
 	OPENSSL_cleanse(r->password, strlen(r->password));
 	free(r->password);
 	free(r->host);
+	sentinels_free(r->sentinels);
 	free(r);
 }
 
@@ -164,8 +186,52 @@ static void fail(struct conn *c, const char *what)
 	c->retry_at_ms = c->failed_at_ms + c->backoff_ms + (long long)(jitter % (uint32_t)(c->backoff_ms / 4 + 1));
 }
 
-static redisContext *connect_ctx(struct redis *r)
+/* Records m as the sentinels' master; a change makes every connection
+ * to the one before stale. Returns the generation of m. */
+static unsigned learn_master(struct redis *r, const struct sentinel_addr *m)
 {
+	unsigned gen;
+
+	pthread_mutex_lock(&r->mu);
+	if (r->master_known && !sentinel_addr_eq(&r->master, m))
+		atomic_fetch_add(&r->master_gen, 1);
+	r->master = *m;
+	r->master_known = 1;
+	gen = atomic_load(&r->master_gen);
+	pthread_mutex_unlock(&r->mu);
+	return gen;
+}
+
+/* With sentinels, every MASTER_CHECK_MS, by the first thread to come by
+ * (the others go on): whether the sentinels name another master now. A
+ * replaced master keeps taking reads and writes on our connections until
+ * the sentinels demote it (8 s or more later), and what is written there
+ * then is lost: caches' invalidations, quotas. One sentinel asked (the
+ * next one next time if it fails): at worst the connect timeout and two
+ * command timeouts, for one request every MASTER_CHECK_MS. */
+static void check_master(struct redis *r)
+{
+	long long now = clock_mono_ms(), due = atomic_load(&r->master_check_ms);
+	struct sentinel_addr m;
+	char err[160];
+
+	if (now < due || !atomic_compare_exchange_strong(&r->master_check_ms, &due, now + MASTER_CHECK_MS))
+		return;
+	if (sentinels_ask(r->sentinels, 1, NULL, &m, err, sizeof(err)) == 0)
+		learn_master(r, &m);
+}
+
+/* With sentinels: the master they name now (every connect asks again, so
+ * a failover is followed). Each sentinel is asked in turn: at most the
+ * connect timeout and two command timeouts each (redis/sentinel.h). */
+static redisContext *connect_ctx(struct redis *r, struct conn *c)
+{
+	if (r->sentinels != NULL) {
+		if (sentinels_ask(r->sentinels, 0, NULL, &c->at, c->errstr, sizeof(c->errstr)) < 0)
+			return NULL;
+		c->master_gen = learn_master(r, &c->at);
+		return redisConnectWithTimeout(c->at.host, c->at.port, to_tv(r->connect_timeout_ms));
+	}
 	if (strncmp(r->host, "unix:", 5) == 0)
 		return redisConnectUnixWithTimeout(r->host + 5, to_tv(r->connect_timeout_ms));
 	return redisConnectWithTimeout(r->host, r->port, to_tv(r->connect_timeout_ms));
@@ -211,25 +277,39 @@ static void mark_up(struct redis *r)
 static struct conn *ready(struct redis *r, int now)
 {
 	struct conn *c = thread_conn(r);
+	int role;
 
 	if (c == NULL)
 		return NULL;
-	if (c->ctx != NULL && !conn_stale(c))
+	if (r->sentinels != NULL && c->ctx != NULL)
+		check_master(r);
+	if (c->ctx != NULL && !conn_stale(c) &&
+	    (r->sentinels == NULL || c->master_gen == atomic_load(&r->master_gen)))
 		return c;
-	/* a connection the server closed is replaced at once, before a command
-	 * is sent on it: that is no failure, and no reason to fail a request */
+	/* a connection the server closed (or to a master the sentinels have
+	 * replaced) is replaced at once, before a command is sent on it: that
+	 * is no failure, and no reason to fail a request */
 	conn_drop(c);
 	if (!now && clock_mono_ms() < c->retry_at_ms &&
 	    atomic_load_explicit(&r->up_at_ms, memory_order_relaxed) < c->failed_at_ms)
 		return NULL;
-	c->ctx = connect_ctx(r);
+	c->errstr[0] = '\0';
+	c->ctx = connect_ctx(r, c);
 	if (c->ctx == NULL || c->ctx->err) {
-		fail(c, c->ctx ? c->ctx->errstr : "out of memory");
+		char why[sizeof(c->errstr)];
+		snprintf(why, sizeof(why), "%s", c->ctx ? c->ctx->errstr : c->errstr[0] ? c->errstr : "out of memory");
+		fail(c, why);
 		return NULL;
 	}
 	if (redisSetTimeout(c->ctx, to_tv(r->command_timeout_ms)) != REDIS_OK ||
 	    authenticate(c) < 0) {
 		fail(c, "setup or AUTH failed");
+		return NULL;
+	}
+	/* a sentinel's view can be stale: a server that is no master (yet,
+	 * or any more) is no connection */
+	if (r->sentinels != NULL && (role = sentinel_is_master(c->ctx)) != 1) {
+		fail(c, role == 0 ? "the sentinels' master is no master (ROLE)" : "no answer to ROLE");
 		return NULL;
 	}
 	c->backoff_ms = 0;
@@ -252,10 +332,37 @@ static int link_lost(const redisContext *ctx, int err_no)
 	       (ctx->err == REDIS_ERR_IO && (err_no == ECONNRESET || err_no == EPIPE));
 }
 
+/* An error reply that says the server is no master we can use: a demoted
+ * master refusing writes (READONLY), a replica still loading or cut off
+ * from its master. Such a connection is as good as a lost one. */
+static int not_master(const redisReply *rep)
+{
+	static const char *const kinds[] = { "READONLY", "LOADING", "MASTERDOWN" };
+
+	if (rep->type != REDIS_REPLY_ERROR)
+		return 0;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (rep->len >= strlen(kinds[i]) && strncmp(rep->str, kinds[i], strlen(kinds[i])) == 0)
+			return 1;
+	return 0;
+}
+
 /* A command Redis answered: the connection and Redis are fine, whatever
- * the answer. Returns rep, or NULL (freed) for an error reply. */
+ * the answer, unless the answer says the server is not the master any
+ * more: then the connection is dropped as after a failure (the next
+ * attempt, after the backoff, asks the sentinels again) and the command
+ * fails. Returns rep, or NULL (freed) for an error reply. */
 static redisReply *answered(struct redis *r, struct conn *c, redisReply *rep)
 {
+	if (not_master(rep)) {
+		char why[sizeof(c->errstr)];
+		snprintf(why, sizeof(why), "%.*s", (int)rep->len, rep->str);
+		freeReplyObject(rep);
+		fail(c, why);
+		if (r->breaker != NULL)
+			breaker_failure(r->breaker, clock_mono_ms());
+		return NULL;
+	}
 	if (r->breaker != NULL)
 		breaker_success(r->breaker, clock_mono_ms());
 	mark_up(r);
@@ -425,6 +532,59 @@ int redis_ping(struct redis *r)
 		return -1;
 	freeReplyObject(rep);
 	return 0;
+}
+
+/* After a WAIT no replica answered: whether the sentinels still name the
+ * server c is connected to. A master the sentinels have replaced keeps
+ * its connections until they demote it, refusing nothing meanwhile: such
+ * a connection is dropped, and the next attempt finds the new master. */
+static void drop_if_replaced(struct redis *r, struct conn *c)
+{
+	struct sentinel_addr m;
+	char err[sizeof(c->errstr)];
+
+	if (sentinels_ask(r->sentinels, 0, NULL, &m, err, sizeof(err)) == 0 &&
+	    learn_master(r, &m) != c->master_gen)
+		fail(c, "the sentinels name another master now");
+}
+
+int redis_replicated(struct redis *r)
+{
+	struct conn *c = pthread_getspecific(r->key);
+	char ms[24];
+	const char *argv[3] = { "WAIT", "1", ms };
+	size_t lens[3] = { 4, 1, 0 };
+	redisReply *rep;
+	int rc;
+
+	if (r->sentinels == NULL)
+		return 0;
+	/* only on the connection that made the write: WAIT on a new one
+	 * would count the replicas that have that connection's writes (none),
+	 * and say yes at once */
+	if (c == NULL || c->ctx == NULL) {
+		if (c != NULL)
+			snprintf(c->errstr, sizeof(c->errstr), "the write's connection is gone: not known to be replicated");
+		return -1;
+	}
+	snprintf(ms, sizeof(ms), "%lld", r->wait_ms);
+	lens[2] = strlen(ms);
+	if ((rep = redisCommandArgv(c->ctx, 3, argv, lens)) == NULL) {
+		fail(c, c->ctx->errstr[0] ? c->ctx->errstr : "no reply to WAIT");
+		if (r->breaker != NULL)
+			breaker_failure(r->breaker, clock_mono_ms());
+		return -1;
+	}
+	if ((rep = answered(r, c, rep)) == NULL)
+		return -1;
+	rc = rep->type == REDIS_REPLY_INTEGER && rep->integer >= 1 ? 0 : -1;
+	freeReplyObject(rep);
+	if (rc == 0)
+		return 0;
+	snprintf(c->errstr, sizeof(c->errstr), "no replica acknowledged the write within %lld ms (WAIT)",
+		 r->wait_ms);
+	drop_if_replaced(r, c);
+	return -1;
 }
 
 const char *redis_errstr(struct redis *r)

@@ -13,7 +13,14 @@
  * Idempotent commands (GET, MGET, DEL, PING, a plain SET) whose connection
  * was lost mid-command are made again on a new one, up to `retries` times
  * after jittered pauses (protect/retry.h); a timeout is not retried, nor
- * are scripts and SET NX. hiredis stays inside this module. */
+ * are scripts and SET NX.
+ *
+ * With Redis Sentinel (opts.sentinels), every connect first asks the
+ * sentinels for the master (redis/sentinel.h) and confirms with ROLE that
+ * it is one; an error reply saying the server is no longer a usable master
+ * (READONLY, LOADING, MASTERDOWN: a failover under way) fails the command
+ * and drops the connection as a lost link does, so the next attempt after
+ * the backoff finds the new master. hiredis stays inside this module. */
 #ifndef FCGI_SSE_REDIS_H
 #define FCGI_SSE_REDIS_H
 
@@ -30,6 +37,12 @@ struct redis_opts {
 	long long backoff_max_ms;
 	int retries;               /* 0..RETRY_MAX (protect/retry.h); 0: none */
 	long long retry_backoff_ms;
+	/* Redis Sentinel: "host:port,..." (NULL or "": none, host and port
+	 * are the server); the master's name; the sentinels' own password
+	 * (NULL or "": none) */
+	const char *sentinels;
+	const char *sentinel_master;
+	const char *sentinel_password;
 };
 
 struct redis;
@@ -83,6 +96,20 @@ void redis_script_sha(const char *script, char hex[REDIS_SHA_HEX_LEN + 1]);
 
 /* PING. Returns 0 when Redis answers, -1 otherwise. */
 int redis_ping(struct redis *r);
+
+/* With sentinels configured (redis_opts.sentinels): WAIT 1, within half
+ * the command timeout, on the calling thread's connection, so that the
+ * writes it made there are on a replica too and a failover cannot lose
+ * them (replication is asynchronous: a master that dies or is replaced
+ * may take its last writes with it). Call right after the write, with no
+ * other command of this thread between. Returns 0 when a replica
+ * acknowledged them (or without sentinels: nothing is done); -1 when none
+ * did in time, a master without replicas included, or the connection is
+ * gone (redis_errstr says which): the writes were made on the master but
+ * may be lost in a failover. After such a -1 the sentinels are asked
+ * whether the server is still their master; if not, the connection is
+ * dropped (the next command finds the new one). */
+int redis_replicated(struct redis *r);
 
 /* A short description of the calling thread's last failure ("" if none). */
 const char *redis_errstr(struct redis *r);

@@ -38,6 +38,7 @@ import devices_tests  # noqa: E402,F401  (registers its tests)
 import metrics_tests  # noqa: E402,F401  (registers its tests)
 import hostile_tests  # noqa: E402,F401  (registers its tests)
 import fault_tests  # noqa: E402,F401  (registers its tests)
+import sentinel_tests  # noqa: E402,F401  (registers its tests)
 
 
 # ---------------------------------------------------------------- routing

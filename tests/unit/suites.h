@@ -44,5 +44,6 @@ int register_breaker_tests(void);
 int register_store_guard_tests(void);
 int register_retry_tests(void);
 int register_peerwatch_tests(void);
+int register_sentinel_tests(void);
 
 #endif

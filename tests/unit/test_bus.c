@@ -113,7 +113,7 @@ static int run_until(struct bus *b, int ep, const int *flag, int want, long long
 
 static struct bus *open_link(int port, int ep, struct seen *s)
 {
-	const struct redis_opts o = { "127.0.0.1", port, "", 200, 200, 200, 0, 0 };
+	const struct redis_opts o = { "127.0.0.1", port, "", 200, 200, 200, 0, 0, NULL, NULL, NULL };
 	const struct bus_handlers h = { s, cb_up, cb_lost, cb_event, cb_control, cb_info, cb_range };
 
 	memset(s, 0, sizeof(*s));

@@ -20,7 +20,7 @@
 
 static struct redis *connect_redis(int port)
 {
-	const struct redis_opts o = { "127.0.0.1", port, "", 200, 200, 1000, 0, 0 };
+	const struct redis_opts o = { "127.0.0.1", port, "", 200, 200, 1000, 0, 0, NULL, NULL, NULL };
 
 	return redis_new(&o);
 }

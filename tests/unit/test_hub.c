@@ -391,7 +391,7 @@ static void test_revocation_ends_streams_of_a_login_or_user(void)
 /* A hub joined to the real Redis of tests/unit/run.sh. */
 static struct hub *start_bus(int port)
 {
-	const struct redis_opts ro = { "127.0.0.1", port, "", 200, 200, 200, 0, 0 };
+	const struct redis_opts ro = { "127.0.0.1", port, "", 200, 200, 200, 0, 0, NULL, NULL, NULL };
 	const struct hub_opts o = { 60000, 0, 0, 65536, 10, NULL, &ro, 4, 0, 0 };
 	struct buf err = BUF_INIT;
 	struct hub *h = hub_start(&o, &err);

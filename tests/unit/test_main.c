@@ -31,6 +31,7 @@ static int (*const registrars[])(void) = {
 	register_store_guard_tests,
 	register_retry_tests,
 	register_peerwatch_tests,
+	register_sentinel_tests,
 };
 
 int main(void)

@@ -83,7 +83,7 @@ static void unique_key(char *out, size_t cap, const char *stem)
 /* Two limiters (two processes' worth) on one Redis share the bucket. */
 static void test_shared_through_redis(void)
 {
-	const struct redis_opts o = { "127.0.0.1", (int)test_redis_port(), "", 200, 200, 1000, 0, 0 };
+	const struct redis_opts o = { "127.0.0.1", (int)test_redis_port(), "", 200, 200, 1000, 0, 0, NULL, NULL, NULL };
 	struct redis *r1 = redis_new(&o), *r2 = redis_new(&o);
 	struct ratelimit *a = ratelimit_new(r1, 16), *b = ratelimit_new(r2, 16);
 	const struct rl_rule r = { "shared", 5, 60 };
@@ -112,7 +112,7 @@ static void test_shared_through_redis(void)
 /* Redis unreachable: the process's own table decides, with the same rule. */
 static void test_local_fallback(void)
 {
-	const struct redis_opts o = { "127.0.0.1", 1, "", 100, 100, 1000, 0, 0 }; /* nothing listens */
+	const struct redis_opts o = { "127.0.0.1", 1, "", 100, 100, 1000, 0, 0, NULL, NULL, NULL }; /* nothing listens */
 	struct redis *dead = redis_new(&o);
 	struct ratelimit *rl = ratelimit_new(dead, 8), *none = ratelimit_new(NULL, 8);
 	const struct rl_rule r = { "local", 3, 60 }, off = { "off", 0, 60 };
@@ -142,7 +142,7 @@ static void test_local_fallback(void)
  * together, lose at most a lease each, and ask Redis once per lease. */
 static void test_leases_share_the_bucket(void)
 {
-	const struct redis_opts o = { "127.0.0.1", (int)test_redis_port(), "", 200, 200, 1000, 0, 0 };
+	const struct redis_opts o = { "127.0.0.1", (int)test_redis_port(), "", 200, 200, 1000, 0, 0, NULL, NULL, NULL };
 	struct redis *r1 = redis_new(&o), *r2 = redis_new(&o);
 	struct ratelimit *a = ratelimit_new(r1, 16), *b = ratelimit_new(r2, 16);
 	const struct rl_rule r = { "lease", 32, 60 }, big = { "big", 1600, 60 };
@@ -181,7 +181,7 @@ static void test_leases_share_the_bucket(void)
 
 static void test_leases_fall_back_when_redis_is_down(void)
 {
-	const struct redis_opts o = { "127.0.0.1", 1, "", 100, 100, 1000, 0, 0 };
+	const struct redis_opts o = { "127.0.0.1", 1, "", 100, 100, 1000, 0, 0, NULL, NULL, NULL };
 	struct redis *dead = redis_new(&o);
 	struct ratelimit *rl = ratelimit_new(dead, 8);
 	const struct rl_rule r = { "local", 4, 60 };

@@ -138,7 +138,7 @@ static int hang_up(int lfd)
 static void test_backoff_ends_once_another_thread_reached_redis(void)
 {
 	const int port = free_port();
-	const struct redis_opts o = { "127.0.0.1", port, "", 200, 200, 10000, 0, 0 };
+	const struct redis_opts o = { "127.0.0.1", port, "", 200, 200, 10000, 0, 0, NULL, NULL, NULL };
 	struct redis *r;
 	struct pinger other;
 	pthread_t t;
@@ -183,7 +183,7 @@ static void test_backoff_ends_once_another_thread_reached_redis(void)
 static void test_a_connection_closed_by_a_restart_is_replaced(void)
 {
 	const int port = free_port();
-	const struct redis_opts o = { "127.0.0.1", port, "", 200, 200, 10000, 0, 0 };
+	const struct redis_opts o = { "127.0.0.1", port, "", 200, 200, 10000, 0, 0, NULL, NULL, NULL };
 	struct redis *r;
 	pid_t pid;
 
@@ -306,7 +306,7 @@ static int against_fake(const enum fake_step plan[4], long long timeout_ms,
 			int (*op)(struct redis *), int *conns)
 {
 	const int port = free_port();
-	const struct redis_opts o = { "127.0.0.1", port, "", 200, timeout_ms, 10000, 2, 2 };
+	const struct redis_opts o = { "127.0.0.1", port, "", 200, timeout_ms, 10000, 2, 2, NULL, NULL, NULL };
 	struct fake f = { .plan = { plan[0], plan[1], plan[2], plan[3] } };
 	struct redis *r;
 	int rc = -9;

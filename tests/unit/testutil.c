@@ -19,7 +19,7 @@ int test_redis_port(void)
 
 struct redis *test_redis_client(int port)
 {
-	const struct redis_opts o = { "127.0.0.1", port, "", 200, 200, 200, 0, 0 };
+	const struct redis_opts o = { "127.0.0.1", port, "", 200, 200, 200, 0, 0, NULL, NULL, NULL };
 
 	return redis_new(&o);
 }
