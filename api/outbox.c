@@ -25,12 +25,15 @@ static int publish(struct api_env *env, const struct store_event *ev)
 	return 0;
 }
 
-static void forget(struct api_env *env, long long first, long long last)
+/* 0, or -1 when the rows stay: a failure here publishes the events twice
+ * (the drain finds them again): at least once, never lost. */
+static int forget(struct api_env *env, long long first, long long last)
 {
-	/* a failure here publishes the events twice (the drain finds them
-	 * again): at least once, never lost */
-	if (store_outbox_delete(env->store, first, last) != STORE_OK)
+	if (store_outbox_delete(env->store, first, last) != STORE_OK) {
 		log_text(env->log, LOG_WARN, "outbox_delete_failed", store_errstr(env->store));
+		return -1;
+	}
+	return 0;
 }
 
 void api_outbox_publish_all(struct api_env *env, const struct store_event *evs, size_t n)
@@ -42,7 +45,7 @@ void api_outbox_publish_all(struct api_env *env, const struct store_event *evs, 
 	while (done < n && publish(env, &evs[done]) == 0)
 		done++;
 	if (done > 0)
-		forget(env, evs[0].seq, evs[done - 1].seq);
+		(void)forget(env, evs[0].seq, evs[done - 1].seq);
 }
 
 void api_outbox_publish(struct api_env *env, const struct store_event *ev)
@@ -63,8 +66,14 @@ static int drain_one(void *ctx, const struct store_event *ev)
 		d->refused = 1;
 		return 1; /* the bus is down: the rest waits for the next round */
 	}
-	forget(d->env, ev->seq, ev->seq);
 	d->published++;
+	if (forget(d->env, ev->seq, ev->seq) < 0) {
+		/* the row stays: going on would list and publish it again
+		 * at once, in a loop, while the store refuses (its breaker
+		 * open): the next round, after the drain's pause, retries */
+		d->refused = 1;
+		return 1;
+	}
 	return 0;
 }
 

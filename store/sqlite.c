@@ -1505,36 +1505,61 @@ static int sq_telemetry_purge(void *impl, long long before_ms, long long keep, l
 
 /* ------------------------------------------------------ outbox */
 
+/* The batch is read whole and the statement released before fn runs: fn
+ * deletes what it published (outbox_delete, on this thread's write
+ * connection), and a write made while this read is still open can fail at
+ * once with "database is locked" when another connection has committed
+ * since the read began (busy_timeout does not apply to that). */
 static int sq_outbox_list(void *impl, long long created_before, int limit, store_event_fn *fn,
 			  void *ctx)
 {
 	struct sq_conn *c = sq_connect(impl, SQ_READ);
 	sqlite3_stmt *st;
-	struct store_event ev;
-	int rc;
+	struct store_event *evs;
+	int rc = STORE_OK, n = 0;
 
-	if (c == NULL || sq_bind(c, Q_OUTBOX_LIST, "ii", created_before, (long long)limit) != STORE_OK)
+	if (c == NULL)
 		return STORE_ERROR;
+	if ((evs = calloc(limit > 0 ? (size_t)limit : 1, sizeof(*evs))) == NULL) {
+		sq_seterr(c, "sqlite: out of memory reading the outbox");
+		return STORE_ERROR;
+	}
+	if (sq_bind(c, Q_OUTBOX_LIST, "ii", created_before, (long long)limit) != STORE_OK) {
+		free(evs);
+		return STORE_ERROR;
+	}
 	st = c->stmt[Q_OUTBOX_LIST];
-	while ((rc = sq_next(c, Q_OUTBOX_LIST)) == STORE_OK) {
-		memset(&ev, 0, sizeof(ev));
-		ev.seq = sqlite3_column_int64(st, 0);
-		if ((rc = sq_text(c, st, 1, ev.tenant_id, sizeof(ev.tenant_id))) != STORE_OK ||
-		    (rc = sq_text(c, st, 2, ev.type, sizeof(ev.type))) != STORE_OK ||
-		    (rc = sq_text(c, st, 3, ev.topic, sizeof(ev.topic))) != STORE_OK)
+	while (n < limit && (rc = sq_next(c, Q_OUTBOX_LIST)) == STORE_OK) {
+		struct store_event *ev = &evs[n];
+		const char *data;
+
+		ev->seq = sqlite3_column_int64(st, 0);
+		if ((rc = sq_text(c, st, 1, ev->tenant_id, sizeof(ev->tenant_id))) != STORE_OK ||
+		    (rc = sq_text(c, st, 2, ev->type, sizeof(ev->type))) != STORE_OK ||
+		    (rc = sq_text(c, st, 3, ev->topic, sizeof(ev->topic))) != STORE_OK)
 			break;
-		ev.data = (const char *)sqlite3_column_text(st, 4);
-		ev.created_at = sqlite3_column_int64(st, 5);
-		if (ev.data == NULL) {
+		data = (const char *)sqlite3_column_text(st, 4);
+		ev->created_at = sqlite3_column_int64(st, 5);
+		if (data == NULL || (ev->data = strdup(data)) == NULL) {
 			sq_seterr(c, "sqlite: out of memory reading the outbox");
 			rc = STORE_ERROR;
 			break;
 		}
-		if (fn(ctx, &ev) != 0)
-			break;
+		n++;
 	}
+	if (n == limit)
+		rc = STORE_NOT_FOUND; /* (the LIMIT's end: the statement is done) */
 	sq_release(c, Q_OUTBOX_LIST);
-	return rc == STORE_NOT_FOUND ? STORE_OK : rc;
+	if (rc == STORE_NOT_FOUND) {
+		rc = STORE_OK;
+		for (int i = 0; i < n; i++)
+			if (fn(ctx, &evs[i]) != 0)
+				break;
+	}
+	for (int i = 0; i < n; i++)
+		free((char *)evs[i].data);
+	free(evs);
+	return rc;
 }
 
 static int sq_outbox_delete(void *impl, long long first, long long last)
