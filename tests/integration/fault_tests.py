@@ -1019,9 +1019,22 @@ def fault_lighttpd_graceful_restart_ends_streams_cleanly_and_they_resume(s, bina
         check(wait_until(lambda: lighttpds(st) == {st.lighttpd.pid}, 10),
               "the old lighttpd is gone: %r" % lighttpds(st))
         finish_load(load, resumers, "the restart")
-        check(set(load.reads) == {200}, "reads through the restart: %r" % load.reads)
+        # the old lighttpd, once its graceful shutdown timeout has passed,
+        # closes every connection it still holds (connections.c,
+        # connection_graceful_shutdown_maint: graceful_expire), a request
+        # it took in its last moment included: that client sees the
+        # connection closed without an answer, an outcome HTTP leaves
+        # unknown (check_delivery allows such an event to arrive, once).
+        # Seen once in many runs. Anything else is a failure.
+        def unanswered(x):
+            return isinstance(x, str) and ("bad status line ''" in x or "RemoteDisconnected" in x or
+                                           "ConnectionResetError" in x)
+        reads = {k: v for k, v in load.reads.items() if k != 200}
+        check(all(unanswered(k) for k in reads) and sum(reads.values()) <= 2,
+              "reads through the restart: %r" % load.reads)
         check(not load.write_refusals, "changes through the restart: %r" % load.write_refusals[:5])
-        check(not load.refused, "publishes refused during the restart: %r" % load.refused)
+        check(all(unanswered(v) for v in load.refused.values()) and len(load.refused) <= 2,
+              "publishes refused during the restart: %r" % load.refused)
         check_writes_readable(st, op, load)
         check(wait_until(lambda: metric(st, "fcgi_sse_streams_open") == 3, 5),
               "fcgi_sse freed the old streams: %r open" % metric(st, "fcgi_sse_streams_open"))
