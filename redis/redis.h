@@ -97,12 +97,13 @@ void redis_script_sha(const char *script, char hex[REDIS_SHA_HEX_LEN + 1]);
 /* PING. Returns 0 when Redis answers, -1 otherwise. */
 int redis_ping(struct redis *r);
 
-/* With sentinels configured (redis_opts.sentinels): WAIT 1, within half
- * the command timeout, on the calling thread's connection, so that the
- * writes it made there are on a replica too and a failover cannot lose
- * them (replication is asynchronous: a master that dies or is replaced
+/* With sentinels configured (redis_opts.sentinels): WAIT for every
+ * replica the master has (its ROLE, counted again every 2 s; at least
+ * one), within half the command timeout, on the calling thread's
+ * connection, so that the writes it made there are on whichever replica
+ * the sentinels promote and a failover cannot lose them (replication is asynchronous: a master that dies or is replaced
  * may take its last writes with it). Call right after the write, with no
- * other command of this thread between. Returns 0 when a replica
+ * other command of this thread between. Returns 0 when they all
  * acknowledged them (or without sentinels: nothing is done); -1 when none
  * did in time, a master without replicas included, or the connection is
  * gone (redis_errstr says which): the writes were made on the master but

@@ -262,7 +262,7 @@ int sentinels_ask(struct sentinels *s, int tries, struct redisContext **keep,
 	return -1;
 }
 
-int sentinel_is_master(struct redisContext *c)
+int sentinel_is_master(struct redisContext *c, int *replicas)
 {
 	redisReply *rep = redisCommand(c, "ROLE");
 	int rc;
@@ -274,6 +274,10 @@ int sentinel_is_master(struct redisContext *c)
 		rc = rep->type == REDIS_REPLY_ERROR ? 0 : -1;
 	else
 		rc = strcmp(rep->element[0]->str, "master") == 0;
+	/* a master's ROLE: "master", its offset, [[ip, port, offset], ...] */
+	if (rc == 1 && replicas != NULL)
+		*replicas = rep->elements >= 3 && rep->element[2]->type == REDIS_REPLY_ARRAY
+				    ? (int)rep->element[2]->elements : 0;
 	freeReplyObject(rep);
 	return rc;
 }

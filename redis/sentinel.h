@@ -82,7 +82,8 @@ void sentinels_close(struct redisContext *keep);
 
 /* ROLE on an open blocking connection: 1 when the server is a master, 0
  * when it is something else (a replica, a sentinel), -1 when it did not
- * answer. */
-int sentinel_is_master(struct redisContext *c);
+ * answer. A master's count of connected replicas goes to *replicas
+ * (unless NULL). */
+int sentinel_is_master(struct redisContext *c, int *replicas);
 
 #endif

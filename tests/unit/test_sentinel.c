@@ -300,7 +300,7 @@ static void test_a_plain_redis_is_no_sentinel_but_a_master(void)
 	struct redisContext *keep = NULL;
 	redisContext *ctx;
 	struct sentinels *s;
-	int none;
+	int none, replicas = -1;
 
 	CU_ASSERT_FATAL(port > 0);
 	snprintf(list, sizeof(list), "127.0.0.1:%d", port);
@@ -311,7 +311,8 @@ static void test_a_plain_redis_is_no_sentinel_but_a_master(void)
 	/* and ROLE says it is a master */
 	ctx = redisConnect("127.0.0.1", port);
 	CU_ASSERT_FATAL(ctx != NULL && !ctx->err);
-	CU_ASSERT_EQUAL(sentinel_is_master(ctx), 1);
+	CU_ASSERT_EQUAL(sentinel_is_master(ctx, &replicas), 1);
+	CU_ASSERT_EQUAL(replicas, 0); /* the test's Redis has none */
 	redisFree(ctx);
 }
 
