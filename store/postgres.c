@@ -1661,13 +1661,22 @@ static int pg_param_add(struct pg_store *s, size_t *n, const char *key, const ch
 }
 
 /* The connection string's settings, and ours where it sets none: a
- * connect timeout (libpq waits forever by default), the application name
- * the server shows, UTF-8 text. libpq's own parse error is not passed on:
+ * connect timeout (libpq waits forever by default); a bound on how long
+ * sent bytes may go unacknowledged and keepalives on an idle connection,
+ * so that a server gone silent (a network partition: the multi-host
+ * test's host cut off) fails the call after about 10 s instead of hanging
+ * the worker for TCP's ~15 min of retransmissions (statement_timeout is
+ * the server's and cannot help when nothing reaches it); the application
+ * name the server shows, UTF-8 text. libpq's own parse error is not passed on:
  * it quotes the string, which may hold a password. */
 static int pg_params(struct pg_store *s, const char *conninfo, struct buf *err)
 {
 	static const char *const defaults[][2] = {
 		{ "connect_timeout", PG_CONNECT_TIMEOUT_S },
+		{ "tcp_user_timeout", "10000" },
+		{ "keepalives_idle", "10" },
+		{ "keepalives_interval", "2" },
+		{ "keepalives_count", "3" },
 		{ "fallback_application_name", "fcgi_sse" },
 		{ "client_encoding", "UTF8" },
 	};
