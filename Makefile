@@ -109,12 +109,17 @@ integration-san: deps
 	@if ls build/san/reports/* >/dev/null 2>&1; then cat build/san/reports/*; \
 	  echo "sanitizer reports above"; exit 1; fi
 
+# INTEGRATION_SAN=0 leaves out the second pass of the integration suite
+# (the sanitizer build, on PostgreSQL): test-fresh's root does, after the
+# host has run it (tests/fresh/inside.sh).
+INTEGRATION_SAN ?= 1
 test: deps
 	$(MAKE) unit
 	$(MAKE) fuzz-ci
 	$(MAKE) integration
-	$(MAKE) integration-san
+	$(if $(filter 1,$(INTEGRATION_SAN)),$(MAKE) integration-san,@echo "integration-san: left out (INTEGRATION_SAN=$(INTEGRATION_SAN))")
 	$(MAKE) test-deploy
+	$(MAKE) test-multihost
 	$(MAKE) test-js
 	$(MAKE) test-e2e
 	$(MAKE) soak
@@ -138,6 +143,15 @@ test-e2e: deps all
 # through the same user scenario (tests/deploy/), one line per setup.
 test-deploy: deps all
 	python3 tests/deploy/run.py --binary $(BUILD)/fcgi_sse
+
+# Several hosts on one machine (tests/multihost/, docs/SCALING.md): network
+# namespaces h1, h2, h3 (lighttpd + fcgi_sse each) and core (PostgreSQL,
+# a Redis master and replica, three sentinels) on a bridge; fan-out, a host
+# cut off, a host killed, Redis failovers and revocation, checked from the
+# clients' side. Needs root.
+.PHONY: test-multihost
+test-multihost: deps all
+	python3 tests/multihost/run.py --binary $(BUILD)/fcgi_sse
 
 # The README's two commands on a brand-new minimal Debian 12 root (mmdebstrap,
 # minbase + git + make): make run (health, a login, an event on a stream

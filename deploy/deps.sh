@@ -15,7 +15,7 @@ pkgs=()
 for g in "${groups[@]}"; do
 	case "$g" in
 	build) pkgs+=(gcc make pkg-config libc6-dev libfcgi-dev libjson-c-dev libssl-dev libhiredis-dev libsqlite3-dev libpq-dev git) ;;
-	test)  pkgs+=(libcunit1-dev redis-server lighttpd lighttpd-mod-deflate spawn-fcgi apache2 libapache2-mod-fcgid python3 procps curl prometheus supervisor runit systemd nodejs npm chromium lighttpd-mod-openssl openssl ca-certificates clang-14 libclang-rt-14-dev valgrind postgresql) ;;
+	test)  pkgs+=(libcunit1-dev redis-server lighttpd lighttpd-mod-deflate spawn-fcgi apache2 libapache2-mod-fcgid python3 procps curl prometheus supervisor runit systemd nodejs npm chromium lighttpd-mod-openssl openssl ca-certificates clang-14 libclang-rt-14-dev valgrind postgresql iproute2) ;;
 	run)   pkgs+=(lighttpd redis-server curl) ;;
 	fresh) pkgs+=(mmdebstrap util-linux) ;;
 	deb)   pkgs+=(dpkg-dev binutils lintian mmdebstrap util-linux iproute2) ;;
