@@ -26,7 +26,7 @@ FUZZ_CFLAGS  := -std=c11 -O1 -g $(WARNINGS) $(WERROR) -pthread $(FUZZ_SAN)
 FUZZ_LIB_SRC := core/b64.c core/buf.c core/clock.c core/config.c core/cookie.c core/fcgi_record.c \
                 core/http.c core/jsonf.c core/jsonflat.c core/listen.c core/query.c core/reqid.c \
                 core/router.c core/timefmt.c versioning/versioning.c auth/auth.c auth/jwt.c \
-                auth/token_memo.c sse/sse.c sse/writer.c sse/ring.c redis/busmsg.c redis/redis.c \
+                auth/token_memo.c sse/sse.c sse/writer.c sse/ring.c redis/busmsg.c redis/redis.c redis/sentinel.c \
                 protect/breaker.c protect/retry.c api/jsontext.c
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_DIR)/%)
