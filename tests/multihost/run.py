@@ -33,6 +33,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from harness import read_event  # noqa: E402
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 LIGHTTPD_FCGI_CONF = os.path.join(ROOT, "deploy", "lighttpd", "fcgi_sse.conf")
 
@@ -179,34 +182,10 @@ class SSE:
         return self.f.read()
 
     def next_event(self):
-        """{'id', 'event', 'data'} or None at EOF."""
-        ev = {"id": None, "event": "message", "data": []}
-        seen = False
-        while True:
-            raw = self.f.readline()
-            if not raw:
-                return None
-            line = raw.decode("utf-8").rstrip("\n").rstrip("\r")
-            if line == "":
-                if seen and ev["data"]:
-                    ev["data"] = "\n".join(ev["data"])
-                    return ev
-                ev = {"id": None, "event": "message", "data": []}
-                seen = False
-                continue
-            if line.startswith(":"):
-                continue
-            field, sep, value = line.partition(":")
-            if sep and value.startswith(" "):
-                value = value[1:]
-            if field == "data":
-                ev["data"].append(value)
-                seen = True
-            elif field in ("id", "event"):
-                ev[field] = value
-                seen = True
-            elif field == "retry" and value.isdigit():
-                self.retry = int(value)
+        """{'id', 'event', 'data'} or None at EOF (the integration tests'
+        WHATWG parser; a retry field sets self.retry)."""
+        got = read_event(self.f.readline, self)
+        return got[1] if got else None
 
     def close(self):
         for o in (getattr(self, "f", None), self.sock):
