@@ -25,6 +25,7 @@
 
 #include "../core/clock.h"
 #include "backend.h"
+#include "perthread.h"
 
 /* Identifiers and names compare byte by byte, as in SQLite (BINARY), not
  * by the database's locale: list orders and keyset cursors are the same on
@@ -352,18 +353,16 @@ struct pg_store {
 	 * for PQconnectdbParams (NULL-terminated) */
 	char **keys, **vals;
 	int version;           /* schema version after migrations */
-	pthread_key_t key;     /* the calling thread's struct pg_conn */
-	pthread_mutex_t mu;    /* guards conns */
-	struct pg_conn *conns; /* every thread's connection */
+	struct perthread conns; /* every thread's struct pg_conn */
 };
 
 /* One thread's connection and its last error. */
 struct pg_conn {
+	struct perthread_link link; /* first: perthread.h */
 	struct pg_store *s;
 	PGconn *db;                      /* NULL until made, and after a failed attempt */
 	unsigned char prepared[Q_COUNT]; /* on this db */
 	unsigned char running[Q_COUNT];  /* its rows are being handed to a callback */
-	struct pg_conn *prev, *next;
 	char errstr[256];
 	int transient;                   /* the call's failure may pass if made again */
 	long long changes;               /* rows the last statement changed */
@@ -638,51 +637,26 @@ err:
 	return STORE_ERROR;
 }
 
-static void pg_conn_free(struct pg_conn *c)
-{
-	PQfinish(c->db);
-	free(c);
-}
-
-/* Thread-exit destructor of the thread-specific slot. */
-static void pg_thread_exit(void *p)
+/* perthread's free_obj: when the thread exits, or at pg_close. */
+static void pg_conn_free(void *p)
 {
 	struct pg_conn *c = p;
-	struct pg_store *s = c->s;
 
-	pthread_mutex_lock(&s->mu);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	pthread_mutex_unlock(&s->mu);
-	pg_conn_free(c);
+	PQfinish(c->db);
+	free(c);
 }
 
 /* The calling thread's state, created (without a connection) on first
  * use. NULL when memory ran out. */
 static struct pg_conn *pg_local(struct pg_store *s)
 {
-	struct pg_conn *c = pthread_getspecific(s->key);
+	int made;
+	struct pg_conn *c = perthread_get(&s->conns, &made);
 
-	if (c != NULL)
-		return c;
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return NULL;
-	c->s = s;
-	c->timeout_set = -1;
-	if (pthread_setspecific(s->key, c) != 0) {
-		free(c);
-		return NULL;
+	if (c != NULL && made) {
+		c->s = s;
+		c->timeout_set = -1;
 	}
-	pthread_mutex_lock(&s->mu);
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
-	pthread_mutex_unlock(&s->mu);
 	return c;
 }
 
@@ -944,23 +918,13 @@ static void pg_ids_report(PGresult *res, store_id_fn *fn, void *ctx)
 /* The ops. Arguments were validated by store.c. */
 
 /* Closes the connections of live threads and of this one (those of exited
- * threads went with pg_thread_exit). store.h requires that no call is
+ * threads went as they exited). store.h requires that no call is
  * running, which here means worker threads are joined or idle. */
 static void pg_close(void *impl)
 {
 	struct pg_store *s = impl;
-	struct pg_conn *c, *next;
 
-	pthread_mutex_lock(&s->mu);
-	c = s->conns;
-	s->conns = NULL;
-	pthread_mutex_unlock(&s->mu);
-	for (; c != NULL; c = next) {
-		next = c->next;
-		pg_conn_free(c);
-	}
-	pthread_key_delete(s->key);
-	pthread_mutex_destroy(&s->mu);
+	perthread_close(&s->conns);
 	for (size_t i = 0; s->keys != NULL && s->keys[i] != NULL; i++) {
 		free(s->keys[i]);
 		free(s->vals[i]);
@@ -1729,13 +1693,7 @@ void *store_postgres_open(const char *conninfo, struct buf *err)
 		buf_puts(err, "postgres: out of memory");
 		return NULL;
 	}
-	if (pthread_mutex_init(&s->mu, NULL) != 0) {
-		free(s);
-		buf_puts(err, "postgres: out of memory");
-		return NULL;
-	}
-	if (pthread_key_create(&s->key, pg_thread_exit) != 0) {
-		pthread_mutex_destroy(&s->mu);
+	if (perthread_init(&s->conns, sizeof(struct pg_conn), pg_conn_free) != 0) {
 		free(s);
 		buf_puts(err, "postgres: out of memory");
 		return NULL;

@@ -19,6 +19,7 @@
 
 #include "../core/clock.h"
 #include "backend.h"
+#include "perthread.h"
 
 /* sq_migrations[i] takes the schema from version i to i + 1. Append only:
  * a released migration is never edited. */
@@ -300,17 +301,15 @@ struct sq_store {
 	char *path;
 	int busy_timeout_ms;
 	int version;           /* schema version after migrations */
-	pthread_key_t key;     /* the calling thread's struct sq_conn */
-	pthread_mutex_t mu;    /* guards conns */
-	struct sq_conn *conns; /* every thread's connection */
+	struct perthread conns; /* every thread's struct sq_conn */
 };
 
 /* One thread's connection and its last error. */
 struct sq_conn {
+	struct perthread_link link;  /* first: perthread.h */
 	struct sq_store *s;
 	sqlite3 *db;                 /* NULL until opened, and after a failed open */
 	sqlite3_stmt *stmt[Q_COUNT]; /* prepared on first use */
-	struct sq_conn *prev, *next;
 	char errstr[256];
 	int last_rc;                 /* SQLite's code of the call's failure (0: none) */
 	long long began_ms;          /* when the current store call began (monotonic) */
@@ -521,51 +520,25 @@ static void sq_conn_finalize(struct sq_conn *c)
 	}
 }
 
-static void sq_conn_free(struct sq_conn *c)
+/* perthread's free_obj: when the thread exits, or at sq_close. */
+static void sq_conn_free(void *p)
 {
+	struct sq_conn *c = p;
+
 	sq_conn_finalize(c);
 	sqlite3_close(c->db);
 	free(c);
-}
-
-/* Thread-exit destructor of the thread-specific slot. */
-static void sq_thread_exit(void *p)
-{
-	struct sq_conn *c = p;
-	struct sq_store *s = c->s;
-
-	pthread_mutex_lock(&s->mu);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	pthread_mutex_unlock(&s->mu);
-	sq_conn_free(c);
 }
 
 /* The calling thread's state, created (without a database) on first use.
  * NULL when memory ran out. */
 static struct sq_conn *sq_local(struct sq_store *s)
 {
-	struct sq_conn *c = pthread_getspecific(s->key);
+	int made;
+	struct sq_conn *c = perthread_get(&s->conns, &made);
 
-	if (c != NULL)
-		return c;
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return NULL;
-	c->s = s;
-	if (pthread_setspecific(s->key, c) != 0) {
-		free(c);
-		return NULL;
-	}
-	pthread_mutex_lock(&s->mu);
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
-	pthread_mutex_unlock(&s->mu);
+	if (c != NULL && made)
+		c->s = s;
 	return c;
 }
 
@@ -852,25 +825,14 @@ static void sq_ids_report(struct sq_ids *ids, int rc, store_id_fn *fn, void *ctx
 /* The ops. Arguments were validated by store.c. */
 
 /* Closes the connections of live threads and of this one (those of exited
- * threads went with sq_thread_exit). A thread exiting while
+ * threads went as they exited). A thread exiting while
  * this runs would race its destructor: store.h requires that no call is
  * running, which here means worker threads are joined or idle. */
 static void sq_close(void *impl)
 {
 	struct sq_store *s = impl;
-	struct sq_conn *c, *next;
 
-	pthread_mutex_lock(&s->mu);
-	c = s->conns;
-	s->conns = NULL;
-	pthread_mutex_unlock(&s->mu);
-	for (; c != NULL; c = next) {
-		next = c->next;
-		sq_conn_free(c);
-	}
-	/* after this no destructor runs for threads still holding a slot */
-	pthread_key_delete(s->key);
-	pthread_mutex_destroy(&s->mu);
+	perthread_close(&s->conns);
 	free(s->path);
 	free(s);
 }
@@ -1622,15 +1584,11 @@ static struct sq_store *sq_store_new(const char *path, int busy_timeout_ms)
 		return NULL;
 	if ((s->path = strdup(path)) == NULL)
 		goto err_path;
-	if (pthread_mutex_init(&s->mu, NULL) != 0)
-		goto err_mutex;
-	if (pthread_key_create(&s->key, sq_thread_exit) != 0)
-		goto err_key;
+	if (perthread_init(&s->conns, sizeof(struct sq_conn), sq_conn_free) != 0)
+		goto err_conns;
 	s->busy_timeout_ms = busy_timeout_ms;
 	return s;
-err_key:
-	pthread_mutex_destroy(&s->mu);
-err_mutex:
+err_conns:
 	free(s->path);
 err_path:
 	free(s);
