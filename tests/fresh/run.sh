@@ -59,6 +59,9 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 # process left inside is killed) and a private mount namespace.
 unshare --pid --fork --mount --propagation private bash -euc '
 	r=$1
+	# the root a mount point of its own, as on a machine: `ip netns exec`
+	# (make test-multihost) remounts / and fails on a plain directory
+	mount --bind "$r" "$r"
 	mount -t proc proc "$r/proc"
 	mount --rbind /dev "$r/dev"
 	mount -t sysfs sysfs "$r/sys"
