@@ -50,6 +50,7 @@ struct cmd {
 	struct bus_entry e;
 	char *who, *who2;       /* CMD_REVOKE_*: session id, or tenant and user */
 	struct peer_list peers; /* CMD_PEERS: connections their clients closed */
+	long long peers_at_ms;  /* CMD_PEERS: when the kernel was asked */
 };
 
 struct hub {
@@ -274,10 +275,10 @@ static void tick(struct hub *h, long long now)
 /* Ends the streams whose client has closed its connection while the front
  * server has not noticed (sse/peerwatch.h): the peer thread's list of the
  * connections that closed or vanished since its last look. */
-static void on_peers_gone(struct hub *h, const struct peer_list *gone)
+static void on_peers_gone(struct hub *h, const struct peer_list *gone, long long asked_ms)
 {
 	for (size_t i = 0; i < gone->n; i++)
-		registry_end_peer(&h->reg, &gone->v[i].c, END_PEER_CLOSED);
+		registry_end_peer(&h->reg, &gone->v[i].c, END_PEER_CLOSED, asked_ms);
 }
 
 /* The peer thread. Every peer_check_ms while streams are open: the
@@ -291,7 +292,7 @@ static void on_peers_gone(struct hub *h, const struct peer_list *gone)
  * (addresses the kernel does not know) is never named. */
 #define PEER_SWEEP_EVERY 10
 
-static void send_gone(struct hub *h, struct peer_list *gone)
+static void send_gone(struct hub *h, struct peer_list *gone, long long asked_ms)
 {
 	struct cmd *c;
 
@@ -299,6 +300,7 @@ static void send_gone(struct hub *h, struct peer_list *gone)
 		return;
 	c->kind = CMD_PEERS;
 	c->peers = *gone;
+	c->peers_at_ms = asked_ms;
 	*gone = (struct peer_list){ 0 };
 	enqueue(h, c);
 }
@@ -309,6 +311,7 @@ static void *peer_main(void *arg)
 	struct peer_list lists[2] = { { 0 }, { 0 } }, *prev = &lists[0], *cur = &lists[1];
 	struct peer_list closed = { 0 }, gone = { 0 };
 	unsigned round = 0, families;
+	long long asked_ms = 0;
 	int v4, v6;
 	int n = 0, err = 0, v6_mapped = 1; /* until a sweep says otherwise */
 
@@ -345,18 +348,19 @@ static void *peer_main(void *arg)
 			n = 0;
 			if (sweep)
 				prev->n = 0;
-		} else if ((n = peerwatch_scan(h->pw, sweep ? cur : &closed, sweep, families)) < 0) {
+		} else if ((asked_ms = clock_mono_ms()),
+			   (n = peerwatch_scan(h->pw, sweep ? cur : &closed, sweep, families)) < 0) {
 			err = errno;
 		} else if (sweep) {
 			struct peer_list *t = prev;
 			v6_mapped = cur->v6_mapped;
 			if (peer_list_gone(prev, cur, &gone) == 0)
-				send_gone(h, &gone);
+				send_gone(h, &gone, asked_ms);
 			gone.n = 0;
 			prev = cur;
 			cur = t;
 		} else {
-			send_gone(h, &closed);
+			send_gone(h, &closed, asked_ms);
 		}
 		pthread_mutex_lock(&h->mu);
 		if (n < 0)
@@ -411,7 +415,7 @@ static void run_cmd(struct hub *h, struct cmd *c, int *stop)
 		control_revoke_user(&h->ctl, c->who, c->who2);
 		break;
 	case CMD_PEERS:
-		on_peers_gone(h, &c->peers);
+		on_peers_gone(h, &c->peers, c->peers_at_ms);
 		break;
 	}
 	peer_list_free(&c->peers);

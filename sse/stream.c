@@ -144,14 +144,15 @@ static unsigned peer_bucket(const struct peer_conn *c)
 	return h % STREAM_PEER_BUCKETS;
 }
 
-int registry_end_peer(struct registry *r, const struct peer_conn *c, enum end_reason why)
+int registry_end_peer(struct registry *r, const struct peer_conn *c, enum end_reason why,
+		      long long before_ms)
 {
 	struct stream *s, *next;
 	int n = 0;
 
 	for (s = r->peers[peer_bucket(c)]; s != NULL; s = next) {
 		next = s->pnext; /* s may be unlinked below */
-		if (!s->closing && memcmp(&s->peer, c, sizeof(*c)) == 0) {
+		if (!s->closing && s->started_ms < before_ms && memcmp(&s->peer, c, sizeof(*c)) == 0) {
 			stream_end(r, s, why, 1);
 			n++;
 		}

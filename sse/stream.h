@@ -122,8 +122,14 @@ void stream_free(struct stream *s);
 int registry_add(struct registry *r, struct stream *s);
 
 /* Ends, gracefully with reason why, the open streams whose client's
- * connection is c (several over one HTTP/2 connection). Returns how many. */
-int registry_end_peer(struct registry *r, const struct peer_conn *c, enum end_reason why);
+ * connection is c (several over one HTTP/2 connection) and that began
+ * before before_ms (monotonic): the kernel was asked then, and a stream
+ * begun since may be on a new connection with the same addresses and
+ * ports (a client's port is free again at once after a reset, and
+ * loopback reuses ports quickly: the soak saw a live stream ended so).
+ * Returns how many. */
+int registry_end_peer(struct registry *r, const struct peer_conn *c, enum end_reason why,
+		      long long before_ms);
 
 /* Queues SSE text: everything a stream gets in one pass of the loop goes
  * out as one record in one write at registry_commit. Returns 0,

@@ -46,13 +46,15 @@ static void teardown(struct fixture *f)
 }
 
 /* A stream of tenant over a new socketpair, added to the registry; *peer
- * is the front server's end. The head is "HEAD", framed, pending. */
-static struct stream *add(struct fixture *f, int *peer, const char *tenant, const char *events,
-			  const char *topics, const char *key, const char *auth)
+ * is the front server's end; conn (NULL: none) the client's TCP
+ * connection it names. The head is "HEAD", framed, pending. */
+static struct stream *add_on(struct fixture *f, int *peer, const char *tenant, const char *events,
+			     const char *topics, const char *key, const char *auth,
+			     const struct peer_conn *conn)
 {
 	struct hub_stream_spec sp = { .request_id = 3, .tenant_id = tenant, .events = events,
 				      .topics = topics, .key = key, .auth_session = auth,
-				      .request_log_id = "req-1" };
+				      .request_log_id = "req-1", .peer = conn };
 	struct buf head = BUF_INIT;
 	struct stream *s;
 	int sv[2];
@@ -71,6 +73,12 @@ static struct stream *add(struct fixture *f, int *peer, const char *tenant, cons
 	f->stats.open++; /* hub_add reserves the slot */
 	*peer = sv[1];
 	return s;
+}
+
+static struct stream *add(struct fixture *f, int *peer, const char *tenant, const char *events,
+			  const char *topics, const char *key, const char *auth)
+{
+	return add_on(f, peer, tenant, events, topics, key, auth, NULL);
 }
 
 /* What the peer has now, FastCGI-unframed: the STDOUT content in out (NUL
@@ -255,6 +263,43 @@ static void test_slow_and_gone_peers(void)
 	teardown(&f);
 }
 
+/* The peer check ends the streams on a connection the kernel listed as
+ * closed or gone, but only those begun before the kernel was asked: a
+ * client's port is free again at once after a reset, and a new stream on
+ * a new connection with the same addresses and ports is no stream of the
+ * old one (the soak saw a live stream ended that way). */
+static void test_peer_end_spares_streams_begun_since(void)
+{
+	struct fixture f;
+	struct peer_conn c;
+	struct stream *old, *fresh, *other;
+	int p1, p2, p3;
+	long long asked;
+
+	CU_ASSERT_FATAL(peer_conn_parse(&c, "127.0.0.1", "8080", "127.0.0.1", "40001") == 0);
+	setup(&f, 16384);
+	old = add_on(&f, &p1, "t1", NULL, NULL, NULL, NULL, &c);
+	fresh = add_on(&f, &p2, "t1", NULL, NULL, NULL, NULL, &c);
+	other = add(&f, &p3, "t1", NULL, NULL, NULL, NULL);
+	asked = old->started_ms + 10;
+	fresh->started_ms = asked; /* begun as the kernel was asked, or after */
+	/* (an ended stream is dead, or closing while its end record is
+	 * queued; freed only by registry_free_dead) */
+	CU_ASSERT_EQUAL(registry_end_peer(&f.reg, &c, END_PEER_CLOSED, asked), 1);
+	CU_ASSERT_TRUE((old->dead || old->closing) && old->reason == END_PEER_CLOSED);
+	CU_ASSERT_FALSE(fresh->dead || fresh->closing);
+	CU_ASSERT_FALSE(other->dead || other->closing);
+	/* a later look that lists the connection again ends the new one */
+	CU_ASSERT_EQUAL(registry_end_peer(&f.reg, &c, END_PEER_CLOSED, asked + 1), 1);
+	CU_ASSERT_TRUE((fresh->dead || fresh->closing) && fresh->reason == END_PEER_CLOSED);
+	CU_ASSERT_FALSE(other->dead || other->closing);
+	CU_ASSERT_EQUAL(f.reg.count, 1);
+	close(p1);
+	close(p2);
+	close(p3);
+	teardown(&f);
+}
+
 /* A closed stream that a bus answer still names is kept until it has come. */
 static void test_a_stream_named_by_a_query_waits(void)
 {
@@ -419,6 +464,7 @@ static CU_TestInfo tests[] = {
 	{ "a close event ends the stream", test_close_event_ends_the_stream },
 	{ "deadlines: revoked, lifetime, heartbeat", test_deadlines },
 	{ "slow and gone peers", test_slow_and_gone_peers },
+	{ "the peer check spares streams begun since it asked", test_peer_end_spares_streams_begun_since },
 	{ "a stream named by a query waits", test_a_stream_named_by_a_query_waits },
 	{ "replacement and revocation", test_replacement_and_revocation },
 	{ "catchup: when a client must reset", test_must_reset },
