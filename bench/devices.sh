@@ -14,7 +14,11 @@
 # ("get lists telemetry", and "limits": GET with the rate limits on and
 # off, interleaved; "metrics": GET by fcgi_sse as built and by a build
 # without the per-request metrics, interleaved), LIMIT (the per-minute limits, reached never by
-# default), REDIS (unix: fcgi_sse
+# default), STORE (sqlite, as make run; postgres: a private PostgreSQL
+# cluster, bench/store.sh), CACHE (on; off: devices, lists and counts read
+# from the store every time, cache.*_ttl_s 0), PARTS "writes" (PATCH
+# /devices/{id} over all DEVICES devices: a store write with its audit row
+# and outbox event each), REDIS (unix: fcgi_sse
 # reaches Redis on its Unix socket, as `make run` has it; tcp: on loopback
 # TCP).
 set -euo pipefail
@@ -30,6 +34,7 @@ POINTS=${POINTS:-20000}
 WORKERS=${WORKERS:-8}
 PARTS=${PARTS:-get lists telemetry}
 REDIS=${REDIS:-unix}
+CACHE=${CACHE:-on}
 # the limits are on (every request is counted) but never reached
 LIMIT=${LIMIT:-100000000}
 part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -52,6 +57,7 @@ mkdir -p build/bench
 	cc -O2 -Wall -Wextra -Werror -pthread -o build/bench/sse_load bench/sse_load.c -lm
 
 . bench/redis.sh
+. bench/store.sh
 dir=$(mktemp -d /tmp/devices_bench.XXXXXX)
 pids=()
 cleanup() {
@@ -60,6 +66,7 @@ cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	bench_redis_stop
+	bench_store_stop
 	rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -85,6 +92,7 @@ lighttpd_for() {
 
 # ---- fcgi_sse as make run has it: Redis, SQLite, one process, lighttpd ----
 bench_redis_start "$dir"
+bench_store_start "$dir"
 key=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
 mkdir -p "$dir/app"
 cat >"$dir/config.json" <<JSON
@@ -94,7 +102,8 @@ cat >"$dir/config.json" <<JSON
   "http": { "max_body_bytes": 1048576 },
   "sse": { "max_streams": $((STREAMS + 64)), "max_lifetime_ms": 0, "max_streams_per_tenant": 0,
            "max_streams_per_user": 0 },
-  "store": { "path": "$dir/fcgi_sse.db" },
+  "store": $(bench_store_json "$dir"),
+  $([ "$CACHE" = off ] && echo '"cache": { "device_ttl_s": 0, "device_list_ttl_s": 0, "telemetry_recent_ttl_s": 0 },')
   "redis": $([ "$REDIS" = tcp ] && echo "{ \"host\": \"127.0.0.1\", \"port\": $redis_port }" ||
 	echo "{ \"host\": \"unix:$redis_sock\" }"),
   "auth": { "jwt_keys": "bench1:$key", "pbkdf2_iterations": 1000 },
@@ -183,7 +192,7 @@ wrk_run() {
 	local label=$1 url=$2 out p i=0 t0=() t1=()
 	shift 2
 	for p in "$@"; do t0[i]=$(ticks "$p"); i=$((i + 1)); done
-	out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "${auth[@]}" "$url")
+	out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency ${WRK_SCRIPT:+-s "$WRK_SCRIPT"} "${auth[@]}" "$url")
 	i=0
 	for p in "$@"; do t1[i]=$(( $(ticks "$p") - t0[i] )); i=$((i + 1)); done
 	echo "$out" | awk -v label="$label" -v b="${t1[0]}" -v l="${t1[1]}" -v r="${t1[2]:-}" \
@@ -199,7 +208,7 @@ wrk_run() {
 }
 
 echo "== $(date -u +%FT%TZ) $(uname -m), $(nproc) cores; commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown);" \
-	"bench/devices.sh CONNS=$CONNS DURATION=$DURATION ROUNDS=$ROUNDS DEVICES=$DEVICES STREAMS=$STREAMS RATE=$RATE POINTS=$POINTS WORKERS=$WORKERS REDIS=$REDIS"
+	"bench/devices.sh CONNS=$CONNS DURATION=$DURATION ROUNDS=$ROUNDS DEVICES=$DEVICES STREAMS=$STREAMS RATE=$RATE POINTS=$POINTS WORKERS=$WORKERS REDIS=$REDIS STORE=$STORE CACHE=$CACHE"
 part get && echo "-- GET one device (cache warm) against the floor, interleaved; CPU: backend + its lighttpd"
 part get && for r in $(seq "$ROUNDS"); do
 	# PERF_OUT=file: a perf profile of fcgi_sse during the first round
@@ -230,6 +239,21 @@ wrk_run "list limit=50" "http://127.0.0.1:$app_port/api/v2/devices?limit=50" "$f
 wrk_run "list status=online" "http://127.0.0.1:$app_port/api/v2/devices?limit=50&status=online" "$fcgi_pid" "$app_lighttpd" "$redis_pid"
 wrk_run "count" "http://127.0.0.1:$app_port/api/v2/devices/count" "$fcgi_pid" "$app_lighttpd" "$redis_pid"
 wrk_run "count status=online" "http://127.0.0.1:$app_port/api/v2/devices/count?status=online" "$fcgi_pid" "$app_lighttpd" "$redis_pid"
+fi
+if part writes; then
+echo "-- PATCH /devices/{id} over $DEVICES devices (a store write each)"
+curl -fsS "${auth[@]}" "http://127.0.0.1:$app_port/api/v2/devices?limit=200" |
+	grep -o '"id":"[^"]*"' | cut -d'"' -f4 >"$dir/ids"
+{
+	printf 'local ids = {'
+	sed 's/.*/"&",/' "$dir/ids" | tr -d '\n'
+	printf '}\nlocal n = 0\n'
+	printf 'request = function()\n  n = n + 1\n'
+	printf '  return wrk.format("PATCH", "/api/v2/devices/" .. ids[n %% #ids + 1], nil,\n'
+	printf '    string.format("{\\"metadata\\":{\\"n\\":%%d}}", n))\nend\n'
+	printf 'wrk.headers["Content-Type"] = "application/json"\n'
+} >"$dir/patch.lua"
+WRK_SCRIPT=$dir/patch.lua wrk_run "PATCH device" "http://127.0.0.1:$app_port" "$fcgi_pid" "$app_lighttpd" "$redis_pid"
 fi
 part telemetry || exit 0
 echo "-- telemetry: $POINTS points at $RATE/s to one device, $STREAMS streams receiving them"

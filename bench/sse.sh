@@ -27,7 +27,8 @@
 # 64, enough children for STREAMS + 25%). Each gets a table against
 # fcgi_sse behind lighttpd.
 #
-# Environment: STREAMS (1000), EVENTS (1000), RATE (100), PUBLISHERS (16
+# Environment: STORE (sqlite; postgres: fcgi_sse on a private PostgreSQL
+# cluster, bench/store.sh), STREAMS (1000), EVENTS (1000), RATE (100), PUBLISHERS (16
 # keep-alive publishing connections sharing one schedule: nchan answers a
 # publish after its fan-out, tens of ms at 1000 streams on a busy machine, so
 # a few connections alone cannot offer 100/s), SERVERS ("fcgi_sse nchan"),
@@ -61,6 +62,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/redis.sh
+. bench/store.sh
 
 STREAMS=${STREAMS:-1000}
 EVENTS=${EVENTS:-1000}
@@ -157,6 +159,7 @@ stop_all() {
 }
 cleanup() {
 	stop_all
+	bench_store_stop
 	if [ "${KEEP_BENCH_DIR:-0}" = 1 ]; then echo "sse.sh: kept $dir" >&2; else rm -rf "$dir"; fi
 }
 trap cleanup EXIT
@@ -247,6 +250,8 @@ max_streams_limit() {
 fcgi_sse_prepare() {
 	local d=$1 key limit ms
 	start_redis "$d" || return 1
+	bench_store_stop # (a cluster of an earlier round)
+	bench_store_start "$d" || return 1
 
 	key=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
 	secret=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
@@ -258,7 +263,7 @@ fcgi_sse_prepare() {
 	  "server": { "workers": 4 },
 	  "log": { "level": "warn" },
 	  "sse": { "max_streams": $ms, "max_lifetime_ms": 0, "max_streams_per_tenant": 0, "max_streams_per_user": 0 },
-	  "store": { "path": "$d/fcgi_sse.db" },
+	  "store": $(bench_store_json "$d"),
 	  "redis": { "host": "127.0.0.1", "port": $redis_port },
 	  "auth": { "jwt_keys": "bench1:$key", "pbkdf2_iterations": 1000 },
 	  "ratelimit": { "stream_opens_per_min": 100000000 },
