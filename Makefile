@@ -113,16 +113,17 @@ integration-san: deps
 	  echo "sanitizer reports above"; exit 1; fi
 
 # INTEGRATION_SAN=0 leaves out the second pass of the integration suite
-# (the sanitizer build, on PostgreSQL): test-fresh's root does, after the
-# host has run it (tests/fresh/inside.sh).
+# (the sanitizer build, on PostgreSQL), MULTIHOST=0 the multi-host test:
+# test-fresh's root does, after the host has run them (tests/fresh/inside.sh).
 INTEGRATION_SAN ?= 1
+MULTIHOST ?= 1
 test: deps
 	$(MAKE) unit
 	$(MAKE) fuzz-ci
 	$(MAKE) integration
 	$(if $(filter 1,$(INTEGRATION_SAN)),$(MAKE) integration-san,@echo "integration-san: left out (INTEGRATION_SAN=$(INTEGRATION_SAN))")
 	$(MAKE) test-deploy
-	$(MAKE) test-multihost
+	$(if $(filter 1,$(MULTIHOST)),$(MAKE) test-multihost,@echo "test-multihost: left out (MULTIHOST=$(MULTIHOST))")
 	$(MAKE) test-js
 	$(MAKE) test-e2e
 	$(MAKE) soak
