@@ -77,13 +77,23 @@ static const struct peer_conn *peer_of(const struct http_request *req, struct pe
 			       http_request_param(req, "REMOTE_PORT")) == 0 ? out : NULL;
 }
 
+/* Whether the client's connection is HTTP/2, other requests beside this
+ * one on it: the front server names the protocol in SERVER_PROTOCOL
+ * ("HTTP/2.0" from Apache's mod_http2 and from lighttpd). */
+static int peer_shared(const struct http_request *req)
+{
+	const char *p = http_request_param(req, "SERVER_PROTOCOL");
+
+	return p != NULL && strncmp(p, "HTTP/2", 6) == 0;
+}
+
 void api_stream_handoff(struct api_call *call, const struct api_stream_owner *owner,
 			const struct api_stream_filter *filter, const struct buf *first_frames)
 {
 	struct http_response *resp = call->resp;
 	struct hub_stream_spec spec;
 	struct peer_conn peer;
-	int has_peer;
+	int has_peer, shared;
 	struct buf head = BUF_INIT, resume = BUF_INIT;
 	long long retry = api_retry_ms(call->env);
 	int fd, request_id;
@@ -100,6 +110,7 @@ void api_stream_handoff(struct api_call *call, const struct api_stream_owner *ow
 		return;
 	/* the header's memory belongs to libfcgi, which frees it on detach */
 	has_peer = peer_of(call->req, &peer) != NULL;
+	shared = has_peer && peer_shared(call->req);
 	if ((filter->resume_from != NULL && buf_puts(&resume, filter->resume_from) < 0) ||
 	    http_response_head(resp, -1, &head) < 0 || sse_retry(&head, retry) < 0 ||
 	    buf_append(&head, first_frames->data, first_frames->len) < 0 ||
@@ -117,7 +128,7 @@ void api_stream_handoff(struct api_call *call, const struct api_stream_owner *ow
 		.auth_session = owner->auth_session, .user_id = owner->user_id,
 		.auth_expires = owner->auth_expires, .request_log_id = call->req->request_id,
 		.retry_ms = retry, .head = head.data, .head_len = head.len,
-		.peer = has_peer ? &peer : NULL,
+		.peer = has_peer ? &peer : NULL, .peer_shared = shared,
 	};
 	if (hub_add(call->env->hub, &spec) < 0)
 		refuse(call, fd, request_id, errno == ESHUTDOWN);

@@ -67,6 +67,9 @@ struct hub_stream_spec {
 	long long retry_ms;     /* the `retry:` in head: told in `event: connected` */
 	const struct peer_conn *peer; /* the client's TCP connection to the front
 				       * server, as it names it (NULL: unknown) */
+	int peer_shared;        /* that connection is HTTP/2: other requests
+				 * share it, and the front server may close it
+				 * without leaving it in CLOSE_WAIT */
 	const char *head;       /* CGI head and first SSE frames, sent at once */
 	size_t head_len;
 };

@@ -16,8 +16,9 @@
  * SERVER_PORT, REMOTE_ADDR, REMOTE_PORT); a thread of the hub asks the
  * kernel for the TCP connections that are ESTABLISHED or in CLOSE_WAIT
  * (one sock_diag netlink dump per address family, filtered by state in the
- * kernel) and tells the hub of those that closed or vanished since its
- * last look; the hub ends the streams on them (an index by connection:
+ * kernel; the established ones every tenth look, or every look while a
+ * stream is on HTTP/2, sse/hub.c) and tells the hub of those that closed
+ * or vanished since its last look; the hub ends the streams on them (an index by connection:
  * nothing is done per stream while no client has left). A connection never
  * seen established is never taken for gone, so where the addresses do not
  * match the kernel's nothing is ended.

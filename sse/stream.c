@@ -94,6 +94,7 @@ struct stream *stream_new(const struct hub_opts *o, const struct hub_stream_spec
 	if (sp->peer != NULL) {
 		s->peer = *sp->peer;
 		s->has_peer = 1;
+		s->peer_shared = sp->peer_shared != 0;
 	}
 	if (s->key != NULL) {
 		unsigned char md[SHA256_DIGEST_LENGTH], rnd[16] = { 0 };
@@ -180,6 +181,8 @@ int registry_add(struct registry *r, struct stream *s)
 			s->pnext->pprev = s;
 		*head = s;
 		atomic_fetch_add(peer_conn_v4(&s->peer) ? &r->peers_v4 : &r->peers_v6, 1);
+		if (s->peer_shared)
+			atomic_fetch_add(&r->peers_shared, 1);
 	}
 	r->count++;
 	if (r->on_count != NULL && s->tenant[0])
@@ -392,6 +395,8 @@ static void unlink_stream(struct registry *r, struct stream *s)
 		if (s->pnext)
 			s->pnext->pprev = s->pprev;
 		atomic_fetch_sub(peer_conn_v4(&s->peer) ? &r->peers_v4 : &r->peers_v6, 1);
+		if (s->peer_shared)
+			atomic_fetch_sub(&r->peers_shared, 1);
 	}
 	r->count--;
 	if (r->on_count != NULL && s->tenant[0])

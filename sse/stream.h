@@ -76,6 +76,7 @@ struct stream {
 	int want_out;                 /* EPOLLOUT registered */
 	enum end_reason reason;
 	int has_peer;                 /* peer names its front-server connection */
+	int peer_shared;              /* ... and it is HTTP/2 (hub_stream_spec) */
 	struct peer_conn peer;
 	struct stream *pprev, *pnext; /* the registry's peer bucket list */
 };
@@ -90,6 +91,7 @@ struct registry {
 	_Atomic int peers_v4, peers_v6; /* streams in peers by their connection's
 					 * local address family (read by the
 					 * hub's peer thread) */
+	_Atomic int peers_shared;       /* those of them on HTTP/2 connections */
 	struct stream *all;
 	int count;
 	struct stream *dirty;         /* streams with queued text this pass (dnext) */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -47,14 +48,15 @@ static void teardown(struct fixture *f)
 
 /* A stream of tenant over a new socketpair, added to the registry; *peer
  * is the front server's end; conn (NULL: none) the client's TCP
- * connection it names. The head is "HEAD", framed, pending. */
+ * connection it names, shared: that it is HTTP/2. The head is "HEAD",
+ * framed, pending. */
 static struct stream *add_on(struct fixture *f, int *peer, const char *tenant, const char *events,
 			     const char *topics, const char *key, const char *auth,
-			     const struct peer_conn *conn)
+			     const struct peer_conn *conn, int shared)
 {
 	struct hub_stream_spec sp = { .request_id = 3, .tenant_id = tenant, .events = events,
 				      .topics = topics, .key = key, .auth_session = auth,
-				      .request_log_id = "req-1", .peer = conn };
+				      .request_log_id = "req-1", .peer = conn, .peer_shared = shared };
 	struct buf head = BUF_INIT;
 	struct stream *s;
 	int sv[2];
@@ -78,7 +80,7 @@ static struct stream *add_on(struct fixture *f, int *peer, const char *tenant, c
 static struct stream *add(struct fixture *f, int *peer, const char *tenant, const char *events,
 			  const char *topics, const char *key, const char *auth)
 {
-	return add_on(f, peer, tenant, events, topics, key, auth, NULL);
+	return add_on(f, peer, tenant, events, topics, key, auth, NULL, 0);
 }
 
 /* What the peer has now, FastCGI-unframed: the STDOUT content in out (NUL
@@ -278,8 +280,8 @@ static void test_peer_end_spares_streams_begun_since(void)
 
 	CU_ASSERT_FATAL(peer_conn_parse(&c, "127.0.0.1", "8080", "127.0.0.1", "40001") == 0);
 	setup(&f, 16384);
-	old = add_on(&f, &p1, "t1", NULL, NULL, NULL, NULL, &c);
-	fresh = add_on(&f, &p2, "t1", NULL, NULL, NULL, NULL, &c);
+	old = add_on(&f, &p1, "t1", NULL, NULL, NULL, NULL, &c, 0);
+	fresh = add_on(&f, &p2, "t1", NULL, NULL, NULL, NULL, &c, 0);
 	other = add(&f, &p3, "t1", NULL, NULL, NULL, NULL);
 	asked = old->started_ms + 10;
 	fresh->started_ms = asked; /* begun as the kernel was asked, or after */
@@ -297,6 +299,45 @@ static void test_peer_end_spares_streams_begun_since(void)
 	close(p1);
 	close(p2);
 	close(p3);
+	teardown(&f);
+}
+
+/* The registry counts the streams on HTTP/2 connections, for which the
+ * peer thread lists the established connections at every look (sse/hub.c):
+ * a stream counts from its add to its end, and one whose connection the
+ * front server did not name (nothing to look for) does not count. */
+static void test_streams_on_http2_connections_are_counted(void)
+{
+	struct fixture f;
+	struct peer_conn c4, c6;
+	struct stream *a, *b, *plain, *unnamed;
+	int p1, p2, p3, p4;
+
+	CU_ASSERT_FATAL(peer_conn_parse(&c4, "127.0.0.1", "443", "10.0.0.9", "40001") == 0);
+	CU_ASSERT_FATAL(peer_conn_parse(&c6, "2001:db8::1", "443", "2001:db8::9", "40002") == 0);
+	setup(&f, 16384);
+	a = add_on(&f, &p1, "t1", NULL, NULL, NULL, NULL, &c4, 1);
+	b = add_on(&f, &p2, "t1", NULL, NULL, NULL, NULL, &c6, 1);
+	plain = add_on(&f, &p3, "t1", NULL, NULL, NULL, NULL, &c4, 0);
+	unnamed = add_on(&f, &p4, "t1", NULL, NULL, NULL, NULL, NULL, 1);
+	CU_ASSERT_EQUAL(atomic_load(&f.reg.peers_shared), 2);
+	CU_ASSERT_EQUAL(atomic_load(&f.reg.peers_v4), 2);
+	CU_ASSERT_EQUAL(atomic_load(&f.reg.peers_v6), 1);
+	stream_end(&f.reg, a, END_GONE, 0);
+	registry_free_dead(&f.reg);
+	CU_ASSERT_EQUAL(atomic_load(&f.reg.peers_shared), 1);
+	stream_end(&f.reg, plain, END_GONE, 0);
+	stream_end(&f.reg, unnamed, END_GONE, 0);
+	registry_free_dead(&f.reg);
+	CU_ASSERT_EQUAL(atomic_load(&f.reg.peers_shared), 1);
+	stream_end(&f.reg, b, END_GONE, 0);
+	registry_free_dead(&f.reg);
+	CU_ASSERT_EQUAL(atomic_load(&f.reg.peers_shared), 0);
+	CU_ASSERT_EQUAL(atomic_load(&f.reg.peers_v4) + atomic_load(&f.reg.peers_v6), 0);
+	close(p1);
+	close(p2);
+	close(p3);
+	close(p4);
 	teardown(&f);
 }
 
@@ -466,6 +507,7 @@ static CU_TestInfo tests[] = {
 	{ "slow and gone peers", test_slow_and_gone_peers },
 	{ "the peer check spares streams begun since it asked", test_peer_end_spares_streams_begun_since },
 	{ "a stream named by a query waits", test_a_stream_named_by_a_query_waits },
+	{ "streams on HTTP/2 connections are counted", test_streams_on_http2_connections_are_counted },
 	{ "replacement and revocation", test_replacement_and_revocation },
 	{ "catchup: when a client must reset", test_must_reset },
 	{ "catchup: when memory may answer", test_ring_may_replay },
