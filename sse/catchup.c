@@ -214,7 +214,10 @@ void catchup_sync(struct catchup *cu, struct stream *s)
 
 	if (s->in_flight > 0 || s->closing || s->dead)
 		return;
-	s->live = 0;
+	if (s->live) {
+		s->live = 0;
+		registry_schedule(cu->reg, s); /* the tick sends it again if need be */
+	}
 	if (!bus_is_up(cu->bus) || catchup_paused(s))
 		return; /* paused: the hub calls again once it has drained */
 	if (s->need_info) {

@@ -184,6 +184,7 @@ int registry_add(struct registry *r, struct stream *s)
 		if (s->peer_shared)
 			atomic_fetch_add(&r->peers_shared, 1);
 	}
+	registry_schedule(r, s);
 	r->count++;
 	if (r->on_count != NULL && s->tenant[0])
 		r->on_count(r->count_ctx, s, 1);
@@ -371,6 +372,100 @@ int stream_give(struct registry *r, struct stream *s, const struct bus_entry *e,
 	return 1;
 }
 
+/* ---------------------------------------------------------------- the wheel */
+
+static void wheel_unlink(struct stream *s)
+{
+	if (s->tmhead == NULL)
+		return;
+	if (s->tmprev)
+		s->tmprev->tmnext = s->tmnext;
+	else
+		*s->tmhead = s->tmnext;
+	if (s->tmnext)
+		s->tmnext->tmprev = s->tmprev;
+	s->tmprev = s->tmnext = NULL;
+	s->tmhead = NULL;
+}
+
+static void wheel_push(struct stream **head, struct stream *s)
+{
+	s->tmprev = NULL;
+	s->tmnext = *head;
+	if (s->tmnext)
+		s->tmnext->tmprev = s;
+	*head = s;
+	s->tmhead = head;
+}
+
+static struct stream **wheel_slot(struct registry *r, long long at_ms)
+{
+	return &r->wheel[(unsigned long long)at_ms / STREAM_TICK_MS % STREAM_WHEEL_SLOTS];
+}
+
+void registry_schedule(struct registry *r, struct stream *s)
+{
+	long long at;
+
+	wheel_unlink(s);
+	if (s->dead)
+		return;
+	if (s->closing) {
+		at = s->close_by_ms;
+	} else if (!s->live) {
+		at = 0;
+	} else {
+		at = s->next_ping_ms;
+		if (s->deadline_ms && s->deadline_ms < at)
+			at = s->deadline_ms;
+		if (s->revoke_at_ms && s->revoke_at_ms < at)
+			at = s->revoke_at_ms;
+	}
+	if (at < r->wheel_ms)
+		at = r->wheel_ms; /* past: the slot the next take begins with */
+	s->visit_ms = at;
+	wheel_push(wheel_slot(r, at), s);
+}
+
+/* Moves the streams of a slot that are due at now to the due list; those
+ * a turn or more ahead stay. */
+static void take_slot(struct registry *r, struct stream **slot, long long now)
+{
+	struct stream *s, *next;
+
+	for (s = *slot; s != NULL; s = next) {
+		next = s->tmnext;
+		if (s->visit_ms <= now) {
+			wheel_unlink(s);
+			wheel_push(&r->due, s);
+		}
+	}
+}
+
+void registry_take_due(struct registry *r, long long now)
+{
+	long long first = now / STREAM_TICK_MS * STREAM_TICK_MS;
+
+	if (r->wheel_ms == 0 || first - r->wheel_ms >= (long long)STREAM_WHEEL_SLOTS * STREAM_TICK_MS) {
+		for (int i = 0; i < STREAM_WHEEL_SLOTS; i++) /* the first take, or a long stall */
+			take_slot(r, &r->wheel[i], now);
+	} else {
+		for (long long t = r->wheel_ms; t <= first; t += STREAM_TICK_MS)
+			take_slot(r, wheel_slot(r, t), now);
+	}
+	/* now's own slot again next time: it holds visits later in this tick */
+	r->wheel_ms = first;
+}
+
+struct stream *registry_next_due(struct registry *r)
+{
+	struct stream *s = r->due;
+
+	if (s != NULL)
+		wheel_unlink(s);
+	return s;
+}
+
 /* ---------------------------------------------------------------- ending */
 
 static void unlink_stream(struct registry *r, struct stream *s)
@@ -398,6 +493,7 @@ static void unlink_stream(struct registry *r, struct stream *s)
 		if (s->peer_shared)
 			atomic_fetch_sub(&r->peers_shared, 1);
 	}
+	wheel_unlink(s);
 	r->count--;
 	if (r->on_count != NULL && s->tenant[0])
 		r->on_count(r->count_ctx, s, -1);
@@ -472,6 +568,7 @@ void stream_end(struct registry *r, struct stream *s, enum end_reason why, int g
 		if (send_iov(r, s, &iov, 1) == 0 && writer_wants_out(&s->w)) {
 			s->closing = 1;
 			s->close_by_ms = clock_mono_ms() + STREAM_CLOSE_GRACE_MS;
+			registry_schedule(r, s);
 			buf_release(&end);
 			return;
 		}

@@ -28,6 +28,8 @@
 #define STREAM_BUCKETS 1024    /* tenant index */
 #define STREAM_PEER_BUCKETS 4096 /* index by the client's connection (has_peer) */
 #define STREAM_CLOSE_GRACE_MS 2000 /* a graceful end waits this long to flush */
+#define STREAM_TICK_MS 100        /* the hub's tick: heartbeat and lifetime resolution */
+#define STREAM_WHEEL_SLOTS 1024   /* the timer wheel's, a tick each (102.4 s around) */
 
 enum end_reason { END_GONE, END_LIFETIME, END_SHUTDOWN, END_SLOW, END_CLOSED, END_ERROR,
 		  END_REPLACED, END_REVOKED, END_PEER_CLOSED };
@@ -79,6 +81,10 @@ struct stream {
 	int peer_shared;              /* ... and it is HTTP/2 (hub_stream_spec) */
 	struct peer_conn peer;
 	struct stream *pprev, *pnext; /* the registry's peer bucket list */
+	struct stream *tmprev, *tmnext; /* its list in the registry's timer
+					 * wheel, or its due list (tmhead) */
+	struct stream **tmhead;       /* the head of that list; NULL: on none */
+	long long visit_ms;           /* when the tick looks at it next */
 };
 
 struct registry {
@@ -98,6 +104,13 @@ struct registry {
 	struct stream *drained;       /* paced streams whose output drained below
 				       * their resume mark (rnext): the caller
 				       * catches them up again (registry_take_drained) */
+	/* the tick looks only at the streams that have something due: each
+	 * open stream is in the slot of its visit_ms (registry_schedule) */
+	struct stream *wheel[STREAM_WHEEL_SLOTS];
+	long long wheel_ms;           /* the start of the first slot the next
+				       * registry_take_due looks in (0: none
+				       * taken yet, it looks in all) */
+	struct stream *due;           /* what registry_take_due took (tmnext) */
 	struct stream *dead;          /* closed this turn (events may still name them) */
 	struct stream *zombies;       /* closed, but a bus answer still names them */
 	/* told of each stream of a tenant added (+1) and ended (-1): the
@@ -188,6 +201,20 @@ int stream_due(struct registry *r, struct stream *s, long long now);
 
 /* Sends a heartbeat when one is due. */
 void stream_ping_due(struct registry *r, struct stream *s, long long now, long long heartbeat_ms);
+
+/* Puts s in the wheel's slot of the next time its tick has something to
+ * do: the end of its close grace while closing; the next tick while it is
+ * not live (a catch-up to send again); else the first of its heartbeat,
+ * lifetime and login end. Called on add, on each visit, and wherever one
+ * of those becomes sooner (a graceful end, a catch-up begun). */
+void registry_schedule(struct registry *r, struct stream *s);
+
+/* Takes off the wheel the streams whose visit is due at now, onto
+ * r->due; registry_next_due hands them out one by one (NULL: none left).
+ * A stream ended meanwhile leaves that list. Each one handed out is on no
+ * list until registry_schedule puts it back. */
+void registry_take_due(struct registry *r, long long now);
+struct stream *registry_next_due(struct registry *r);
 
 /* The end of a pass: each stream's queued text goes out, one record and
  * one write per stream. */

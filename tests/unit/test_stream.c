@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -341,6 +342,121 @@ static void test_streams_on_http2_connections_are_counted(void)
 	teardown(&f);
 }
 
+/* The names of the streams registry_take_due hands out at now, in a
+ * string sorted by the streams' tenants ("a,b"); each goes back on the
+ * wheel as the hub's tick puts it (after its visit). */
+static void due_at(struct fixture *f, long long now, char *out, size_t cap)
+{
+	const char *names[16];
+	struct stream *s, *got[16];
+	size_t n = 0, o = 0;
+
+	registry_take_due(&f->reg, now);
+	while ((s = registry_next_due(&f->reg)) != NULL) {
+		CU_ASSERT_PTR_NULL(s->tmhead); /* on no list while visited */
+		if (n < 16)
+			got[n++] = s;
+	}
+	for (size_t i = 0; i < n; i++) {
+		names[i] = got[i]->tenant;
+		registry_schedule(&f->reg, got[i]);
+	}
+	for (size_t i = 1; i < n; i++) /* insertion sort: a handful */
+		for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+			const char *t = names[j];
+			names[j] = names[j - 1];
+			names[j - 1] = t;
+		}
+	out[0] = '\0';
+	for (size_t i = 0; i < n && o + strlen(names[i]) + 2 < cap; i++)
+		o += (size_t)snprintf(out + o, cap - o, "%s%s", i ? "," : "", names[i]);
+}
+
+/* The hub's tick looks only at the streams with something due: each is in
+ * the timer wheel's slot of its first heartbeat, lifetime end or login
+ * end; while not live (a catch-up to send) at every tick; while closing at
+ * the end of its grace. A stream ended meanwhile leaves the wheel, and a
+ * stall longer than the wheel's turn misses nothing. */
+static void test_the_tick_visits_only_streams_with_something_due(void)
+{
+	struct fixture f;
+	struct stream *a, *b, *c, *d;
+	int pa, pb, pc, pd;
+	char got[128];
+	long long t0;
+
+	setup(&f, 16384);
+	a = add(&f, &pa, "a", NULL, NULL, NULL, NULL);
+	b = add(&f, &pb, "b", NULL, NULL, NULL, NULL);
+	c = add(&f, &pc, "c", NULL, NULL, NULL, NULL);
+	d = add(&f, &pd, "d", NULL, NULL, NULL, NULL);
+	t0 = 1000000; /* any monotonic time, tick-aligned */
+	a->live = b->live = c->live = 1;
+	a->next_ping_ms = t0 + 15000;
+	b->next_ping_ms = t0 + 15000;
+	b->deadline_ms = t0 + 350;                    /* its lifetime first */
+	c->next_ping_ms = t0 + 60000;
+	c->revoke_at_ms = t0 + 200000;                /* beyond a turn of the wheel */
+	c->next_ping_ms = t0 + 200000;
+	registry_schedule(&f.reg, a);
+	registry_schedule(&f.reg, b);
+	registry_schedule(&f.reg, c);
+	registry_schedule(&f.reg, d);                 /* not live: every tick */
+
+	due_at(&f, t0, got, sizeof(got));             /* the first take looks everywhere */
+	CU_ASSERT_STRING_EQUAL(got, "d");
+	due_at(&f, t0 + 100, got, sizeof(got));
+	CU_ASSERT_STRING_EQUAL(got, "d");
+	d->live = 1;
+	d->next_ping_ms = t0 + 15000;
+	due_at(&f, t0 + 200, got, sizeof(got));       /* d visited once more, then at its ping */
+	CU_ASSERT_STRING_EQUAL(got, "d");
+	due_at(&f, t0 + 300, got, sizeof(got));
+	CU_ASSERT_STRING_EQUAL(got, "");
+	due_at(&f, t0 + 349, got, sizeof(got));       /* the same slot, before b's time */
+	CU_ASSERT_STRING_EQUAL(got, "");
+	due_at(&f, t0 + 350, got, sizeof(got));
+	CU_ASSERT_STRING_EQUAL(got, "b");
+	b->deadline_ms = 0;                           /* (as if it had ended and come back) */
+	registry_schedule(&f.reg, b);
+	/* ticks that come late skip no slot */
+	due_at(&f, t0 + 14950, got, sizeof(got));
+	CU_ASSERT_STRING_EQUAL(got, "");
+	due_at(&f, t0 + 15230, got, sizeof(got));
+	CU_ASSERT_STRING_EQUAL(got, "a,b,d");
+	a->next_ping_ms = b->next_ping_ms = d->next_ping_ms = t0 + 300000;
+	registry_schedule(&f.reg, a);
+	registry_schedule(&f.reg, b);
+	registry_schedule(&f.reg, d);
+	/* a graceful end: due at the end of its grace, not its heartbeat */
+	a->closing = 1;
+	a->close_by_ms = t0 + 16000;
+	registry_schedule(&f.reg, a);
+	due_at(&f, t0 + 15900, got, sizeof(got));
+	CU_ASSERT_STRING_EQUAL(got, "");
+	due_at(&f, t0 + 16000, got, sizeof(got));
+	CU_ASSERT_STRING_EQUAL(got, "a");
+	due_at(&f, t0 + 16100, got, sizeof(got));     /* still closing: at every tick now */
+	CU_ASSERT_STRING_EQUAL(got, "a");
+	a->closing = 0;
+	registry_schedule(&f.reg, a);
+	/* c's slot came round at t0 + 102.4 s and more: not due yet, kept */
+	due_at(&f, t0 + 110000, got, sizeof(got));
+	CU_ASSERT_STRING_EQUAL(got, "");
+	/* an ended stream leaves the wheel */
+	stream_end(&f.reg, b, END_GONE, 0);
+	CU_ASSERT_PTR_NULL(b->tmhead);
+	/* a stall of more than a turn: everything due is found */
+	due_at(&f, t0 + 400000, got, sizeof(got));
+	CU_ASSERT_STRING_EQUAL(got, "a,c,d");
+	registry_free_dead(&f.reg);
+	close(pa);
+	close(pb);
+	close(pc);
+	close(pd);
+	teardown(&f);
+}
+
 /* A closed stream that a bus answer still names is kept until it has come. */
 static void test_a_stream_named_by_a_query_waits(void)
 {
@@ -508,6 +624,7 @@ static CU_TestInfo tests[] = {
 	{ "the peer check spares streams begun since it asked", test_peer_end_spares_streams_begun_since },
 	{ "a stream named by a query waits", test_a_stream_named_by_a_query_waits },
 	{ "streams on HTTP/2 connections are counted", test_streams_on_http2_connections_are_counted },
+	{ "the tick visits only streams with something due", test_the_tick_visits_only_streams_with_something_due },
 	{ "replacement and revocation", test_replacement_and_revocation },
 	{ "catchup: when a client must reset", test_must_reset },
 	{ "catchup: when memory may answer", test_ring_may_replay },
