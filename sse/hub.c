@@ -260,7 +260,8 @@ static void add_stream(struct hub *h, struct stream *s)
 
 /* The streams with something due: only those (the registry's wheel), so an
  * idle stream costs nothing between its heartbeats. A walk of every stream
- * each tick cost 1.4 us a stream here, cache misses on the list. */
+ * each tick cost about 1.4 us a stream a visit here, cache misses on the
+ * list (BENCHMARKS.md). */
 static void tick(struct hub *h, long long now)
 {
 	struct stream *s;
