@@ -242,6 +242,9 @@ def roles_are_enforced(s):
     check(names == ["admin", "operator", "viewer"], "users of the tenant, sorted: %r" % names)
     check(r.json()["next_cursor"] is None, "cursor")
     check(all("password" not in json.dumps(u) for u in r.json()["items"]), "no hashes listed")
+    # it takes no parameters (no paging yet): one would be silently ignored
+    for q in ("limit=1", "cursor=x", "role=admin"):
+        problem(adm.get("/api/v2/users?" + q), 400, "request.invalid_query")
 
 
 @test
