@@ -1,6 +1,7 @@
 /* jsontext: see jsontext.h. */
 #include <string.h>
 
+#include "../core/hex.h"
 #include "jsontext.h"
 
 #define INT_NEG_MIN "9223372036854775808"  /* -2^63, without the sign */
@@ -48,33 +49,14 @@ size_t jsontext_utf8_seq(const unsigned char *p, size_t n)
 	return len;
 }
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* The UTF-16 unit of the escape \uXXXX at p[0..n) (p[0] the backslash),
  * or -1 when p holds no such escape. */
 static long unit_at(const unsigned char *p, size_t n)
 {
-	long u = 0;
-
 	if (n < 6 || p[0] != '\\' || p[1] != 'u')
 		return -1;
-	for (size_t i = 2; i < 6; i++) {
-		int v = hexval(p[i]);
-
-		if (v < 0)
-			return -1;
-		u = u << 4 | v;
-	}
-	return u;
+	return hex_u16((const char *)p + 2);
 }
 
 static int is_high(long u)

@@ -3,6 +3,8 @@
 #include <limits.h>
 #include <string.h>
 
+#include "hex.h"
+
 struct cur {
 	const char *p, *end;
 };
@@ -24,21 +26,11 @@ static int take(struct cur *c, char ch)
 
 static int hex4(const char *p, unsigned *out)
 {
-	unsigned v = 0;
+	long v = hex_u16(p);
 
-	for (int i = 0; i < 4; i++) {
-		char h = p[i];
-		v <<= 4;
-		if (h >= '0' && h <= '9')
-			v |= (unsigned)(h - '0');
-		else if (h >= 'a' && h <= 'f')
-			v |= (unsigned)(h - 'a' + 10);
-		else if (h >= 'A' && h <= 'F')
-			v |= (unsigned)(h - 'A' + 10);
-		else
-			return -1;
-	}
-	*out = v;
+	if (v < 0)
+		return -1;
+	*out = (unsigned)v;
 	return 0;
 }
 

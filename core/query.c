@@ -2,16 +2,7 @@
 
 #include <string.h>
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "hex.h"
 
 /* Decodes p[0..n) into out. Returns 0, or -1 on a bad escape or NUL. */
 static int decode(const char *p, size_t n, struct buf *out)
@@ -25,8 +16,8 @@ static int decode(const char *p, size_t n, struct buf *out)
 			int hi, lo;
 			if (n - i < 3) /* needs two hex digits after '%' */
 				return -1;
-			hi = hexval(p[i + 1]);
-			lo = hexval(p[i + 2]);
+			hi = hex_digit((unsigned char)p[i + 1]);
+			lo = hex_digit((unsigned char)p[i + 2]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				return -1;
 			c = (char)(hi * 16 + lo);
