@@ -1077,8 +1077,11 @@ def fault_stalled_clients_are_dropped_without_delaying_others_and_resume_without
     fast: each is dropped as slow (stream_end dropped_slow,
     fcgi_sse_streams_dropped_slow_total, fcgi_sse_events_dropped_total),
     the two reading clients keep pace and stay open, each dropped client
-    then reads what it got and resumes with nothing lost, and fcgi_sse's
-    memory and descriptors come back."""
+    then reads what it got and resumes with nothing lost. Twice: fcgi_sse's
+    memory and descriptors after the second round are back at what they
+    were after the first (the first leaves glibc's heap grown by the
+    resumes' large replies, and whether it gives that back is malloc's
+    choice: once 22.3 MB against a baseline of 15.2 taken before it)."""
     st = None
     normals, stalled, resumed = [], [], []
     try:
@@ -1091,63 +1094,74 @@ def fault_stalled_clients_are_dropped_without_delaying_others_and_resume_without
         pad = "x" * 24000
         warm = [published_id(publish(st.port, tenant, TYPE, {"n": -i, "pad": pad})) for i in range(1, 11)]
         check(wait_until(lambda: all(len(r.seq()) == 10 for r in normals), 5), "warm-up delivered")
-        base = Footprint(st.backend.pid, "fcgi_sse")
-        dropped0 = metric(st, "fcgi_sse_streams_dropped_slow_total")
-        ev_dropped0 = metric(st, "fcgi_sse_events_dropped_total")
-
-        stalled = [stalled_stream(st, c) for _ in range(3)]
-        check(wait_until(lambda: metric(st, "fcgi_sse_streams_open") == 5, 5), "five streams open")
+        base = None
         n, window = 300, 4
-        ids = []
-        for i in range(n):
-            # a reader that keeps up has a few events in flight at most; a
-            # stalled client holding delivery up would stop it here
-            kept_up = wait_until(lambda: all(len(r.seq()) >= 10 + i - window for r in normals), 10, 0.002)
-            check(kept_up, "event %d: the reading clients fell behind: %r" % (i, [len(r.seq()) - 10 for r in normals]))
-            ids.append(published_id(publish(st.port, tenant, TYPE, {"n": i, "pad": pad})))
-        check(wait_until(lambda: all(len(r.seq()) == 10 + n for r in normals), 10),
-              "the reading clients got everything: %r" % [len(r.seq()) for r in normals])
-        check(wait_until(lambda: len(stream_ends(st, "dropped_slow")) >= 3, 10),
-              "the stalled clients were dropped: %r" % [m.get("reason") for m in stream_ends(st)])
-        check(len(stream_ends(st, "dropped_slow")) == 3, "only the stalled ones: %r" % stream_ends(st, "dropped_slow"))
-        check(metric(st, "fcgi_sse_streams_dropped_slow_total") == dropped0 + 3, "streams_dropped_slow_total +3")
-        check(metric(st, "fcgi_sse_events_dropped_total") >= ev_dropped0 + 3, "events_dropped_total grew")
-        check(wait_until(lambda: metric(st, "fcgi_sse_streams_open") == 2, 5),
-              "two streams open: %r" % metric(st, "fcgi_sse_streams_open"))
-        for r in normals:
-            check(r.connects == 1 and not r.ends, "%s: never dropped (%r)" % (r.label, r.ends))
-            check([e["id"] for e in r.seq()] == warm + ids, "%s: every event once, in order" % r.label)
+        every = list(warm)
+        for rnd in range(2):
+            dropped0 = metric(st, "fcgi_sse_streams_dropped_slow_total")
+            ev_dropped0 = metric(st, "fcgi_sse_events_dropped_total")
+            had = len(every)
+            stalled = [stalled_stream(st, c) for _ in range(3)]
+            check(wait_until(lambda: metric(st, "fcgi_sse_streams_open") == 5, 5), "five streams open")
+            ids = []
+            for i in range(n):
+                # a reader that keeps up has a few events in flight at most; a
+                # stalled client holding delivery up would stop it here
+                kept_up = wait_until(lambda: all(len(r.seq()) >= had + i - window for r in normals), 10, 0.002)
+                check(kept_up, "round %d, event %d: the reading clients fell behind: %r" %
+                      (rnd, i, [len(r.seq()) - had for r in normals]))
+                ids.append(published_id(publish(st.port, tenant, TYPE, {"n": i, "pad": pad})))
+            every += ids
+            check(wait_until(lambda: all(len(r.seq()) == len(every) for r in normals), 10),
+                  "the reading clients got everything: %r" % [len(r.seq()) for r in normals])
+            check(wait_until(lambda: len(stream_ends(st, "dropped_slow")) >= 3 * (rnd + 1), 10),
+                  "the stalled clients were dropped: %r" % [m.get("reason") for m in stream_ends(st)])
+            check(len(stream_ends(st, "dropped_slow")) == 3 * (rnd + 1),
+                  "only the stalled ones: %r" % stream_ends(st, "dropped_slow"))
+            check(metric(st, "fcgi_sse_streams_dropped_slow_total") == dropped0 + 3, "streams_dropped_slow_total +3")
+            check(metric(st, "fcgi_sse_events_dropped_total") >= ev_dropped0 + 3, "events_dropped_total grew")
+            check(wait_until(lambda: metric(st, "fcgi_sse_streams_open") == 2, 5),
+                  "two streams open: %r" % metric(st, "fcgi_sse_streams_open"))
+            for r in normals:
+                check(r.connects == 1 and not r.ends, "%s: never dropped (%r)" % (r.label, r.ends))
+                check([e["id"] for e in r.seq()] == every, "%s: every event once, in order" % r.label)
 
-        for k, so in enumerate(stalled):
-            # what the dropped client was sent before its end, then a resume
-            f = so.makefile("rb")
-            got, last = [], None
-            while True:
-                ev = read_event(f.readline, types.SimpleNamespace(retry=None))
-                if ev is None:
-                    break
-                ev = ev[1]
-                last = ev["id"] if ev["id"] is not None else last
-                if ev["event"] == TYPE:
-                    got.append(ev["id"])
-            f.close()
-            so.close()
-            check(last is not None and got, "stalled client %d got some events before its drop" % k)
-            es = bearer(st, c, last)
-            resumed.append(es)
-            check(es.status == 200, "stalled client %d resumes: %d" % (k, es.status))
-            before = len(got)
-            more = read_events(es, n - before + 1, timeout=10, skip=("ping",))  # connected, then the rest
-            got += [e["id"] for e in more if e["event"] == TYPE]
-            check(more and more[0]["event"] == "connected" and more[0]["id"] == last,
-                  "stalled client %d: the resume starts at %s: %r" % (k, last, more[:1]))
-            check(got == ids, "stalled client %d: %d events before the drop (the last id seen %s), %d after the "
-                  "resume (first %r; stream ended: %r, stream_end reasons %r), %d published; missing %r" %
-                  (k, before, last, len(got) - before, [(e["event"], e["id"]) for e in more[:3]], es.closed,
-                   [m.get("reason") for m in stream_ends(st)][-2:], len(ids), [i for i in ids if i not in got][:5]))
-        for es in resumed:
-            es.close()
-        check(wait_until(lambda: metric(st, "fcgi_sse_streams_open") == 2, 5), "the resumed streams freed")
+            for k, so in enumerate(stalled):
+                # what the dropped client was sent before its end, then a resume
+                f = so.makefile("rb")
+                got, last = [], None
+                while True:
+                    ev = read_event(f.readline, types.SimpleNamespace(retry=None))
+                    if ev is None:
+                        break
+                    ev = ev[1]
+                    last = ev["id"] if ev["id"] is not None else last
+                    if ev["event"] == TYPE:
+                        got.append(ev["id"])
+                f.close()
+                so.close()
+                check(last is not None and got, "stalled client %d got some events before its drop" % k)
+                es = bearer(st, c, last)
+                resumed.append(es)
+                check(es.status == 200, "stalled client %d resumes: %d" % (k, es.status))
+                before = len(got)
+                more = read_events(es, n - before + 1, timeout=10, skip=("ping",))  # connected, then the rest
+                got += [e["id"] for e in more if e["event"] == TYPE]
+                check(more and more[0]["event"] == "connected" and more[0]["id"] == last,
+                      "stalled client %d: the resume starts at %s: %r" % (k, last, more[:1]))
+                check(got == ids, "round %d, stalled client %d: %d events before the drop (the last id seen "
+                      "%s), %d after the resume (first %r; stream ended: %r, stream_end reasons %r), %d "
+                      "published; missing %r" %
+                      (rnd, k, before, last, len(got) - before, [(e["event"], e["id"]) for e in more[:3]],
+                       es.closed, [m.get("reason") for m in stream_ends(st)][-2:], len(ids),
+                       [i for i in ids if i not in got][:5]))
+            for es in resumed:
+                es.close()
+            resumed = []
+            stalled = []
+            check(wait_until(lambda: metric(st, "fcgi_sse_streams_open") == 2, 5), "the resumed streams freed")
+            if base is None:
+                base = Footprint(st.backend.pid, "fcgi_sse")
         base.back()
     finally:
         for so in stalled:
