@@ -88,7 +88,8 @@ unit: deps
 	  tests/unit/run.sh build/san/unit_tests
 
 # INTEGRATION_SKIP: tests to leave out, by part of their name (test-fresh's
-# root leaves out the Sentinel failovers, which the host has just run).
+# root leaves out the fault tests and the Sentinel failovers, which the
+# host has just run).
 INTEGRATION_SKIP ?=
 integration: deps all
 	python3 tests/integration/run.py --binary $(BUILD)/fcgi_sse $(foreach t,$(INTEGRATION_SKIP),--skip $(t))
@@ -173,7 +174,7 @@ test-fresh:
 # at two quiet points, definite leaks at exit); the open files and RSS must
 # stay flat over the second half. SOAK_SECONDS per mode (at least 40; the
 # RSS slope is judged from 60);
-# SOAK_MODES the modes, in order.
+# SOAK_MODES the modes, in order (none: no soak).
 SOAK_SECONDS ?= 60
 SOAK_MODES ?= asan valgrind
 soak: deps
