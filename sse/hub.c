@@ -302,7 +302,7 @@ static void on_peers_gone(struct hub *h, const struct peer_list *gone, long long
  * absence from the established tells; and a stream that began after the
  * last sweep would not be known to have been there. The listing's cost
  * is then paid twice a second, not once in five seconds: about 0.7 µs a
- * second for each socket in the table. */
+ * second for each established socket listed. */
 #define PEER_SWEEP_EVERY 10
 
 static void send_gone(struct hub *h, struct peer_list *gone, long long asked_ms)
